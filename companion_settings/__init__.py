@@ -63,7 +63,9 @@ def _read_section(path: Path, section: str) -> dict[str, Any]:
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise ConfigError(f"configuration file {path} must be a mapping of sections, not {type(document).__name__}")
+        raise ConfigError(
+            f"configuration file {path} must be a mapping of sections, not {type(document).__name__}"
+        )
     value = document.get(section) or {}
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: section '{section}' must be a mapping of keys to values")
@@ -80,7 +82,9 @@ def _describe(error: ValidationError, section: str, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_section(model: type[SettingsT], section: str, explicit: Path | None = None) -> tuple[SettingsT, Path]:
+def load_section(
+    model: type[SettingsT], section: str, explicit: Path | None = None
+) -> tuple[SettingsT, Path]:
     """Validate `section` of the configuration file with `model`; returns the settings and the file read."""
     path = config_path(explicit)
     try:

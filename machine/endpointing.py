@@ -44,6 +44,7 @@ class Endpointer:
         self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
         self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
         self._speech: list[AudioChunk] = []
+        self._pre_roll_held = 0
         self._voiced_run = 0
         self._silent_run = 0
         self._last_voiced_index = -1
@@ -68,15 +69,17 @@ class Endpointer:
     def push(self, chunk: AudioChunk) -> Utterance | None:
         """Feed one chunk; returns an utterance when this chunk closes one."""
         if chunk.samples.shape != (CHUNK_SAMPLES,):
-            raise ValueError(f"the endpointer takes chunks of {CHUNK_SAMPLES} samples, got {chunk.samples.shape}")
+            raise ValueError(
+                f"the endpointer takes chunks of {CHUNK_SAMPLES} samples, got {chunk.samples.shape}"
+            )
         voiced = self.is_voiced(chunk)
         if not self._speech:
             self._before.append(chunk)
             self._voiced_run = self._voiced_run + 1 if voiced else 0
             if self._voiced_run < self._settings.start_chunks:
                 return None
-            keep = self._pre_roll_chunks + self._settings.start_chunks
-            self._speech = list(self._before)[-keep:]
+            self._speech = list(self._before)
+            self._pre_roll_held = len(self._speech) - self._settings.start_chunks
             self._before.clear()
             self._mark_voiced(chunk)
             return None
@@ -99,6 +102,7 @@ class Endpointer:
         """Drop everything held and start afresh."""
         self._before.clear()
         self._speech = []
+        self._pre_roll_held = 0
         self._voiced_run = 0
         self._silent_run = 0
         self._vad.reset()
@@ -109,13 +113,13 @@ class Endpointer:
         self._last_voiced_at = chunk.arrived_at
 
     def _close(self, now: float, truncated: bool) -> Utterance | None:
-        voiced_chunks = self._last_voiced_index + 1
         # Keep a little of the trailing silence (it helps whisper end the last word), not all of it.
-        tail = min(len(self._speech), voiced_chunks + _chunks_for(200))
+        tail = min(len(self._speech), self._last_voiced_index + 1 + _chunks_for(200))
         speech = self._speech[:tail]
+        spoken_chunks = self._last_voiced_index + 1 - self._pre_roll_held
         last_voiced_at = self._last_voiced_at
         self.reset()
-        if voiced_chunks < self._min_chunks:
+        if spoken_chunks < self._min_chunks:
             return None
         samples = np.concatenate([c.samples for c in speech]).astype(np.float32, copy=False)
         return Utterance(samples=samples, last_voiced_at=last_voiced_at, endpoint_at=now, truncated=truncated)

@@ -58,7 +58,9 @@ class Transcript:
     words: int = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "words", sum(1 for token in self.text.split() if any(c.isalnum() for c in token)))
+        object.__setattr__(
+            self, "words", sum(1 for token in self.text.split() if any(c.isalnum() for c in token))
+        )
 
     @property
     def has_words(self) -> bool:
@@ -80,6 +82,24 @@ class SpeechAudio:
 
     samples: FloatAudio
     sample_rate: int
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One remembered (user question, bot answer) pair."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class MemoryContext:
+    """What memory offers the prompt for one user input."""
+
+    recollections: tuple[Exchange, ...] = ()
+    """Older exchanges recalled because they resemble the input, best first."""
+    window: tuple[Exchange, ...] = ()
+    """The most recent exchanges, oldest first, without those recalled."""
 
 
 class VoiceActivity(Protocol):
@@ -136,4 +156,16 @@ class AudioSink(Protocol):
 
     def end_reply(self) -> None:
         """Close the reply (flush, write the file)."""
+        ...
+
+
+class ConversationMemory(Protocol):
+    """The conversation so far: what to show the model, and what to keep."""
+
+    def context(self, user_input: str) -> MemoryContext:
+        """Recollections and the recent window for this input; never raises."""
+        ...
+
+    def remember(self, question: str, answer: str) -> None:
+        """Keep one exchange."""
         ...

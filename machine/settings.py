@@ -54,11 +54,13 @@ class ChatModelSettings(_Section):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     max_new_tokens: int = Field(60, ge=4, le=1024)
     max_sentences: int = Field(2, ge=1, le=20)
+    first_clause_words: int = Field(4, ge=0, le=20)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.3, ge=1.0, le=2.0)
     no_repeat_ngram_size: int = Field(3, ge=0, le=10)
     seed: int | None = 0
+    cache_dir: Path | None = None
 
 
 class SynthesizerSettings(_Section):
@@ -89,6 +91,7 @@ class MachineSettings(EnvOverFile):
     bot_name: str = Field("Celeste", min_length=1, max_length=40)
     persona_file: Path = Path("persona.md")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    history_window: int = Field(4, ge=0, le=50)
     endpointing: EndpointingSettings = EndpointingSettings()
     transcriber: TranscriberSettings = TranscriberSettings()
     chat_model: ChatModelSettings = ChatModelSettings()
@@ -117,7 +120,7 @@ class MachineSettings(EnvOverFile):
 
 
 def load_settings(explicit: Path | None = None) -> MachineSettings:
-    """Read and validate the `machine` section; a relative persona path is resolved against the file's folder."""
+    """Read and validate the `machine` section; a relative persona path is taken from the file's folder."""
     settings, path = load_section(MachineSettings, "machine", explicit)
     if not settings.persona_file.is_absolute():
         settings = settings.model_copy(update={"persona_file": path.parent / settings.persona_file})

@@ -1,17 +1,25 @@
 """Replies from a transformers instruct model, streamed as text pieces.
 
-The default is SmolLM2-135M-Instruct from the bundled GGUF (dequantised by transformers on load); any hub
-model id or local folder can be named in `machine.chat_model.model` instead.
+The default is SmolLM2-135M-Instruct from the bundled GGUF. transformers dequantises a GGUF on load
+(10-30 s); the dequantised weights are then cached on disk (safetensors, keyed by the file and the library
+versions), so later starts take about a second. Any hub model id or local folder can be named in
+`machine.chat_model.model` instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -25,6 +33,17 @@ from machine.ports import ChatMessage
 from machine.settings import BUNDLED, ChatModelSettings
 
 log = logging.getLogger(__name__)
+
+
+def _dequantised_cache(gguf: Path, cache_dir: Path | None) -> Path | None:
+    """The cache folder for a GGUF file's dequantised weights, keyed by the file and the library version."""
+    if not gguf.is_file():
+        return None
+    stat = gguf.stat()
+    key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}|{torch.__version__}"
+    root = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vrchat-companion"
+    return root / "dequantised" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -47,16 +66,38 @@ class TransformersChatModel:
         reference, gguf_file = self._reference(settings)
         local_only = settings.model == BUNDLED
         dtype = _DTYPES.get(settings.dtype, "auto")
-        log.info("loading chat model %s%s", reference, f" ({gguf_file})" if gguf_file else "")
-        self.tokenizer = AutoTokenizer.from_pretrained(reference, gguf_file=gguf_file, local_files_only=local_only)
-        self.model = AutoModelForCausalLM.from_pretrained(
-            reference, gguf_file=gguf_file, torch_dtype=dtype, local_files_only=local_only
-        ).to(settings.device)
-        self.model.eval()
+        cached = _dequantised_cache(Path(reference) / gguf_file, settings.cache_dir) if gguf_file else None
+        if cached is not None and cached.is_dir():
+            log.info("loading chat model from the dequantised cache %s", cached)
+            reference, gguf_file, local_only = str(cached), None, True
+        else:
+            log.info("loading chat model %s%s", reference, f" ({gguf_file})" if gguf_file else "")
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            reference, gguf_file=gguf_file, local_files_only=local_only
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            reference, gguf_file=gguf_file, dtype=dtype, local_files_only=local_only
+        )
+        self.model = model.to(settings.device).eval()  # type: ignore[arg-type]  # transformers' stubs
+        if cached is not None and gguf_file is not None:
+            self._save_dequantised(cached)
         if self.tokenizer.chat_template is None:
             raise ValueError(
                 f"machine.chat_model.model: {reference} has no chat template; name an instruct model"
             )
+
+    def _save_dequantised(self, folder: Path) -> None:
+        """Keep the dequantised weights, so the next start loads them in about a second."""
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
+            self.model.save_pretrained(staging)
+            self.tokenizer.save_pretrained(staging)
+            staging.rename(folder)
+            log.info("saved the dequantised chat model to %s", folder)
+        except OSError as exc:
+            log.warning("could not cache the dequantised chat model in %s: %s", folder.parent, exc)
+            shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def _reference(settings: ChatModelSettings) -> tuple[str, str | None]:

@@ -1,0 +1,88 @@
+"""`python -m machine`: the conversation runtime.
+
+python -m machine --input PATH --output DIR [--fast]   a conversation over recorded WAV files
+python -m machine demo [--fast]                        the spoken demo (what `make run` runs)
+python -m machine diagram                              print the state diagram page (mermaid)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from companion_settings import ConfigError
+from machine.audio_file import AudioInputError
+from machine.bundled_models import MissingModelPackageError
+from machine.settings import MachineSettings, load_settings
+
+LIVE_NOT_YET = (
+    "live audio (capture from an input device) is not available yet: it arrives with the Live audio work.\n"
+    "For now run a conversation over recorded audio:\n"
+    "    python -m machine --input question.wav --output out/\n"
+    "or the spoken demo:  make run"
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m machine", description="The VRChat companion's runtime.")
+    parser.add_argument("command", nargs="?", choices=("run", "demo", "diagram"), default="run")
+    parser.add_argument("--config", type=Path, help="configuration file (default: conf/default.yaml)")
+    parser.add_argument("--input", type=Path, help="a WAV file, or a folder of WAV files, to converse over")
+    parser.add_argument("--output", type=Path, default=Path("out"), help="folder for replies and turns.jsonl")
+    parser.add_argument("--fast", action="store_true", help="go as fast as possible instead of real time")
+    return parser
+
+
+def _quiet_libraries(settings: MachineSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for noisy in (
+        "whisperx",
+        "faster_whisper",
+        "httpx",
+        "matplotlib",
+        "pytorch_lightning",
+        "speechbrain",
+        "transitions",
+    ):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "diagram":
+        from machine.fsm import state_machine_page
+
+        print(state_machine_page(), end="")
+        return 0
+    try:
+        settings = load_settings(args.config)
+        _quiet_libraries(settings)
+        if args.command == "demo":
+            from machine.demo import run_demo
+
+            run_demo(settings, args.output, realtime=not args.fast)
+            return 0
+        if args.input is None:
+            print(LIVE_NOT_YET, file=sys.stderr)
+            return 2
+        from machine.recorded_conversation import run_recorded
+
+        run_recorded(settings, args.input, args.output, realtime=not args.fast)
+    except (ConfigError, AudioInputError, MissingModelPackageError, FileNotFoundError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

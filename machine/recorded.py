@@ -1,0 +1,97 @@
+"""Recorded audio in, WAV files out: the runtime's source and sink for `--input PATH --output DIR`.
+
+The source plays each file as a user would speak it: it waits until the bot is listening, then feeds
+lead silence, the file and trailing silence in 32 ms chunks, paced in real time unless `fast`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from machine.audio_file import read_wav, write_wav
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio
+from machine.settings import RecordedInputSettings
+
+CHUNK_S = CHUNK_SAMPLES / SAMPLE_RATE
+
+
+class RecordedSource:
+    """Feeds recorded utterances, one after another, to `deliver`, waiting for the bot between them."""
+
+    def __init__(self, files: list[Path], settings: RecordedInputSettings, realtime: bool) -> None:
+        self.files = files
+        # Read everything up front, so a bad file is reported before the conversation starts.
+        self._audio = [read_wav(path) for path in files]
+        self._settings = settings
+        self._realtime = realtime
+
+    def _padded(self, audio: FloatAudio) -> FloatAudio:
+        lead = np.zeros(SAMPLE_RATE * self._settings.lead_silence_ms // 1000, dtype=np.float32)
+        trail = np.zeros(SAMPLE_RATE * self._settings.trail_silence_ms // 1000, dtype=np.float32)
+        joined = np.concatenate([lead, audio, trail])
+        padding = -len(joined) % CHUNK_SAMPLES
+        return np.concatenate([joined, np.zeros(padding, dtype=np.float32)])
+
+    def run(
+        self,
+        deliver: Callable[[AudioChunk], None],
+        wait_for_turn: Callable[[float], bool],
+        stopping: threading.Event,
+    ) -> None:
+        """Play every file; `wait_for_turn(timeout)` blocks until the bot listens again (False on timeout)."""
+        for path, audio in zip(self.files, self._audio, strict=True):
+            if stopping.is_set() or not wait_for_turn(self._settings.reply_timeout_s):
+                if not stopping.is_set():
+                    raise TimeoutError(
+                        f"the bot did not finish its previous turn within {self._settings.reply_timeout_s} s "
+                        f"(before {path.name}); raise machine.recorded.reply_timeout_s on a slow machine"
+                    )
+                return
+            padded = self._padded(audio)
+            start = time.monotonic()
+            for index in range(len(padded) // CHUNK_SAMPLES):
+                if stopping.is_set():
+                    return
+                if self._realtime:
+                    delay = start + (index + 1) * CHUNK_S - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                chunk = padded[index * CHUNK_SAMPLES : (index + 1) * CHUNK_SAMPLES]
+                deliver(AudioChunk(samples=chunk, arrived_at=time.monotonic()))
+        wait_for_turn(self._settings.reply_timeout_s)
+
+
+class WavReplySink:
+    """Writes each reply to `reply-NNN.wav`; in real time it takes as long as playing would."""
+
+    def __init__(self, folder: Path, realtime: bool) -> None:
+        self.folder = folder
+        self._realtime = realtime
+        self._parts: list[FloatAudio] = []
+        self._rate = 0
+        self.written: list[Path] = []
+
+    def begin_reply(self, sample_rate: int) -> None:
+        """Start collecting a reply at `sample_rate`."""
+        self._parts = []
+        self._rate = sample_rate
+
+    def play(self, audio: FloatAudio, cancel: threading.Event) -> None:
+        """Keep the audio; in real time, return only after its duration (or at once when cancelled)."""
+        self._parts.append(audio)
+        if self._realtime:
+            cancel.wait(len(audio) / self._rate)
+
+    def end_reply(self) -> None:
+        """Write the reply collected since `begin_reply`."""
+        if not self._parts:
+            return
+        path = self.folder / f"reply-{len(self.written) + 1:03d}.wav"
+        write_wav(path, np.concatenate(self._parts), self._rate)
+        self.written.append(path)
+        self._parts = []

@@ -1,0 +1,298 @@
+"""The conversation runtime: audio in, turns driven by the state machine, speech out.
+
+Threads: the source (capture) thread only hands fixed chunks to a bounded queue; one processing worker
+runs the endpointer on them; models run in job threads. Every job reports back as a trigger through one
+event queue, and the loop in :meth:`Runtime.run` is the only place that fires the state machine. While the
+bot is not listening (half-duplex), incoming audio is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from machine.endpointing import Endpointer
+from machine.fsm import Trigger, TurnMachine, TurnState
+from machine.ports import AudioChunk, Transcriber, Transcript, Utterance
+from machine.speaking import Speaker
+from machine.thinking import Thinker
+from machine.turn_metrics import TurnRecord
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[AudioChunk], None]
+WaitForTurn = Callable[[float], bool]
+
+
+class AudioSource(Protocol):
+    """Something that pushes chunks into the runtime until it is done or told to stop."""
+
+    def run(self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event) -> None:
+        """Deliver chunks; return when the input is over."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Event:
+    trigger: Trigger
+    turn: int = 0
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Turn:
+    record: TurnRecord
+    cancel: threading.Event = field(default_factory=threading.Event)
+    pending: Iterator[str] | None = None
+
+
+class Runtime:
+    """Runs turns over an audio source until it ends; reports each finished turn to `on_turn`."""
+
+    def __init__(
+        self,
+        endpointer: Endpointer,
+        transcriber: Transcriber,
+        thinker: Thinker,
+        speaker: Speaker,
+        on_turn: Callable[[TurnRecord], None],
+        chunk_queue_size: int = 256,
+    ) -> None:
+        self._endpointer = endpointer
+        self._transcriber = transcriber
+        self._thinker = thinker
+        self._speaker = speaker
+        self._on_turn = on_turn
+        self._chunks: queue.Queue[AudioChunk] = queue.Queue(maxsize=chunk_queue_size)
+        self._events: queue.Queue[_Event] = queue.Queue()
+        self._listening = threading.Event()
+        self._stopping = threading.Event()
+        self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="turn-job")
+        self._turn: _Turn | None = None
+        self._turn_count = 0
+        self._segment_start = 0
+        self.dropped_chunks = 0
+        self.records: list[TurnRecord] = []
+        self.machine = TurnMachine(
+            on_enter={
+                TurnState.IDLE: self._entered_idle,
+                TurnState.LISTENING: self._entered_listening,
+                TurnState.TRANSCRIBING: self._entered_transcribing,
+                TurnState.THINKING: self._entered_thinking,
+                TurnState.SPEAKING: self._entered_speaking,
+                TurnState.RESET: self._entered_reset,
+            }
+        )
+
+    # --- audio side -------------------------------------------------------------------------------
+
+    def deliver(self, chunk: AudioChunk) -> None:
+        """Called by the capture thread: never blocks; a full queue drops the chunk and counts it."""
+        try:
+            self._chunks.put_nowait(chunk)
+        except queue.Full:
+            self.dropped_chunks += 1
+
+    def wait_for_turn(self, timeout: float) -> bool:
+        """Block until every delivered chunk is processed and the bot is listening again."""
+        deadline = time.monotonic() + timeout
+        while self._chunks.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self._listening.wait(max(0.0, deadline - time.monotonic()))
+
+    def _process_chunks(self) -> None:
+        stale = False
+        while not self._stopping.is_set():
+            try:
+                chunk = self._chunks.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            try:
+                if not self._listening.is_set():
+                    stale = True  # half-duplex: what is heard while the bot is busy is dropped
+                    continue
+                if stale:
+                    self._endpointer.reset()
+                    stale = False
+                utterance = self._endpointer.push(chunk)
+                if utterance is not None:
+                    self._listening.clear()
+                    self._post(Trigger.UTTERANCE_ENDED, utterance=utterance)
+            except Exception:
+                log.exception("audio processing failed; the turn is reset")
+                self._listening.clear()
+                self._post(Trigger.RESET)
+            finally:
+                self._chunks.task_done()
+
+    # --- the loop -----------------------------------------------------------------------------------
+
+    def run(self, source: AudioSource) -> list[TurnRecord]:
+        """Run until the source ends (then finish the turn in flight) or `stop()` is called."""
+        failure: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                source.run(self.deliver, self.wait_for_turn, self._stopping)
+            except BaseException as exc:
+                failure.append(exc)
+                self._post(Trigger.RESET)
+            self._post(Trigger.STOP)
+
+        worker = threading.Thread(target=self._process_chunks, name="audio-processing", daemon=True)
+        feeder = threading.Thread(target=feed, name="audio-source", daemon=True)
+        worker.start()
+        self.machine.fire(Trigger.START)
+        feeder.start()
+        try:
+            while True:
+                event = self._events.get()
+                if event.turn and (self._turn is None or event.turn != self._turn.record.turn):
+                    log.debug("dropping %s from a finished turn", event.trigger.value)
+                    continue
+                if event.trigger is Trigger.STOP:
+                    self._stopping.set()
+                    if self.machine.current is not TurnState.IDLE:
+                        self.machine.fire(Trigger.STOP)
+                    break
+                self.machine.fire(event.trigger, **event.payload)
+        finally:
+            self._stopping.set()
+            if self._turn is not None:
+                self._turn.cancel.set()
+            feeder.join(timeout=5)
+            worker.join(timeout=5)
+            self._jobs.shutdown(wait=True, cancel_futures=True)
+        if failure:
+            raise failure[0]
+        return self.records
+
+    def stop(self) -> None:
+        """Ask the loop to end (from any thread)."""
+        self._post(Trigger.STOP)
+
+    def reset(self) -> None:
+        """Abandon the turn in flight and go back to idle (from any thread)."""
+        self._post(Trigger.RESET)
+
+    def _post(self, trigger: Trigger, turn: int = 0, **payload: Any) -> None:
+        self._events.put(_Event(trigger, turn, payload))
+
+    def _job(self, turn: _Turn, work: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("turn %d failed", turn.record.turn)
+                turn.record.outcome = "failed"
+                self._post(Trigger.RESET, turn.record.turn)
+
+        self._jobs.submit(guarded)
+
+    # --- state callbacks: they only start or cancel work --------------------------------------------
+
+    def _entered_idle(self, payload: dict[str, Any]) -> None:
+        self._listening.clear()
+        self._close_turn("reset")
+        if not self._stopping.is_set():
+            self._post(Trigger.START)
+
+    def _entered_listening(self, payload: dict[str, Any]) -> None:
+        outcome = "no_words" if self.machine.visited[-2] is TurnState.TRANSCRIBING else "replied"
+        if self.machine.visited[-2] is TurnState.THINKING:
+            outcome = "no_reply"
+        self._close_turn(outcome)
+        self._listening.set()
+
+    def _entered_transcribing(self, payload: dict[str, Any]) -> None:
+        utterance: Utterance = payload["utterance"]
+        self._turn_count += 1
+        turn = _Turn(TurnRecord(self._turn_count, utterance.last_voiced_at, utterance.endpoint_at))
+        self._turn = turn
+
+        def transcribe() -> None:
+            transcript = self._transcriber.transcribe(utterance.samples)
+            turn.record.transcript_ready = time.monotonic()
+            self._post(Trigger.TRANSCRIBED, turn.record.turn, transcript=transcript)
+
+        self._job(turn, transcribe)
+
+    def _entered_thinking(self, payload: dict[str, Any]) -> None:
+        turn = self._require_turn()
+        transcript: Transcript = payload["transcript"]
+        turn.record.transcript = transcript.text
+
+        def first_token() -> None:
+            turn.record.first_token = time.monotonic()
+
+        def think() -> None:
+            sentences = self._thinker.sentences(transcript.text, turn.cancel, first_token)
+            first = next(sentences, None)
+            if first is not None:
+                turn.record.first_sentence = time.monotonic()
+                turn.pending = _prepend(first, sentences)
+            self._post(Trigger.REPLY_STARTED, turn.record.turn, reply=first)
+
+        self._job(turn, think)
+
+    def _entered_speaking(self, payload: dict[str, Any]) -> None:
+        turn = self._require_turn()
+        pending = turn.pending
+        assert pending is not None, "the table allows speaking only with a reply"
+
+        def first_audio() -> None:
+            turn.record.first_audio = time.monotonic()
+
+        def speak() -> None:
+            played = self._speaker.speak(pending, turn.cancel, first_audio)
+            turn.record.done = time.monotonic()
+            turn.record.reply = played
+            if played and not turn.cancel.is_set():
+                self._thinker.remember(turn.record.transcript, " ".join(played))
+            self._post(Trigger.SPOKEN, turn.record.turn)
+
+        self._job(turn, speak)
+
+    def _entered_reset(self, payload: dict[str, Any]) -> None:
+        self._listening.clear()
+        if self._turn is not None:
+            self._turn.cancel.set()
+            if self._turn.record.outcome == "open":
+                self._turn.record.outcome = "reset"
+
+    def _require_turn(self) -> _Turn:
+        if self._turn is None:
+            raise RuntimeError("no turn in flight")
+        return self._turn
+
+    def _close_turn(self, outcome: str) -> None:
+        turn, self._turn = self._turn, None
+        if turn is None:
+            return
+        states = [state.value for state in self.machine.visited[self._segment_start :]]
+        self._segment_start = len(self.machine.visited) - 1
+        turn.cancel.set()  # releases whatever the turn still holds (generation, synthesis, playback)
+        record = turn.record
+        record.done = record.done or time.monotonic()
+        if record.outcome == "open":
+            record.outcome = outcome
+        record.states = states
+        self.records.append(record)
+        self._on_turn(record)
+
+
+def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:
+    """`first` then `rest`; closing it closes `rest` (which stops generation)."""
+    try:
+        yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()

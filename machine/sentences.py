@@ -1,0 +1,117 @@
+"""Cutting a stream of generated text into speakable sentences, and knowing when to stop.
+
+The first piece may be released early at a clause boundary (a comma, semicolon or dash after a few
+words), so the voice can start while the rest of the sentence is still being generated. Generation
+should stop at a stop string (a dialogue turn the model starts to invent) or once enough sentences are
+out; :attr:`SentenceSplitter.done` says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_CLOSERS = "\"')]”’»"
+_SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s)")
+_CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s-\s")
+_ABBREVIATIONS = frozenset(
+    {"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "e.g.", "i.e.", "etc.", "prof.", "jr.", "sr."}
+)
+
+
+def default_stop_strings(bot_name: str) -> tuple[str, ...]:
+    """Markers of a dialogue turn the model has started to invent, or of a role tag leaking out."""
+    return (
+        "User:",
+        "user:",
+        "Assistant:",
+        "assistant:",
+        "<|im_start|>",
+        "<|im_end|>",
+        "\nUser",
+        f"\n{bot_name}:",
+    )
+
+
+class SentenceSplitter:
+    """Feed text pieces; get back complete sentences (and, first, possibly a clause)."""
+
+    def __init__(
+        self, max_sentences: int, stop_strings: Iterable[str] = (), first_clause_words: int = 0
+    ) -> None:
+        self._max = max_sentences
+        self._stops = tuple(s for s in stop_strings if s)
+        self._first_clause_words = first_clause_words
+        self._buffer = ""
+        self._released = 0
+        self._sentences = 0
+        self.stopped_at: str | None = None
+        """The stop string that ended generation, if one did."""
+
+    @property
+    def done(self) -> bool:
+        """True once no more text is wanted: a stop string was seen or the sentence limit was reached."""
+        return self.stopped_at is not None or self._sentences >= self._max
+
+    def feed(self, piece: str) -> list[str]:
+        """Add a piece of generated text; returns the pieces of speech it completes."""
+        if self.done:
+            return []
+        self._buffer += piece
+        stop_at = self._find_stop()
+        if stop_at is not None:
+            self._buffer = self._buffer[:stop_at]
+            return self._flush_sentences() + self._flush_rest()
+        return self._flush_sentences()
+
+    def finish(self) -> list[str]:
+        """The generation ended: whatever text is left is the last piece."""
+        if self.done:
+            return []
+        return self._flush_rest()
+
+    def _find_stop(self) -> int | None:
+        positions = [i for i in (self._buffer.find(stop) for stop in self._stops) if i >= 0]
+        if not positions:
+            return None
+        first = min(positions)
+        self.stopped_at = next(s for s in self._stops if self._buffer.find(s) == first)
+        return first
+
+    def _flush_sentences(self) -> list[str]:
+        out: list[str] = []
+        while self._sentences < self._max:
+            end = self._sentence_end()
+            if end is None and self._released == 0 and self._first_clause_words:
+                end = self._clause_end()
+            if end is None:
+                break
+            piece, self._buffer = self._buffer[:end].strip(), self._buffer[end:]
+            if piece:
+                out.append(piece)
+                self._released += 1
+                if piece[-1] in ".!?…" + _CLOSERS:
+                    self._sentences += 1
+        return out
+
+    def _flush_rest(self) -> list[str]:
+        piece, self._buffer = self._buffer.strip(), ""
+        if not piece or self._sentences >= self._max:
+            return []
+        self._released += 1
+        self._sentences += 1
+        return [piece]
+
+    def _sentence_end(self) -> int | None:
+        for match in _SENTENCE_END.finditer(self._buffer):
+            words = self._buffer[: match.end()].split()
+            if words and words[-1].lower() in _ABBREVIATIONS:
+                continue
+            return match.end()
+        return None
+
+    def _clause_end(self) -> int | None:
+        for match in _CLAUSE_END.finditer(self._buffer):
+            if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
+                return match.end()
+        return None

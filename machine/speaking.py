@@ -1,0 +1,95 @@
+"""Speaking a reply: sentences are synthesised ahead in the background while earlier ones play."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from machine.ports import AudioSink, SpeechAudio, Synthesizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Synthesised:
+    sentence: str
+    audio: SpeechAudio
+
+
+_END = object()
+
+
+class Speaker:
+    """Plays a stream of sentences through a sink, keeping up to `ahead` sentences synthesised in advance."""
+
+    def __init__(self, synthesizer: Synthesizer, sink: AudioSink, ahead: int = 2) -> None:
+        self._synthesizer = synthesizer
+        self._sink = sink
+        self._ahead = ahead
+
+    def speak(
+        self,
+        sentences: Iterable[str],
+        cancel: threading.Event,
+        on_first_audio: Callable[[], None] = lambda: None,
+    ) -> list[str]:
+        """Synthesise and play until the sentences run out or `cancel` is set; returns what was played."""
+        ready: queue.Queue[object] = queue.Queue(maxsize=self._ahead)
+        failure: list[BaseException] = []
+        stop = threading.Event()
+
+        def put(item: object) -> bool:
+            while not (cancel.is_set() or stop.is_set()):
+                try:
+                    ready.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def synthesise() -> None:
+            try:
+                for sentence in sentences:
+                    for audio in self._synthesizer.synthesize(sentence):
+                        if not put(_Synthesised(sentence, audio)):
+                            return
+                    if cancel.is_set() or stop.is_set():
+                        return
+            except Exception as exc:
+                failure.append(exc)
+            finally:
+                close = getattr(sentences, "close", None)
+                if close is not None:
+                    close()  # stops generation of text that will not be spoken
+                put(_END)
+
+        worker = threading.Thread(target=synthesise, name="speaker-synthesis", daemon=True)
+        worker.start()
+        played: list[str] = []
+        started = False
+        try:
+            while not cancel.is_set():
+                try:
+                    item = ready.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if not isinstance(item, _Synthesised):
+                    break
+                if not started:
+                    self._sink.begin_reply(item.audio.sample_rate)
+                    started = True
+                    on_first_audio()
+                self._sink.play(item.audio.samples, cancel)
+                if not played or played[-1] != item.sentence:
+                    played.append(item.sentence)
+        finally:
+            stop.set()
+            worker.join()
+            if started:
+                self._sink.end_reply()
+        if failure:
+            raise RuntimeError(f"speech synthesis failed: {failure[0]}") from failure[0]
+        return played

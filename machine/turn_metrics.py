@@ -1,0 +1,78 @@
+"""Per-turn timestamps and the latency stages derived from them.
+
+All timestamps are `time.monotonic()` seconds. Voice-to-voice latency is the first audio sample out
+minus the last voiced sample in. The record never holds audio.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+
+#: (stage name, from timestamp, to timestamp): the stages reported per turn and by the benchmark.
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("endpoint", "last_voiced", "endpoint"),
+    ("transcribe", "endpoint", "transcript_ready"),
+    ("first_token", "transcript_ready", "first_token"),
+    ("first_sentence", "first_token", "first_sentence"),
+    ("first_audio", "first_sentence", "first_audio"),
+    ("voice_to_voice", "last_voiced", "first_audio"),
+    ("turn_total", "last_voiced", "done"),
+)
+
+
+@dataclass
+class TurnRecord:
+    """What happened in one turn, and when."""
+
+    turn: int
+    last_voiced: float
+    endpoint: float
+    transcript_ready: float | None = None
+    first_token: float | None = None
+    first_sentence: float | None = None
+    first_audio: float | None = None
+    done: float | None = None
+    transcript: str = ""
+    reply: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    outcome: str = "open"
+    """How the turn ended: replied, no_words, no_reply, reset, or failed."""
+
+    def stages(self) -> dict[str, float]:
+        """Each stage's duration in seconds, for the stages whose two timestamps are known."""
+        times = asdict(self)
+        return {
+            name: times[end] - times[start]
+            for name, start, end in STAGES
+            if times.get(start) is not None and times.get(end) is not None
+        }
+
+    def to_json(self) -> str:
+        """One JSON line: the timestamps, the stage durations, the state sequence and the texts."""
+        record = asdict(self)
+        record["stages"] = {name: round(value, 4) for name, value in self.stages().items()}
+        return json.dumps(record, ensure_ascii=False)
+
+
+def summarise(records: list[TurnRecord]) -> dict[str, dict[str, float]]:
+    """Median and 95th percentile (seconds) of every stage over the turns that have it."""
+    summary: dict[str, dict[str, float]] = {}
+    for name, _, _ in STAGES:
+        values = sorted(r.stages()[name] for r in records if name in r.stages())
+        if not values:
+            continue
+        p95_index = min(len(values) - 1, max(0, round(0.95 * len(values) + 0.5) - 1))
+        summary[name] = {"n": len(values), "median": statistics.median(values), "p95": values[p95_index]}
+    return summary
+
+
+def latency_table(records: list[TurnRecord]) -> str:
+    """A plain-text table of every stage: n, median and p95 in milliseconds."""
+    rows = [f"{'stage':<16}{'n':>4}{'median ms':>12}{'p95 ms':>10}"]
+    for name, values in summarise(records).items():
+        rows.append(
+            f"{name:<16}{int(values['n']):>4}{values['median'] * 1000:>12.0f}{values['p95'] * 1000:>10.0f}"
+        )
+    return "\n".join(rows)

@@ -1,0 +1,43 @@
+"""The composition root: builds the runtime's parts from the settings, reading top to bottom.
+
+source → endpointer (silero-vad) → transcriber (whisperx) → thinker (memory + chat model) → speaker
+(Piper, synthesising ahead) → sink. Vendor libraries are imported here only through the backend modules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from machine.endpointing import Endpointer
+from machine.llm.transformers_chat import TransformersChatModel
+from machine.ports import AudioSink
+from machine.runtime import Runtime
+from machine.settings import MachineSettings
+from machine.speaking import Speaker
+from machine.stt.whisperx_transcriber import WhisperxTranscriber
+from machine.thinking import RecentWindow, Thinker
+from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.turn_metrics import TurnRecord
+from machine.vad.silero import SileroVoiceActivity
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(
+    settings: MachineSettings, sink: AudioSink, on_turn: Callable[[TurnRecord], None]
+) -> Runtime:
+    """Load every model named in the settings and connect them into a runtime that plays into `sink`."""
+    persona = settings.persona()
+    endpointer = Endpointer(SileroVoiceActivity(), settings.endpointing)
+    transcriber = WhisperxTranscriber(settings.transcriber, settings.bot_name)
+    thinker = Thinker(
+        TransformersChatModel(settings.chat_model),
+        RecentWindow(settings.history_window),
+        persona,
+        settings.bot_name,
+        max_sentences=settings.chat_model.max_sentences,
+        first_clause_words=settings.chat_model.first_clause_words,
+    )
+    speaker = Speaker(PiperSynthesizer(settings.synthesizer), sink)
+    return Runtime(endpointer, transcriber, thinker, speaker, on_turn)

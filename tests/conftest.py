@@ -1,0 +1,61 @@
+"""Shared fixtures: the settings and (session-scoped, loaded on first use) the real bundled models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from machine.audio_file import to_mono_16k
+from machine.settings import MachineSettings, load_settings
+
+if TYPE_CHECKING:
+    from machine.llm.transformers_chat import TransformersChatModel
+    from machine.stt.whisperx_transcriber import WhisperxTranscriber
+    from machine.tts.piper_synthesizer import PiperSynthesizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def settings() -> MachineSettings:
+    """The shipped default configuration."""
+    return load_settings(REPO / "conf" / "default.yaml")
+
+
+@pytest.fixture(scope="session")
+def synthesizer(settings: MachineSettings) -> PiperSynthesizer:
+
+    from machine.tts.piper_synthesizer import PiperSynthesizer
+
+    return PiperSynthesizer(settings.synthesizer)
+
+
+@pytest.fixture(scope="session")
+def transcriber(settings: MachineSettings) -> WhisperxTranscriber:
+
+    from machine.stt.whisperx_transcriber import WhisperxTranscriber
+
+    return WhisperxTranscriber(settings.transcriber, settings.bot_name)
+
+
+@pytest.fixture(scope="session")
+def chat_model(settings: MachineSettings) -> TransformersChatModel:
+
+    from machine.llm.transformers_chat import TransformersChatModel
+
+    return TransformersChatModel(settings.chat_model)
+
+
+@pytest.fixture(scope="session")
+def speak_16k(synthesizer: PiperSynthesizer) -> Iterator[Callable[[str], np.ndarray]]:
+    """Text → 16 kHz mono float32 speech, spoken by the bundled Piper voice."""
+
+    def speak(text: str) -> np.ndarray:
+        audio = np.concatenate([chunk.samples for chunk in synthesizer.synthesize(text)])
+        return to_mono_16k(audio, synthesizer.sample_rate)
+
+    yield speak

@@ -1,0 +1,57 @@
+"""`python -m machine`: clear errors for bad input, the live-audio notice, and the diagram command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from machine.__main__ import LIVE_NOT_YET, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_without_input_says_live_audio_is_not_there_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert LIVE_NOT_YET in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: soundfile.write(str(p), np.zeros(0, dtype=np.float32), 16_000), "the audio is empty"),
+        (
+            lambda p: soundfile.write(
+                str(p), np.full(800, np.nan, dtype=np.float32), 16_000, subtype="FLOAT"
+            ),
+            "NaN",
+        ),
+        (lambda p: p.write_bytes(b"RIFF....not a wave file"), "not a readable audio file"),
+    ],
+)
+def test_bad_input_file_is_named_in_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, expected: str
+) -> None:
+    bad = tmp_path / "question.wav"
+    make(bad)  # type: ignore[operator]
+    assert main(["--input", str(bad), "--output", str(tmp_path / "out"), "--fast"]) == 2
+    error = capsys.readouterr().err
+    assert str(bad) in error and expected in error
+
+
+def test_bad_configuration_stops_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("machine:\n  endpointing:\n    end_silence_ms: 1\n", encoding="utf-8")
+    assert main(["--config", str(config), "--input", "x.wav"]) == 2
+    assert "machine.endpointing.end_silence_ms" in capsys.readouterr().err
+
+
+def test_diagram_command_prints_the_docs_page() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "machine", "diagram"], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert printed == (REPO / "docs" / "state-machine.md").read_text(encoding="utf-8")

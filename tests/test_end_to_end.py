@@ -1,0 +1,58 @@
+"""End to end on the bundled models: a spoken question WAV in, a spoken reply WAV out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from speech import words
+
+from machine.__main__ import main
+from machine.audio_file import read_wav, write_wav
+from machine.ports import SAMPLE_RATE
+from machine.stt.whisperx_transcriber import WhisperxTranscriber
+
+pytestmark = pytest.mark.e2e
+
+
+def test_spoken_question_gets_a_spoken_english_reply(
+    tmp_path: Path,
+    speak_16k: Callable[[str], np.ndarray],
+    transcriber: WhisperxTranscriber,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    question = tmp_path / "question.wav"
+    write_wav(question, speak_16k("Hello Celeste, what do you like to do for fun?"), SAMPLE_RATE)
+    out = tmp_path / "out"
+
+    assert main(["--input", str(question), "--output", str(out), "--fast"]) == 0
+
+    replies = sorted(out.glob("reply-*.wav"))
+    assert [p.name for p in replies] == ["reply-001.wav"]
+    heard = transcriber.transcribe(read_wav(replies[0])).text
+    assert len(words(heard)) >= 2 and heard.isascii(), heard
+
+    turns = [json.loads(line) for line in (out / "turns.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(turns) == 1
+    turn = turns[0]
+    assert turn["states"] == ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
+    assert turn["outcome"] == "replied"
+    assert "celeste" in words(turn["transcript"])
+    order = [
+        "last_voiced",
+        "endpoint",
+        "transcript_ready",
+        "first_token",
+        "first_sentence",
+        "first_audio",
+        "done",
+    ]
+    stamps = [turn[key] for key in order]
+    assert stamps == sorted(stamps)
+    assert turn["stages"]["voice_to_voice"] > 0
+
+    printed = capsys.readouterr().out
+    assert f"you: {turn['transcript']}" in printed and json.dumps(turn["transcript"]) in printed

@@ -1,0 +1,127 @@
+"""Levels and endpointing on synthetic signals: dBFS, hysteresis, pre-roll, pruning, maximum length."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from machine.endpointing import SILENCE_DBFS, Endpointer, dbfs
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
+from machine.settings import EndpointingSettings
+
+
+class LoudnessVad:
+    """A stand-in for silero: 'speech' is any chunk with an RMS above 0.01."""
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def probability(self, chunk: FloatAudio) -> float:
+        return 0.9 if float(np.sqrt(np.mean(chunk**2))) > 0.01 else 0.05
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def tone(chunks: int, amplitude: float = 0.3) -> list[FloatAudio]:
+    t = np.arange(chunks * CHUNK_SAMPLES) / SAMPLE_RATE
+    wave = (amplitude * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+    return list(wave.reshape(chunks, CHUNK_SAMPLES))
+
+
+def silence(chunks: int) -> list[FloatAudio]:
+    return [np.zeros(CHUNK_SAMPLES, dtype=np.float32) for _ in range(chunks)]
+
+
+def run(endpointer: Endpointer, signal: list[FloatAudio]) -> list[tuple[int, Utterance]]:
+    """Push every chunk (chunk i 'arrives' at time i); returns (index, utterance) for each one closed."""
+    out = []
+    for index, samples in enumerate(signal):
+        utterance = endpointer.push(AudioChunk(samples=samples, arrived_at=float(index)))
+        if utterance is not None:
+            out.append((index, utterance))
+    return out
+
+
+SETTINGS = EndpointingSettings(start_chunks=3, end_silence_ms=500, pre_roll_ms=320, min_utterance_ms=200)
+
+
+def test_dbfs_of_known_signals() -> None:
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    sine = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    assert dbfs(sine) == pytest.approx(-3.0103, abs=0.01)
+    assert dbfs(0.1 * sine) == pytest.approx(-23.0103, abs=0.01)
+    assert dbfs(np.ones(512, dtype=np.float32)) == pytest.approx(0.0)
+    assert dbfs(np.zeros(512, dtype=np.float32)) == SILENCE_DBFS
+    assert dbfs(np.zeros(0, dtype=np.float32)) == SILENCE_DBFS
+
+
+def test_tone_burst_is_one_utterance_with_pre_roll_and_a_short_tail() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    closed = run(endpointer, silence(20) + tone(20) + silence(30))
+    assert len(closed) == 1
+    index, utterance = closed[0]
+    pre_roll, end_silence, tail = math.ceil(320 / 32), math.ceil(500 / 32), math.ceil(200 / 32)
+    assert index == 20 + 20 + end_silence - 1, "ends after end_silence_ms of unvoiced chunks"
+    assert utterance.last_voiced_at == 39.0
+    assert utterance.endpoint_at == float(index)
+    assert len(utterance.samples) == (pre_roll + 20 + tail) * CHUNK_SAMPLES
+    assert not np.any(utterance.samples[: pre_roll * CHUNK_SAMPLES]), "the pre-roll is the silence before"
+    assert not utterance.truncated
+
+
+def test_start_needs_consecutive_voiced_chunks() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    blips = (tone(2) + silence(3)) * 10
+    assert run(endpointer, blips) == []
+    assert not endpointer.in_speech
+
+
+def test_short_burst_is_dropped_as_noise() -> None:
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(start_chunks=3, min_utterance_ms=300))
+    assert run(endpointer, silence(5) + tone(5) + silence(30)) == []  # 160 ms of 'speech'
+    assert len(run(endpointer, silence(5) + tone(12) + silence(30))) == 1  # 384 ms
+
+
+def test_quiet_chunks_are_silence_whatever_the_vad_says() -> None:
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(min_level_dbfs=-20.0))
+    assert run(endpointer, tone(40, amplitude=0.05)) == []  # about -29 dBFS
+
+
+def test_silence_is_pruned_as_it_arrives() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    run(endpointer, silence(2000))
+    assert endpointer.held_chunks == math.ceil(320 / 32) + SETTINGS.start_chunks
+
+
+def test_long_speech_is_cut_at_the_maximum_length() -> None:
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(max_utterance_s=2.0))
+    closed = run(endpointer, tone(200))
+    max_chunks = math.ceil(2000 / 32)
+    assert len(closed) >= 2
+    assert all(u.truncated for _, u in closed)
+    assert all(len(u.samples) <= max_chunks * CHUNK_SAMPLES for _, u in closed)
+
+
+def test_pauses_shorter_than_the_end_silence_do_not_split_an_utterance() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    closed = run(endpointer, tone(10) + silence(10) + tone(10) + silence(30))
+    assert len(closed) == 1
+
+
+def test_flush_and_reset() -> None:
+    vad = LoudnessVad()
+    endpointer = Endpointer(vad, SETTINGS)
+    run(endpointer, tone(10))
+    assert endpointer.in_speech
+    utterance = endpointer.flush(now=99.0)
+    assert utterance is not None and utterance.endpoint_at == 99.0
+    assert not endpointer.in_speech and endpointer.held_chunks == 0 and vad.resets >= 1
+
+
+def test_wrong_chunk_size_is_refused() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    with pytest.raises(ValueError, match="chunks of 512 samples"):
+        endpointer.push(AudioChunk(np.zeros(100, dtype=np.float32), 0.0))

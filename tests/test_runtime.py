@@ -1,0 +1,213 @@
+"""The runtime on fakes of our own ports: scripted timelines, then the exact state sequence and metrics."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from test_endpointing import LoudnessVad, silence, tone
+
+from machine.endpointing import Endpointer
+from machine.ports import AudioChunk, ChatMessage, FloatAudio, SpeechAudio, Transcript
+from machine.runtime import Runtime
+from machine.settings import EndpointingSettings
+from machine.speaking import Speaker
+from machine.thinking import RecentWindow, Thinker
+from machine.turn_metrics import TurnRecord
+
+FULL_TURN = ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
+
+
+class ScriptedTranscriber:
+    def __init__(self, texts: list[str | Exception]) -> None:
+        self.texts = list(texts)
+        self.heard: list[int] = []
+
+    def transcribe(self, samples: FloatAudio) -> Transcript:
+        self.heard.append(len(samples))
+        text = self.texts.pop(0)
+        if isinstance(text, Exception):
+            raise text
+        return Transcript(text)
+
+
+class ScriptedChatModel:
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[ChatMessage]] = []
+        self.pieces_generated = 0
+        self.closed = threading.Event()
+
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+        self.prompts.append(messages)
+        try:
+            for word in self.replies.pop(0).split(" "):
+                if cancel.is_set():
+                    return
+                self.pieces_generated += 1
+                yield word + " "
+        finally:
+            self.closed.set()
+
+
+class ToneSynthesizer:
+    sample_rate = 16_000
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str) -> Iterator[SpeechAudio]:
+        self.spoken.append(text)
+        yield SpeechAudio(np.full(1600, 0.1, dtype=np.float32), self.sample_rate)
+
+
+class MemorySink:
+    def __init__(self, on_play: Callable[[], None] = lambda: None, seconds_per_play: float = 0.0) -> None:
+        self.replies: list[list[FloatAudio]] = []
+        self.on_play = on_play
+        self.seconds_per_play = seconds_per_play
+        self.cancelled = False
+
+    def begin_reply(self, sample_rate: int) -> None:
+        self.replies.append([])
+
+    def play(self, audio: FloatAudio, cancel: threading.Event) -> None:
+        self.replies[-1].append(audio)
+        self.on_play()
+        if self.seconds_per_play and cancel.wait(self.seconds_per_play):
+            self.cancelled = True
+
+    def end_reply(self) -> None:
+        pass
+
+
+class ScriptedSource:
+    """Says each utterance (a tone of n chunks) after the bot is listening, then trailing silence."""
+
+    def __init__(self, utterances: list[int]) -> None:
+        self.utterances = utterances
+        self.clock = 0.0
+
+    def run(
+        self,
+        deliver: Callable[[AudioChunk], None],
+        wait_for_turn: Callable[[float], bool],
+        stopping: threading.Event,
+    ) -> None:
+        for chunks in self.utterances:
+            assert wait_for_turn(10), "the bot never came back to listening"
+            for samples in silence(5) + tone(chunks) + silence(25):
+                self.clock += 0.032
+                deliver(AudioChunk(samples, self.clock))
+        assert wait_for_turn(10)
+
+
+def make_runtime(
+    transcripts: list[str | Exception], replies: list[str], sink: MemorySink | None = None
+) -> tuple[Runtime, ScriptedTranscriber, ScriptedChatModel, ToneSynthesizer, MemorySink, RecentWindow]:
+    transcriber = ScriptedTranscriber(transcripts)
+    chat = ScriptedChatModel(replies)
+    synthesizer = ToneSynthesizer()
+    sink = sink or MemorySink()
+    memory = RecentWindow(4)
+    thinker = Thinker(chat, memory, "You are Testy.", "Testy", max_sentences=2, first_clause_words=0)
+    runtime = Runtime(
+        Endpointer(LoudnessVad(), EndpointingSettings()),
+        transcriber,
+        thinker,
+        Speaker(synthesizer, sink),
+        on_turn=lambda record: None,
+    )
+    return runtime, transcriber, chat, synthesizer, sink, memory
+
+
+def run_with_timeout(runtime: Runtime, source: ScriptedSource) -> list[TurnRecord]:
+    result: list[list[TurnRecord]] = []
+    thread = threading.Thread(target=lambda: result.append(runtime.run(source)), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the runtime hung"
+    return result[0]
+
+
+def test_two_turns_follow_the_table_and_record_ordered_timestamps() -> None:
+    runtime, _, chat, synthesizer, sink, memory = make_runtime(
+        ["hello there", "and you?"], ["Hi! Nice to meet you. Extra words here.", "I am fine."]
+    )
+    records = run_with_timeout(runtime, ScriptedSource([20, 15]))
+    assert [r.outcome for r in records] == ["replied", "replied"]
+    assert records[0].states == FULL_TURN
+    assert records[1].states == FULL_TURN[1:]
+    assert runtime.machine.current.value == "idle"
+    assert records[0].reply == ["Hi!", "Nice to meet you."], "the sentence limit holds"
+    assert synthesizer.spoken == ["Hi!", "Nice to meet you.", "I am fine."]
+    assert len(sink.replies) == 2
+    for record in records:
+        stamps = [
+            record.last_voiced,
+            record.endpoint,
+            record.transcript_ready,
+            record.first_token,
+            record.first_sentence,
+            record.first_audio,
+            record.done,
+        ]
+        assert all(s is not None for s in stamps)
+        assert stamps == sorted(stamps), "timestamps follow the pipeline"  # type: ignore[type-var]
+    # the second prompt carries the first exchange as history
+    assert [m.content for m in chat.prompts[1][1:]] == ["hello there", "Hi! Nice to meet you.", "and you?"]
+    assert memory.context("x").window[-1].answer == "I am fine."
+
+
+def test_noise_only_transcript_goes_back_to_listening() -> None:
+    runtime, _, chat, synthesizer, _, _ = make_runtime([" . ", "hello"], ["Hello!"])
+    records = run_with_timeout(runtime, ScriptedSource([10, 10]))
+    assert records[0].outcome == "no_words"
+    assert records[0].states == ["idle", "listening", "transcribing", "listening"]
+    assert records[1].outcome == "replied"
+    assert len(chat.prompts) == 1 and synthesizer.spoken == ["Hello!"]
+
+
+def test_no_reply_is_not_spoken() -> None:
+    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [""])
+    records = run_with_timeout(runtime, ScriptedSource([10]))
+    assert records[0].outcome == "no_reply"
+    assert records[0].states == ["idle", "listening", "transcribing", "thinking", "listening"]
+    assert synthesizer.spoken == [] and sink.replies == []
+    assert memory.context("x").window == ()
+
+
+def test_a_failing_stage_resets_the_turn_and_the_runtime_goes_on() -> None:
+    runtime, _, _, synthesizer, _, _ = make_runtime([RuntimeError("boom"), "hello"], ["Hi there."])
+    records = run_with_timeout(runtime, ScriptedSource([10, 10]))
+    assert records[0].outcome == "failed"
+    assert records[0].states == ["idle", "listening", "transcribing", "reset", "idle"]
+    assert records[1].outcome == "replied"
+    assert records[1].states == ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
+    assert synthesizer.spoken == ["Hi there."]
+
+
+def test_reset_while_speaking_stops_playback_and_generation() -> None:
+    holder: list[Runtime] = []
+    sink = MemorySink(on_play=lambda: holder[0].reset(), seconds_per_play=5.0)  # noqa: PLW0108 (late binding)
+    runtime, _, chat, _, _, memory = make_runtime(["hello"], ["One. Two. Three. Four. Five."], sink)
+    holder.append(runtime)
+    records = run_with_timeout(runtime, ScriptedSource([10]))
+    assert records[0].outcome == "reset"
+    assert records[0].states == ["idle", "listening", "transcribing", "thinking", "speaking", "reset", "idle"]
+    assert sink.cancelled, "playback was cut, not played to the end"
+    assert chat.closed.wait(5) and chat.pieces_generated < 5, "generation stopped with the reply"
+    assert memory.context("x").window == (), "an interrupted reply is not remembered"
+
+
+def test_source_failure_is_raised_after_a_clean_stop() -> None:
+    class BrokenSource:
+        def run(self, deliver: object, wait_for_turn: object, stopping: threading.Event) -> None:
+            raise OSError("device vanished")
+
+    runtime, *_ = make_runtime([], [])
+    with pytest.raises(OSError, match="device vanished"):
+        runtime.run(BrokenSource())
+    assert runtime.machine.current.value == "idle"

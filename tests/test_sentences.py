@@ -1,0 +1,84 @@
+"""Cutting generated text into speakable pieces: sentences, the early first clause, stop strings, limits."""
+
+from __future__ import annotations
+
+from machine.sentences import SentenceSplitter, default_stop_strings
+
+
+def feed_all(splitter: SentenceSplitter, pieces: list[str]) -> tuple[list[str], int]:
+    """Feed until the splitter is done; returns the released pieces and how many input pieces were used."""
+    out: list[str] = []
+    used = 0
+    for piece in pieces:
+        used += 1
+        out += splitter.feed(piece)
+        if splitter.done:
+            return out, used
+    return out + splitter.finish(), used
+
+
+def tokens(text: str) -> list[str]:
+    return [word + " " for word in text.split(" ")]
+
+
+def test_sentences_are_released_as_soon_as_they_are_complete() -> None:
+    splitter = SentenceSplitter(max_sentences=5)
+    assert splitter.feed("Hello there") == []
+    assert splitter.feed(".") == []  # the end is confirmed by the space that follows it
+    assert splitter.feed(" How are") == ["Hello there."]
+    assert splitter.feed(" you? I am") == ["How are you?"]
+    assert splitter.finish() == ["I am"]
+
+
+def test_sentence_limit_stops_generation() -> None:
+    splitter = SentenceSplitter(max_sentences=2)
+    out, used = feed_all(splitter, tokens("One thing. Two things! Three things. Four things."))
+    assert out == ["One thing.", "Two things!"]
+    assert splitter.done
+    assert used == 4, "no piece is asked for past the last sentence that will be spoken"
+
+
+def test_invented_user_turn_is_cut_there() -> None:
+    splitter = SentenceSplitter(max_sentences=5, stop_strings=default_stop_strings("Celeste"))
+    pieces = ["Sure, ", "I love ", "music", ".\n", "User", ": what about ", "you?"]
+    out, used = feed_all(splitter, pieces)
+    assert out == ["Sure, I love music."]
+    assert splitter.stopped_at == "\nUser"
+    assert used == 5
+
+
+def test_role_tag_mid_sentence_is_cut() -> None:
+    splitter = SentenceSplitter(max_sentences=5, stop_strings=default_stop_strings("Celeste"))
+    out, _ = feed_all(splitter, ["I think so", " Assistant: yes"])
+    assert out == ["I think so"]
+    assert splitter.stopped_at == "Assistant:"
+
+
+def test_first_clause_is_released_before_the_sentence_ends() -> None:
+    splitter = SentenceSplitter(max_sentences=2, first_clause_words=4)
+    assert splitter.feed("Well, ") == []  # too short a clause
+    assert splitter.feed("that is a lovely question, ") == ["Well, that is a lovely question,"]
+    assert splitter.feed("and I like it. Also, ") == ["and I like it."]
+    assert splitter.feed("this, ") == [], "only the first piece may be a clause"
+    out = splitter.feed("that. Done.")
+    assert out == ["Also, this, that."]
+    assert splitter.done, "a clause does not count as a sentence; two sentences do"
+
+
+def test_abbreviations_and_decimals_do_not_end_sentences() -> None:
+    splitter = SentenceSplitter(max_sentences=5)
+    out, _ = feed_all(splitter, tokens("Dr. Smith paid 3.50 dollars. Then e.g. tea. Bye"))
+    assert out == ["Dr. Smith paid 3.50 dollars.", "Then e.g. tea.", "Bye"]
+
+
+def test_closing_quotes_stay_with_their_sentence() -> None:
+    splitter = SentenceSplitter(max_sentences=5)
+    out, _ = feed_all(splitter, tokens("She said “hi.” Then left."))
+    assert out == ["She said “hi.”", "Then left."]
+
+
+def test_nothing_after_done_and_blank_text_is_not_a_sentence() -> None:
+    splitter = SentenceSplitter(max_sentences=1)
+    assert splitter.feed("Yes. ") == ["Yes."]
+    assert splitter.feed("More. ") == [] and splitter.finish() == []
+    assert SentenceSplitter(max_sentences=1).finish() == []
