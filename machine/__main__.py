@@ -14,21 +14,15 @@ import sys
 from pathlib import Path
 
 from companion_settings import ConfigError
+from machine.audio.devices import DeviceNotFoundError
 from machine.audio_file import AudioInputError
 from machine.bundled_models import MissingModelPackageError
 from machine.settings import MachineSettings, load_settings
 
-LIVE_NOT_YET = (
-    "live audio (capture from an input device) is not available yet: it arrives with the Live audio work.\n"
-    "For now run a conversation over recorded audio:\n"
-    "    python -m machine --input question.wav --output out/\n"
-    "or the spoken demo:  make run"
-)
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m machine", description="The VRChat companion's runtime.")
-    parser.add_argument("command", nargs="?", choices=("run", "demo", "diagram"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "devices", "demo", "diagram"), default="run")
     parser.add_argument("--config", type=Path, help="configuration file (default: conf/default.yaml)")
     parser.add_argument("--input", type=Path, help="a WAV file, or a folder of WAV files, to converse over")
     parser.add_argument("--output", type=Path, default=Path("out"), help="folder for replies and turns.jsonl")
@@ -70,14 +64,31 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(settings, args.output, realtime=not args.fast)
             return 0
+        if args.command == "devices":
+            from machine.live_conversation import device_table
+
+            print(device_table())
+            return 0
         if args.input is None:
-            print(LIVE_NOT_YET, file=sys.stderr)
-            return 2
+            from machine.live_conversation import run_live
+
+            run_live(settings)
+            return 0
         from machine.recorded_conversation import run_recorded
 
         run_recorded(settings, args.input, args.output, realtime=not args.fast)
-    except (ConfigError, AudioInputError, MissingModelPackageError, FileNotFoundError, TimeoutError) as exc:
+    except (
+        ConfigError,
+        AudioInputError,
+        MissingModelPackageError,
+        DeviceNotFoundError,
+        FileNotFoundError,
+        TimeoutError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: audio device failed: {exc} (see `python -m machine devices`)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

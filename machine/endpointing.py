@@ -1,9 +1,10 @@
 """Deciding when someone starts and stops talking, chunk by chunk.
 
 A chunk is *voiced* when silero-vad's probability and the chunk's level (dBFS) both clear their
-thresholds. Speech starts after `start_chunks` voiced chunks in a row and ends after `end_silence_ms` of
-unvoiced chunks (hysteresis). Before speech starts only a bounded pre-roll is kept, so silence is
-dropped as it arrives; an utterance that reaches `max_utterance_s` is closed and handed on as it is.
+thresholds; the level must also stand out from a running noise-floor estimate. Speech starts after
+`start_chunks` voiced chunks in a row and ends after `end_silence_ms` of unvoiced chunks (hysteresis).
+Before speech starts only a bounded pre-roll is kept, so silence is dropped as it arrives; an utterance
+that reaches `max_utterance_s` is closed and handed on as it is.
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ def dbfs(samples: FloatAudio) -> float:
     return max(SILENCE_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_DBFS
 
 
+class NoiseFloor:
+    """An estimate of the background level: it falls at once to a quieter chunk and rises slowly."""
+
+    def __init__(self, rise_db_per_s: float, initial_db: float) -> None:
+        self._rise_per_chunk = rise_db_per_s * CHUNK_MS / 1000
+        self.db = initial_db
+
+    def update(self, level_db: float) -> float:
+        """Take one chunk's level; returns the new floor."""
+        self.db = min(level_db, self.db + self._rise_per_chunk)
+        return self.db
+
+
 def _chunks_for(ms: float) -> int:
     return math.ceil(ms / CHUNK_MS)
 
@@ -49,6 +63,12 @@ class Endpointer:
         self._silent_run = 0
         self._last_voiced_index = -1
         self._last_voiced_at = 0.0
+        # Start by assuming a quiet room; the estimate rises to the real background within seconds.
+        self.noise_floor = NoiseFloor(
+            settings.noise_floor_rise_db_per_s, settings.min_level_dbfs - settings.noise_margin_db
+        )
+        self.heard_sound = False
+        """Whether the last chunk was louder than the noise floor by the margin (speech or not)."""
 
     @property
     def in_speech(self) -> bool:
@@ -61,8 +81,13 @@ class Endpointer:
         return len(self._before) + len(self._speech)
 
     def is_voiced(self, chunk: AudioChunk) -> bool:
-        """Whether the chunk counts as speech (VAD probability and level both above threshold)."""
-        if dbfs(chunk.samples) < self._settings.min_level_dbfs:
+        """Whether the chunk counts as speech: loud enough in absolute terms and above the noise floor,
+        and silero-vad's probability above its threshold. Updates the noise floor."""
+        level = dbfs(chunk.samples)
+        floor = self.noise_floor.db
+        self.noise_floor.update(level)
+        self.heard_sound = level >= max(self._settings.min_level_dbfs, floor + self._settings.noise_margin_db)
+        if not self.heard_sound:
             return False
         return self._vad.probability(chunk.samples) >= self._settings.vad_threshold
 

@@ -19,17 +19,21 @@ from machine.turn_metrics import TurnRecord
 from machine.wiring import build_runtime
 
 
-def turn_printer(bot_name: str, journal: Path, out: TextIO | None = None) -> Callable[[TurnRecord], None]:
-    """Prints each finished turn (the exchange, then its JSON line) and appends the JSON line to `journal`."""
+def print_turn(bot_name: str, record: TurnRecord, out: TextIO | None = None) -> None:
+    """Prints a finished turn: the exchange, then its JSON line."""
+    stream = out or sys.stdout
+    print(f"you: {record.transcript or '(nothing understood)'}", file=stream)
+    print(f"{bot_name}: {' '.join(record.reply) or '(no reply: ' + record.outcome + ')'}", file=stream)
+    print(record.to_json(), file=stream, flush=True)
+
+
+def turn_printer(bot_name: str, journal: Path) -> Callable[[TurnRecord], None]:
+    """Prints each finished turn and appends its JSON line to `journal`."""
 
     def show(record: TurnRecord) -> None:
-        line = record.to_json()
-        stream = out or sys.stdout
-        print(f"you: {record.transcript or '(nothing understood)'}", file=stream)
-        print(f"{bot_name}: {' '.join(record.reply) or '(no reply: ' + record.outcome + ')'}", file=stream)
-        print(line, file=stream, flush=True)
+        print_turn(bot_name, record)
         with journal.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            handle.write(record.to_json() + "\n")
 
     return show
 

@@ -3,7 +3,8 @@
 Threads: the source (capture) thread only hands fixed chunks to a bounded queue; one processing worker
 runs the endpointer on them; models run in job threads. Every job reports back as a trigger through one
 event queue, and the loop in :meth:`Runtime.run` is the only place that fires the state machine. While the
-bot is not listening (half-duplex), incoming audio is dropped.
+bot is not listening, and for a short echo tail after it stops speaking, incoming audio is dropped
+(half-duplex), so the bot never transcribes its own voice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 from machine.endpointing import Endpointer
 from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.ports import AudioChunk, Transcriber, Transcript, Utterance
+from machine.ports import AudioChunk, FloatAudio, Transcriber, Transcript, Utterance
 from machine.speaking import Speaker
 from machine.thinking import Thinker
 from machine.turn_metrics import TurnRecord
@@ -63,12 +64,20 @@ class Runtime:
         speaker: Speaker,
         on_turn: Callable[[TurnRecord], None],
         chunk_queue_size: int = 256,
+        denoiser: Callable[[FloatAudio], FloatAudio] | None = None,
+        echo_tail_s: float = 0.0,
+        on_activity: Callable[[], None] = lambda: None,
     ) -> None:
         self._endpointer = endpointer
         self._transcriber = transcriber
         self._thinker = thinker
         self._speaker = speaker
         self._on_turn = on_turn
+        self._denoiser = denoiser
+        self._echo_tail_s = echo_tail_s
+        self._on_activity = on_activity
+        self._deaf_until = 0.0
+        self._last_activity = 0.0
         self._chunks: queue.Queue[AudioChunk] = queue.Queue(maxsize=chunk_queue_size)
         self._events: queue.Queue[_Event] = queue.Queue()
         self._listening = threading.Event()
@@ -114,13 +123,17 @@ class Runtime:
             except queue.Empty:
                 continue
             try:
-                if not self._listening.is_set():
+                if not self._listening.is_set() or chunk.arrived_at < self._deaf_until:
                     stale = True  # half-duplex: what is heard while the bot is busy is dropped
                     continue
                 if stale:
                     self._endpointer.reset()
                     stale = False
+                if self._denoiser is not None:
+                    chunk = AudioChunk(self._denoiser(chunk.samples), chunk.arrived_at)
                 utterance = self._endpointer.push(chunk)
+                if self._endpointer.heard_sound:
+                    self._activity(chunk.arrived_at)
                 if utterance is not None:
                     self._listening.clear()
                     self._post(Trigger.UTTERANCE_ENDED, utterance=utterance)
@@ -130,6 +143,12 @@ class Runtime:
                 self._post(Trigger.RESET)
             finally:
                 self._chunks.task_done()
+
+    def _activity(self, now: float) -> None:
+        """Tell the session something happened (noise heard, the bot speaking), at most once a second."""
+        if now - self._last_activity >= 1.0:
+            self._last_activity = now
+            self._on_activity()
 
     # --- the loop -----------------------------------------------------------------------------------
 
@@ -152,7 +171,10 @@ class Runtime:
         feeder.start()
         try:
             while True:
-                event = self._events.get()
+                try:
+                    event = self._events.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
+                except queue.Empty:
+                    continue
                 if event.turn and (self._turn is None or event.turn != self._turn.record.turn):
                     log.debug("dropping %s from a finished turn", event.trigger.value)
                     continue
@@ -204,9 +226,14 @@ class Runtime:
             self._post(Trigger.START)
 
     def _entered_listening(self, payload: dict[str, Any]) -> None:
-        outcome = "no_words" if self.machine.visited[-2] is TurnState.TRANSCRIBING else "replied"
-        if self.machine.visited[-2] is TurnState.THINKING:
-            outcome = "no_reply"
+        previous = self.machine.visited[-2]
+        outcome = {TurnState.TRANSCRIBING: "no_words", TurnState.THINKING: "no_reply"}.get(
+            previous, "replied"
+        )
+        if previous is TurnState.SPEAKING:
+            # what the input hears for a moment after the bot stops is still the bot's own voice
+            self._deaf_until = time.monotonic() + self._echo_tail_s
+            self._activity(time.monotonic())
         self._close_turn(outcome)
         self._listening.set()
 
@@ -248,6 +275,7 @@ class Runtime:
 
         def first_audio() -> None:
             turn.record.first_audio = time.monotonic()
+            self._activity(turn.record.first_audio)
 
         def speak() -> None:
             played = self._speaker.speak(pending, turn.cancel, first_audio)

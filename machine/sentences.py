@@ -11,12 +11,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_CLOSERS = "\"')]”’»"
-_SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s)")
+_CLOSERS = "\"')]”’»"  # may follow the full stop that ends a sentence
+_SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*[^\w\s]*(?=\s)|\n\s*\n")
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s-\s")
 _ABBREVIATIONS = frozenset(
     {"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "e.g.", "i.e.", "etc.", "prof.", "jr.", "sr."}
 )
+
+
+_ASIDE = re.compile(r"\([^()]*\)|\*[^*]*\*|\[[^\[\]]*\]")
+_EMOTICON = re.compile(r"(?<!\w)[:;=8][-']?[)(DPp3/\\|]+(?!\w)")
+_UNSPEAKABLE = re.compile(r"[^\w\s.,!?;:'\"’‘“”()\[\]*%&@#/+=<>$€£-]")
+
+
+def speakable(text: str) -> str:
+    """The text as it should be spoken: without stage directions like "(laughs)" or "*waves*", emoji,
+    emoticons or broken characters."""
+    text = _ASIDE.sub(" ", text)
+    text = _EMOTICON.sub(" ", text)
+    text = _UNSPEAKABLE.sub(" ", text)
+    text = re.sub(r"\s+([.,!?;:])", r"\1", text)
+    return " ".join(text.split())
 
 
 def default_stop_strings(bot_name: str) -> tuple[str, ...]:
@@ -81,17 +96,16 @@ class SentenceSplitter:
     def _flush_sentences(self) -> list[str]:
         out: list[str] = []
         while self._sentences < self._max:
-            end = self._sentence_end()
+            end, whole = self._sentence_end(), True
             if end is None and self._released == 0 and self._first_clause_words:
-                end = self._clause_end()
+                end, whole = self._clause_end(), False
             if end is None:
                 break
             piece, self._buffer = self._buffer[:end].strip(), self._buffer[end:]
             if piece:
                 out.append(piece)
                 self._released += 1
-                if piece[-1] in ".!?…" + _CLOSERS:
-                    self._sentences += 1
+                self._sentences += whole
         return out
 
     def _flush_rest(self) -> list[str]:

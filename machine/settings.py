@@ -26,11 +26,28 @@ class EndpointingSettings(_Section):
 
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     min_level_dbfs: float = Field(-55.0, le=0.0)
+    noise_margin_db: float = Field(10.0, ge=0.0, le=60.0)
+    noise_floor_rise_db_per_s: float = Field(3.0, gt=0.0, le=100.0)
     start_chunks: int = Field(3, ge=1, le=50)
     end_silence_ms: int = Field(500, ge=64, le=5000)
     pre_roll_ms: int = Field(320, ge=0, le=2000)
     min_utterance_ms: int = Field(200, ge=0, le=5000)
     max_utterance_s: float = Field(30.0, gt=1.0, le=120.0)
+
+
+class LiveAudioSettings(_Section):
+    """Devices and buffers for live audio."""
+
+    input_device: str = Field("default", min_length=1)
+    output_device: str = Field("default", min_length=1)
+    block_ms: int = Field(20, ge=5, le=200)
+    capture_queue_blocks: int = Field(250, ge=4, le=10_000)
+    playback_queue_blocks: int = Field(8, ge=2, le=1000)
+    echo_tail_ms: int = Field(300, ge=0, le=5000)
+    denoiser: Literal["none", "rnnoise"] = "none"
+    stall_timeout_s: float = Field(3.0, gt=0.1, le=60.0)
+    reopen_initial_s: float = Field(0.5, gt=0.0, le=60.0)
+    reopen_max_s: float = Field(10.0, gt=0.0, le=600.0)
 
 
 class TranscriberSettings(_Section):
@@ -92,6 +109,7 @@ class MachineSettings(EnvOverFile):
     persona_file: Path = Path("persona.md")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     history_window: int = Field(4, ge=0, le=50)
+    audio: LiveAudioSettings = LiveAudioSettings()
     endpointing: EndpointingSettings = EndpointingSettings()
     transcriber: TranscriberSettings = TranscriberSettings()
     chat_model: ChatModelSettings = ChatModelSettings()

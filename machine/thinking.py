@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext
-from machine.sentences import SentenceSplitter, default_stop_strings
+from machine.sentences import SentenceSplitter, default_stop_strings, speakable
 
 
 class RecentWindow:
@@ -44,6 +44,13 @@ def build_messages(persona: str, context: MemoryContext, transcript: str) -> lis
         messages += [ChatMessage("user", exchange.question), ChatMessage("assistant", exchange.answer)]
     messages.append(ChatMessage("user", transcript))
     return messages
+
+
+def _spoken(pieces: list[str]) -> Iterator[str]:
+    for piece in pieces:
+        text = speakable(piece)
+        if any(c.isalnum() for c in text):
+            yield text
 
 
 class Thinker:
@@ -78,11 +85,11 @@ class Thinker:
                 if first:
                     on_first_token()
                     first = False
-                yield from splitter.feed(piece)
+                yield from _spoken(splitter.feed(piece))
                 if splitter.done or cancel.is_set():
                     return
             if not cancel.is_set():
-                yield from splitter.finish()
+                yield from _spoken(splitter.finish())
         finally:
             close = getattr(stream, "close", None)
             if close is not None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from machine.endpointing import Endpointer
 from machine.llm.transformers_chat import TransformersChatModel
-from machine.ports import AudioSink
+from machine.ports import AudioSink, FloatAudio
 from machine.runtime import Runtime
 from machine.settings import MachineSettings
 from machine.speaking import Speaker
@@ -40,4 +40,21 @@ def build_runtime(
         first_clause_words=settings.chat_model.first_clause_words,
     )
     speaker = Speaker(PiperSynthesizer(settings.synthesizer), sink)
-    return Runtime(endpointer, transcriber, thinker, speaker, on_turn)
+    return Runtime(
+        endpointer,
+        transcriber,
+        thinker,
+        speaker,
+        on_turn,
+        chunk_queue_size=settings.audio.capture_queue_blocks,
+        denoiser=_denoiser(settings.audio.denoiser),
+        echo_tail_s=settings.audio.echo_tail_ms / 1000,
+    )
+
+
+def _denoiser(name: str) -> Callable[[FloatAudio], FloatAudio] | None:
+    if name == "rnnoise":
+        from machine.denoise.rnnoise import RnnoiseDenoiser
+
+        return RnnoiseDenoiser()
+    return None

@@ -10,14 +10,24 @@ import numpy as np
 import pytest
 import soundfile
 
-from machine.__main__ import LIVE_NOT_YET, main
+from machine.__main__ import main
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_without_input_says_live_audio_is_not_there_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_live_mode_with_a_missing_device_lists_the_devices(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MACHINE_AUDIO__INPUT_DEVICE", "no-such-cable")
     assert main([]) == 2
-    assert LIVE_NOT_YET in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "machine.audio.input_device: no input device matches 'no-such-cable'" in error
+    assert "index" in error and "name" in error, "the available devices are listed"
+
+
+def test_devices_command_lists_devices(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split() == ["index", "in", "out", "rate", "name"]
 
 
 @pytest.mark.parametrize(

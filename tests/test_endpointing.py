@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from machine.endpointing import SILENCE_DBFS, Endpointer, dbfs
+from machine.endpointing import SILENCE_DBFS, Endpointer, NoiseFloor, dbfs
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
 from machine.settings import EndpointingSettings
 
@@ -125,3 +125,23 @@ def test_wrong_chunk_size_is_refused() -> None:
     endpointer = Endpointer(LoudnessVad(), SETTINGS)
     with pytest.raises(ValueError, match="chunks of 512 samples"):
         endpointer.push(AudioChunk(np.zeros(100, dtype=np.float32), 0.0))
+
+
+def test_noise_floor_falls_at_once_and_rises_slowly() -> None:
+    floor = NoiseFloor(rise_db_per_s=3.0, initial_db=-65.0)
+    assert floor.update(-80.0) == -80.0
+    for _ in range(31):  # about one second of -30 dBFS noise
+        floor.update(-30.0)
+    assert floor.db == pytest.approx(-80.0 + 31 * 3.0 * 0.032)
+
+
+def test_steady_noise_above_the_floor_stops_counting_as_speech() -> None:
+    """A hum that the VAD mistakes for speech starts an utterance while the floor is low; once the floor has
+    risen to it, the same hum is background and no longer voiced."""
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(noise_floor_rise_db_per_s=20.0))
+    hum = tone(1, amplitude=0.05)[0]
+    seen = [endpointer.is_voiced(AudioChunk(hum, 0.0)) for _ in range(200)]
+    assert seen[0] and not seen[-1]
+    assert endpointer.noise_floor.db == pytest.approx(dbfs(hum), abs=0.5)
+    assert endpointer.is_voiced(AudioChunk(tone(1, amplitude=0.5)[0], 0.0)), "louder speech still counts"
+    assert endpointer.heard_sound

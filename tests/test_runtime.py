@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -88,7 +89,6 @@ class ScriptedSource:
 
     def __init__(self, utterances: list[int]) -> None:
         self.utterances = utterances
-        self.clock = 0.0
 
     def run(
         self,
@@ -99,8 +99,7 @@ class ScriptedSource:
         for chunks in self.utterances:
             assert wait_for_turn(10), "the bot never came back to listening"
             for samples in silence(5) + tone(chunks) + silence(25):
-                self.clock += 0.032
-                deliver(AudioChunk(samples, self.clock))
+                deliver(AudioChunk(samples, time.monotonic()))
         assert wait_for_turn(10)
 
 
@@ -170,8 +169,9 @@ def test_noise_only_transcript_goes_back_to_listening() -> None:
     assert len(chat.prompts) == 1 and synthesizer.spoken == ["Hello!"]
 
 
-def test_no_reply_is_not_spoken() -> None:
-    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [""])
+@pytest.mark.parametrize("reply", ["", "(laughs) 😊 :)"])
+def test_no_reply_is_not_spoken(reply: str) -> None:
+    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [reply])
     records = run_with_timeout(runtime, ScriptedSource([10]))
     assert records[0].outcome == "no_reply"
     assert records[0].states == ["idle", "listening", "transcribing", "thinking", "listening"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from machine.sentences import SentenceSplitter, default_stop_strings
+from machine.sentences import SentenceSplitter, default_stop_strings, speakable
 
 
 def feed_all(splitter: SentenceSplitter, pieces: list[str]) -> tuple[list[str], int]:
@@ -82,3 +82,16 @@ def test_nothing_after_done_and_blank_text_is_not_a_sentence() -> None:
     assert splitter.feed("Yes. ") == ["Yes."]
     assert splitter.feed("More. ") == [] and splitter.finish() == []
     assert SentenceSplitter(max_sentences=1).finish() == []
+
+
+def test_speakable_drops_stage_directions_emoji_and_emoticons() -> None:
+    assert speakable("Sure (laughs) I can *waves* help 😊 :) ok!") == "Sure I can help ok!"
+    assert speakable("Nice [smiles], right?") == "Nice, right?"
+    assert speakable("It costs $5, 50% off & more.") == "It costs $5, 50% off & more."
+    assert speakable("Broken tail \ufffd") == "Broken tail"
+
+
+def test_blank_line_and_trailing_symbols_end_a_sentence() -> None:
+    splitter = SentenceSplitter(max_sentences=5)
+    out, _ = feed_all(splitter, ["Great fun!!🎃 ", "Next one\n\n", "Last"])
+    assert out == ["Great fun!!🎃", "Next one", "Last"]

@@ -1,0 +1,1 @@
+"""Live audio through PyAudio: finding devices, capturing the world, playing the bot's voice."""

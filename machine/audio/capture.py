@@ -1,0 +1,176 @@
+"""Capturing the world from an input device: one PortAudio callback thread that only copies frames.
+
+The callback copies each block into a bounded queue (a full queue drops the block and counts it). The
+source thread converts blocks to float32 mono, resamples them to 16 kHz when the device cannot record
+at that rate, cuts them into fixed 512-sample chunks and hands those to the runtime. A device that errors,
+stalls or disappears is closed, the turn in flight is reset, and the device is reopened with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pyaudio
+import soxr
+
+from machine.audio.devices import DeviceNotFoundError, pulse_names, resolve, supports_rate
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
+from machine.settings import LiveAudioSettings
+
+log = logging.getLogger(__name__)
+
+
+class DeviceLostError(OSError):
+    """The input device stopped delivering audio or went away."""
+
+
+class Rechunker:
+    """Cuts a stream of arbitrary-length blocks into fixed-size chunks."""
+
+    def __init__(self, size: int = CHUNK_SAMPLES) -> None:
+        self._size = size
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, samples: np.ndarray) -> list[np.ndarray]:
+        """Add samples; returns every complete chunk now available."""
+        self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        count = len(self._pending) // self._size
+        chunks = [self._pending[i * self._size : (i + 1) * self._size].copy() for i in range(count)]
+        self._pending = self._pending[count * self._size :]
+        return chunks
+
+    def clear(self) -> None:
+        """Drop the partial chunk."""
+        self._pending = np.zeros(0, dtype=np.float32)
+
+
+class DeviceSource:
+    """The runtime's audio source for live input (see :class:`machine.runtime.AudioSource`)."""
+
+    def __init__(
+        self, audio: pyaudio.PyAudio, settings: LiveAudioSettings, on_interrupted: Callable[[], None]
+    ) -> None:
+        self._audio = audio
+        self._settings = settings
+        self._on_interrupted = on_interrupted
+        self._device = resolve(audio, settings.input_device, "input")  # fails early with the device list
+        self._blocks: queue.Queue[bytes] = queue.Queue(maxsize=settings.capture_queue_blocks)
+        self.dropped_blocks = 0
+        self.reopened = 0
+        self.rate = 0
+
+    def _open(self) -> pyaudio.Stream:
+        device = resolve(self._audio, self._settings.input_device, "input")
+        self._device = device
+        rate = (
+            SAMPLE_RATE
+            if supports_rate(self._audio, device.info, SAMPLE_RATE, "input")
+            else device.info.default_rate
+        )
+        self.rate = rate
+        if device.pulse_name:
+            os.environ["PULSE_SOURCE"] = device.pulse_name
+        block = max(64, rate * self._settings.block_ms // 1000)
+
+        def copy_block(data: bytes | None, frames: int, timing: object, status: int) -> tuple[None, int]:
+            try:
+                self._blocks.put_nowait(data or b"")
+            except queue.Full:
+                self.dropped_blocks += 1
+            return None, pyaudio.paContinue
+
+        stream = self._audio.open(
+            format=pyaudio.paFloat32,
+            channels=1,
+            rate=rate,
+            input=True,
+            input_device_index=device.info.index,
+            frames_per_buffer=block,
+            stream_callback=copy_block,
+        )
+        log.info("capturing from %s at %d Hz", device.pulse_name or device.info.name, rate)
+        return stream
+
+    def _still_there(self) -> bool:
+        if not self._device.pulse_name:
+            return True
+        names = pulse_names("input")
+        return names is None or self._device.pulse_name in names
+
+    def run(
+        self,
+        deliver: Callable[[AudioChunk], None],
+        wait_for_turn: Callable[[float], bool],
+        stopping: threading.Event,
+    ) -> None:
+        """Capture until `stopping` is set, reopening the device after faults."""
+        backoff = self._settings.reopen_initial_s
+        first = True
+        while not stopping.is_set():
+            stream: pyaudio.Stream | None = None
+            try:
+                stream = self._open()
+                if not first:
+                    self.reopened += 1
+                    log.info("input device reopened")
+                first = False
+                backoff = self._settings.reopen_initial_s
+                self._pump(stream, deliver, stopping)
+            except (OSError, DeviceNotFoundError) as exc:
+                if first:
+                    raise
+                log.warning("input device lost (%s); reopening in %.1f s", exc, backoff)
+                self._on_interrupted()
+                stopping.wait(backoff)
+                backoff = min(backoff * 2, self._settings.reopen_max_s)
+            finally:
+                if stream is not None:
+                    stream.stop_stream()
+                    stream.close()
+                self._drain()
+
+    def _pump(
+        self, stream: pyaudio.Stream, deliver: Callable[[AudioChunk], None], stopping: threading.Event
+    ) -> None:
+        resampler = (
+            None
+            if self.rate == SAMPLE_RATE
+            else soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32")
+        )
+        rechunker = Rechunker()
+        stream.start_stream()
+        last_audio = last_check = time.monotonic()
+        while not stopping.is_set():
+            try:
+                data = self._blocks.get(timeout=0.1)
+            except queue.Empty:
+                data = b""
+            now = time.monotonic()
+            if data:
+                last_audio = now
+                samples = np.frombuffer(data, dtype=np.float32)
+                if resampler is not None:
+                    samples = resampler.resample_chunk(samples)
+                for chunk in rechunker.push(samples):
+                    deliver(AudioChunk(samples=chunk, arrived_at=now))
+            if now - last_audio > self._settings.stall_timeout_s:
+                raise DeviceLostError(f"no audio for {self._settings.stall_timeout_s} s")
+            if not stream.is_active():
+                raise DeviceLostError("the stream stopped")
+            if now - last_check >= 1.0:
+                last_check = now
+                if not self._still_there():
+                    raise DeviceLostError(f"PulseAudio source '{self._device.pulse_name}' went away")
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._blocks.get_nowait()
+            except queue.Empty:
+                return

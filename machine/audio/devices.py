@@ -1,0 +1,171 @@
+"""Finding PyAudio devices by index, name substring, or PulseAudio source/sink name.
+
+A device setting is one of:
+
+- ``default``: the system's default device;
+- an index, as `python -m machine devices` lists them;
+- a substring of a device name (case-insensitive), e.g. ``CABLE Output`` for VB-Audio's virtual cable;
+- ``pulse:NAME``: the PulseAudio source or sink called NAME (e.g. ``pulse:vrchat_out.monitor``), opened
+  through PortAudio's ``pulse`` device. Its presence is watched, so a sink that is unloaded and loaded
+  again is noticed and the stream is reopened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import pyaudio
+
+Direction = Literal["input", "output"]
+
+
+class DeviceNotFoundError(LookupError):
+    """The configured device does not exist; the message lists the devices that do."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One PortAudio device."""
+
+    index: int
+    name: str
+    host_api: str
+    max_input_channels: int
+    max_output_channels: int
+    default_rate: int
+
+    def offers(self, direction: Direction) -> bool:
+        """Whether the device can record (input) or play (output)."""
+        return (self.max_input_channels if direction == "input" else self.max_output_channels) > 0
+
+
+@dataclass(frozen=True)
+class ResolvedDevice:
+    """A device chosen for one direction, and the PulseAudio name to route it to, if any."""
+
+    info: DeviceInfo
+    pulse_name: str | None = None
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silences what ALSA and JACK print to the C-level stderr while PortAudio probes devices."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def open_portaudio() -> pyaudio.PyAudio:
+    """A PyAudio instance, without the ALSA/JACK probing noise on stderr."""
+    with quiet_native_stderr():
+        return pyaudio.PyAudio()
+
+
+def list_devices(audio: pyaudio.PyAudio) -> list[DeviceInfo]:
+    """Every device PortAudio knows."""
+    devices = []
+    for index in range(audio.get_device_count()):
+        raw = audio.get_device_info_by_index(index)
+        devices.append(
+            DeviceInfo(
+                index=index,
+                name=str(raw["name"]),
+                host_api=str(audio.get_host_api_info_by_index(int(raw["hostApi"]))["name"]),
+                max_input_channels=int(raw["maxInputChannels"]),
+                max_output_channels=int(raw["maxOutputChannels"]),
+                default_rate=int(raw["defaultSampleRate"]),
+            )
+        )
+    return devices
+
+
+def describe(devices: list[DeviceInfo]) -> str:
+    """A table of devices: index, direction, default rate, name."""
+    rows = [f"{'index':>5}  {'in':>3}  {'out':>3}  {'rate':>6}  name"]
+    for d in devices:
+        rows.append(
+            f"{d.index:>5}  {d.max_input_channels:>3}  {d.max_output_channels:>3}  {d.default_rate:>6}  "
+            f"{d.name} ({d.host_api})"
+        )
+    return "\n".join(rows)
+
+
+def pulse_names(direction: Direction) -> set[str] | None:
+    """Names of PulseAudio sources (input) or sinks (output); None when PulseAudio cannot be asked."""
+    kind = "sources" if direction == "input" else "sinks"
+    try:
+        listed = subprocess.run(
+            ["pactl", "list", "short", kind], capture_output=True, text=True, timeout=5, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {line.split("\t")[1] for line in listed.splitlines() if "\t" in line}
+
+
+def resolve(audio: pyaudio.PyAudio, setting: str, direction: Direction) -> ResolvedDevice:
+    """The device named by `setting` for `direction`, or a clear error listing the devices."""
+    devices = [d for d in list_devices(audio) if d.offers(direction)]
+
+    def missing(reason: str) -> DeviceNotFoundError:
+        listing = describe(devices) if devices else "(no devices at all: is a sound server running?)"
+        return DeviceNotFoundError(
+            f"machine.audio.{direction}_device: {reason}. Set it to `default`, an index, part of a name, "
+            f"or pulse:NAME. The {direction} devices are:\n{listing}"
+        )
+
+    if setting.startswith("pulse:"):
+        name = setting.removeprefix("pulse:")
+        known = pulse_names(direction)
+        if known is not None and name not in known:
+            raise missing(
+                f"PulseAudio has no {direction} called '{name}' (it has: {', '.join(sorted(known))})"
+            )
+        pulse = next((d for d in devices if d.name == "pulse"), None)
+        if pulse is None:
+            raise missing("PortAudio has no 'pulse' device to reach PulseAudio through")
+        return ResolvedDevice(pulse, pulse_name=name)
+    if setting == "default":
+        try:
+            raw = (
+                audio.get_default_input_device_info()
+                if direction == "input"
+                else audio.get_default_output_device_info()
+            )
+        except OSError:
+            raise missing("there is no default device") from None
+        return ResolvedDevice(next(d for d in devices if d.index == int(raw["index"])))
+    if setting.isdigit():
+        found = [d for d in devices if d.index == int(setting)]
+    else:
+        found = [d for d in devices if setting.lower() in d.name.lower()]
+    if not found:
+        raise missing(f"no {direction} device matches '{setting}'")
+    return ResolvedDevice(found[0])
+
+
+def supports_rate(audio: pyaudio.PyAudio, device: DeviceInfo, rate: int, direction: Direction) -> bool:
+    """Whether the device opens mono float32 at `rate`."""
+    try:
+        if direction == "input":
+            return bool(
+                audio.is_format_supported(
+                    rate, input_device=device.index, input_channels=1, input_format=pyaudio.paFloat32
+                )
+            )
+        return bool(
+            audio.is_format_supported(
+                rate, output_device=device.index, output_channels=1, output_format=pyaudio.paFloat32
+            )
+        )
+    except ValueError:
+        return False

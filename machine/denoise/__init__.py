@@ -1,0 +1,1 @@
+"""Noise suppression applied to input chunks before levels and VAD."""

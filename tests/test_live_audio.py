@@ -1,0 +1,176 @@
+"""Live audio on real devices through PulseAudio null sinks, with the real models."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pulse
+import pytest
+from speech import word_error_rate, words
+
+from machine.audio_file import read_wav, write_wav
+from machine.live_conversation import run_live
+from machine.ports import SAMPLE_RATE
+from machine.settings import MachineSettings
+from machine.stt.whisperx_transcriber import WhisperxTranscriber
+from machine.turn_metrics import TurnRecord
+
+pytestmark = pytest.mark.audio
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".raw", ".pcm"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pulse_server() -> None:
+    pulse.ensure_server()
+
+
+capture_logger = logging.getLogger("machine.audio.capture")
+
+
+class _Collect(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+class LiveBot:
+    """The live runtime in a thread, with its finished turns collected."""
+
+    def __init__(self, settings: MachineSettings) -> None:
+        self.turns: list[TurnRecord] = []
+        self.stop = threading.Event()
+        self.failure: list[BaseException] = []
+        self.capture_log: list[str] = []
+        self._watch = _Collect(self.capture_log)
+        capture_logger.addHandler(self._watch)
+        capture_logger.setLevel(logging.INFO)
+        self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+        self._thread.start()
+        self.wait_for(lambda: self.logged("capturing from"), timeout=120)
+        time.sleep(0.5)
+
+    def logged(self, text: str) -> int:
+        return sum(text in line for line in self.capture_log)
+
+    def _run(self, settings: MachineSettings) -> None:
+        try:
+            run_live(settings, stop=self.stop, on_turn=self.turns.append)
+        except BaseException as exc:
+            self.failure.append(exc)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert not self.failure, self.failure
+            assert time.monotonic() < deadline, f"timed out; turns so far: {self.turns}"
+            time.sleep(0.1)
+
+    def close(self) -> float:
+        started = time.monotonic()
+        self.stop.set()
+        self._thread.join(timeout=10)
+        capture_logger.removeHandler(self._watch)
+        assert not self._thread.is_alive(), "the runtime did not stop"
+        assert not self.failure, self.failure
+        return time.monotonic() - started
+
+
+def live_settings(settings: MachineSettings, source: str, sink: str) -> MachineSettings:
+    audio = settings.audio.model_copy(
+        update={"input_device": f"pulse:{source}", "output_device": f"pulse:{sink}"}
+    )
+    return settings.model_copy(update={"audio": audio})
+
+
+@pytest.fixture
+def question(tmp_path: Path, speak_16k: Callable[[str], np.ndarray]) -> Iterator[Path]:
+    path = tmp_path / "question.wav"
+    audio = np.concatenate(
+        [np.zeros(SAMPLE_RATE // 2, dtype=np.float32), speak_16k("Hello Celeste, do you like music?")]
+    )
+    write_wav(path, audio, SAMPLE_RATE)
+    yield path
+
+
+def replied(bot: LiveBot) -> Callable[[], bool]:
+    return lambda: any(t.outcome == "replied" for t in bot.turns)
+
+
+def test_question_on_the_input_is_answered_on_the_output(
+    settings: MachineSettings, question: Path, tmp_path: Path, transcriber: WhisperxTranscriber
+) -> None:
+    with pulse.null_sinks("user", "bot") as sinks:
+        heard = tmp_path / "bot_output.wav"
+        with pulse.recording(f"{sinks['bot']}.monitor", heard):
+            bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]))
+            pulse.play(sinks["user"], question)
+            bot.wait_for(replied(bot), timeout=120)
+            stop_took = bot.close()
+    turn = next(t for t in bot.turns if t.outcome == "replied")
+    assert "music" in words(turn.transcript)
+    said = " ".join(turn.reply)
+    recorded = transcriber.transcribe(read_wav(heard)).text
+    assert word_error_rate(said, recorded) <= 0.35, (said, recorded)
+    assert stop_took < 2.0, "stops cleanly within a second or so"
+
+
+def test_the_bot_does_not_hear_itself(settings: MachineSettings, question: Path) -> None:
+    with pulse.null_sinks("room") as sinks:
+        # the bot speaks into the room and listens to the room: its own voice comes straight back
+        bot = LiveBot(live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]))
+        pulse.play(sinks["room"], question)
+        bot.wait_for(replied(bot), timeout=120)
+        time.sleep(4.0)  # long enough for any echo of the reply to be endpointed and transcribed
+        bot.close()
+    assert [t.outcome for t in bot.turns] == ["replied"], [(t.transcript, t.outcome) for t in bot.turns]
+
+
+def test_a_vanished_input_device_is_reopened(settings: MachineSettings, question: Path) -> None:
+    with pulse.null_sinks("bot") as sinks:
+        name = "vanishing_input"
+        module = pulse.load_null_sink(name)
+        bot = LiveBot(live_settings(settings, f"{name}.monitor", sinks["bot"]))
+        try:
+            pulse.unload(module)
+            bot.wait_for(lambda: bot.logged("input device lost") > 0, timeout=15)
+            module = pulse.load_null_sink(name)
+            bot.wait_for(lambda: bot.logged("input device reopened") > 0, timeout=30)
+            time.sleep(1.0)
+            pulse.play(name, question)
+            bot.wait_for(replied(bot), timeout=120)
+        finally:
+            bot.close()
+            pulse.unload(module)
+
+
+def test_no_audio_is_written_anywhere(
+    settings: MachineSettings, question: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    started = time.time()
+    monkeypatch.chdir(tmp_path)
+    with pulse.null_sinks("user", "bot") as sinks:
+        bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]))
+        pulse.play(sinks["user"], question)
+        bot.wait_for(replied(bot), timeout=120)
+        bot.close()
+    question.unlink()  # the test's own input
+    places = [tmp_path, repo / "data", repo / "out", repo / "logs"]
+    written = [
+        p
+        for place in places
+        if place.exists()
+        for p in place.rglob("*")
+        if p.suffix.lower() in AUDIO_SUFFIXES and p.stat().st_mtime >= started
+    ]
+    assert written == []
+    assert not any(hasattr(t, "samples") for t in bot.turns)
