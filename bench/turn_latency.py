@@ -51,11 +51,15 @@ def machine_description() -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--questions", type=int, default=10, help=f"how many questions (1-{len(QUESTIONS)})")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--fast", action="store_true", help="no real-time pacing (stage times only)")
-    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "turn_latency.json")
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).parent / "results" / "turn_latency.json"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings(args.config)

@@ -35,6 +35,7 @@ class Trigger(str, Enum):
     TRANSCRIBED = "transcribed"  # transcript=Transcript
     REPLY_STARTED = "reply_started"  # reply=str | None (the first sentence, None when there is no reply)
     SPOKEN = "spoken"
+    BARGE_IN = "barge_in"  # the user talked over the bot
     STOP = "stop"
     RESET = "reset"
     SETTLE = "settle"
@@ -64,6 +65,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.SPEAKING, "conditions": _has_reply},
     {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.LISTENING, "unless": _has_reply},
     {"trigger": T.SPOKEN, "source": S.SPEAKING, "dest": S.LISTENING},
+    {"trigger": T.BARGE_IN, "source": S.SPEAKING, "dest": S.LISTENING},
     {"trigger": T.STOP, "source": S.LISTENING, "dest": S.IDLE},
     {"trigger": T.RESET, "source": "*", "dest": S.RESET, "after": "_settle_after_reset"},
     {"trigger": T.SETTLE, "source": S.RESET, "dest": S.IDLE},

@@ -46,7 +46,7 @@ def run_live(
             if on_turn is not None:
                 on_turn(record)
 
-        runtime = build_runtime(settings, sink, show)
+        runtime = build_runtime(settings, sink, show, echo_reference=lambda: sink.level_db)
         source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
 
         def end(signum: int, frame: FrameType | None) -> None:

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from machine.endpointing import Endpointer
+from machine.barge_in import BargeInDetector
+from machine.endpointing import SILENCE_DBFS, Endpointer
 from machine.fsm import Trigger, TurnMachine, TurnState
 from machine.ports import AudioChunk, FloatAudio, Transcriber, Transcript, Utterance
 from machine.speaking import Speaker
@@ -67,6 +68,8 @@ class Runtime:
         denoiser: Callable[[FloatAudio], FloatAudio] | None = None,
         echo_tail_s: float = 0.0,
         on_activity: Callable[[], None] = lambda: None,
+        barge_in: BargeInDetector | None = None,
+        echo_reference: Callable[[], float] = lambda: SILENCE_DBFS,
     ) -> None:
         self._endpointer = endpointer
         self._transcriber = transcriber
@@ -77,6 +80,10 @@ class Runtime:
         self._echo_tail_s = echo_tail_s
         self._on_activity = on_activity
         self._deaf_until = 0.0
+        self._barge_in = barge_in
+        self._echo_reference = echo_reference
+        self._speaking_now = threading.Event()
+        self._barging = False
         self._last_activity = 0.0
         self._chunks: queue.Queue[AudioChunk] = queue.Queue(maxsize=chunk_queue_size)
         self._events: queue.Queue[_Event] = queue.Queue()
@@ -123,14 +130,19 @@ class Runtime:
             except queue.Empty:
                 continue
             try:
-                if not self._listening.is_set() or chunk.arrived_at < self._deaf_until:
+                if self._denoiser is not None:
+                    chunk = AudioChunk(self._denoiser(chunk.samples), chunk.arrived_at)
+                listening = self._listening.is_set() and chunk.arrived_at >= self._deaf_until
+                if self._barging:
+                    listening, self._barging = True, not self._listening.is_set()
+                elif not listening:
                     stale = True  # half-duplex: what is heard while the bot is busy is dropped
+                    if self._speaking_now.is_set() and self._barge_in is not None:
+                        stale = not self._check_barge_in(chunk)
                     continue
                 if stale:
                     self._endpointer.reset()
                     stale = False
-                if self._denoiser is not None:
-                    chunk = AudioChunk(self._denoiser(chunk.samples), chunk.arrived_at)
                 utterance = self._endpointer.push(chunk)
                 if self._endpointer.heard_sound:
                     self._activity(chunk.arrived_at)
@@ -143,6 +155,21 @@ class Runtime:
                 self._post(Trigger.RESET)
             finally:
                 self._chunks.task_done()
+
+    def _check_barge_in(self, chunk: AudioChunk) -> bool:
+        """While the bot speaks: True once the user has talked over it (the endpointer then holds their
+        speech so far, and a barge-in trigger is on its way)."""
+        assert self._barge_in is not None
+        if not self._barge_in.push(chunk, self._echo_reference()):
+            return False
+        self._endpointer.reset()
+        for held in self._barge_in.held:
+            self._endpointer.push(held)
+        self._barge_in.reset()
+        self._barging = True
+        turn = self._turn
+        self._post(Trigger.BARGE_IN, turn.record.turn if turn else 0)
+        return True
 
     def _activity(self, now: float) -> None:
         """Tell the session something happened (noise heard, the bot speaking), at most once a second."""
@@ -180,8 +207,10 @@ class Runtime:
                     continue
                 if event.trigger is Trigger.STOP:
                     self._stopping.set()
-                    if self.machine.current is not TurnState.IDLE:
+                    if self.machine.current is TurnState.LISTENING:
                         self.machine.fire(Trigger.STOP)
+                    elif self.machine.current is not TurnState.IDLE:
+                        self.machine.fire(Trigger.RESET)  # a turn in flight is abandoned
                     break
                 self.machine.fire(event.trigger, **event.payload)
         finally:
@@ -226,11 +255,14 @@ class Runtime:
             self._post(Trigger.START)
 
     def _entered_listening(self, payload: dict[str, Any]) -> None:
+        self._speaking_now.clear()
         previous = self.machine.visited[-2]
         outcome = {TurnState.TRANSCRIBING: "no_words", TurnState.THINKING: "no_reply"}.get(
             previous, "replied"
         )
-        if previous is TurnState.SPEAKING:
+        if self._barging:
+            outcome = "interrupted"  # the user is talking: no echo tail, their speech is already held
+        elif previous is TurnState.SPEAKING:
             # what the input hears for a moment after the bot stops is still the bot's own voice
             self._deaf_until = time.monotonic() + self._echo_tail_s
             self._activity(time.monotonic())
@@ -270,6 +302,9 @@ class Runtime:
 
     def _entered_speaking(self, payload: dict[str, Any]) -> None:
         turn = self._require_turn()
+        if self._barge_in is not None:
+            self._barge_in.reset()
+        self._speaking_now.set()
         pending = turn.pending
         assert pending is not None, "the table allows speaking only with a reply"
 
@@ -289,6 +324,8 @@ class Runtime:
 
     def _entered_reset(self, payload: dict[str, Any]) -> None:
         self._listening.clear()
+        self._speaking_now.clear()
+        self._barging = False
         if self._turn is not None:
             self._turn.cancel.set()
             if self._turn.record.outcome == "open":

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from machine.barge_in import BargeInDetector
 from machine.endpointing import Endpointer
 from machine.llm.transformers_chat import TransformersChatModel
 from machine.ports import AudioSink, FloatAudio
@@ -25,9 +27,14 @@ log = logging.getLogger(__name__)
 
 
 def build_runtime(
-    settings: MachineSettings, sink: AudioSink, on_turn: Callable[[TurnRecord], None]
+    settings: MachineSettings,
+    sink: AudioSink,
+    on_turn: Callable[[TurnRecord], None],
+    echo_reference: Callable[[], float] | None = None,
 ) -> Runtime:
-    """Load every model named in the settings and connect them into a runtime that plays into `sink`."""
+    """Load every model named in the settings and connect them into a runtime that plays into `sink`.
+
+    `echo_reference` (the level being played now) enables barge-in when `machine.audio.barge_in` is on."""
     persona = settings.persona()
     endpointer = Endpointer(SileroVoiceActivity(), settings.endpointing)
     transcriber = WhisperxTranscriber(settings.transcriber, settings.bot_name)
@@ -49,7 +56,20 @@ def build_runtime(
         chunk_queue_size=settings.audio.capture_queue_blocks,
         denoiser=_denoiser(settings.audio.denoiser),
         echo_tail_s=settings.audio.echo_tail_ms / 1000,
+        **_barge_in(settings, echo_reference),
     )
+
+
+def _barge_in(settings: MachineSettings, echo_reference: Callable[[], float] | None) -> dict[str, Any]:
+    if not (settings.audio.barge_in and echo_reference is not None):
+        return {}
+    detector = BargeInDetector(
+        SileroVoiceActivity(),
+        settings.endpointing.vad_threshold,
+        hold_ms=settings.audio.barge_in_ms,
+        margin_db=settings.audio.barge_in_margin_db,
+    )
+    return {"barge_in": detector, "echo_reference": echo_reference}
 
 
 def _denoiser(name: str) -> Callable[[FloatAudio], FloatAudio] | None:

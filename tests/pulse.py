@@ -48,9 +48,10 @@ def null_sinks(*roles: str) -> Iterator[dict[str, str]]:
             unload(module)
 
 
-def play(sink: str, wav: Path) -> None:
-    """Play a WAV into a sink and wait until it has been played."""
-    subprocess.run(["paplay", f"--device={sink}", str(wav)], check=True, timeout=60)
+def play(sink: str, wav: Path, volume: float = 1.0) -> None:
+    """Play a WAV into a sink (volume 1.0 = as recorded) and wait until it has been played."""
+    level = f"--volume={round(65536 * volume)}"
+    subprocess.run(["paplay", f"--device={sink}", level, str(wav)], check=True, timeout=60)
 
 
 @contextmanager

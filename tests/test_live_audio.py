@@ -30,7 +30,7 @@ def pulse_server() -> None:
     pulse.ensure_server()
 
 
-capture_logger = logging.getLogger("machine.audio.capture")
+audio_logger = logging.getLogger("machine.audio")
 
 
 class _Collect(logging.Handler):
@@ -51,8 +51,8 @@ class LiveBot:
         self.failure: list[BaseException] = []
         self.capture_log: list[str] = []
         self._watch = _Collect(self.capture_log)
-        capture_logger.addHandler(self._watch)
-        capture_logger.setLevel(logging.INFO)
+        audio_logger.addHandler(self._watch)
+        audio_logger.setLevel(logging.INFO)
         self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
         self._thread.start()
         self.wait_for(lambda: self.logged("capturing from"), timeout=120)
@@ -60,6 +60,9 @@ class LiveBot:
 
     def logged(self, text: str) -> int:
         return sum(text in line for line in self.capture_log)
+
+    def speaking(self) -> bool:
+        return self.logged("playing to") > 0
 
     def _run(self, settings: MachineSettings) -> None:
         try:
@@ -78,7 +81,7 @@ class LiveBot:
         started = time.monotonic()
         self.stop.set()
         self._thread.join(timeout=10)
-        capture_logger.removeHandler(self._watch)
+        audio_logger.removeHandler(self._watch)
         assert not self._thread.is_alive(), "the runtime did not stop"
         assert not self.failure, self.failure
         return time.monotonic() - started
@@ -174,3 +177,39 @@ def test_no_audio_is_written_anywhere(
     ]
     assert written == []
     assert not any(hasattr(t, "samples") for t in bot.turns)
+
+
+def test_barge_in_stops_the_bot_but_its_echo_does_not(
+    settings: MachineSettings, question: Path, tmp_path: Path, speak_16k: Callable[[str], np.ndarray]
+) -> None:
+    interruption = tmp_path / "interruption.wav"
+    voice = speak_16k("Wait, wait, stop talking please, I have a question.")
+    write_wav(interruption, voice / np.max(np.abs(voice)), SAMPLE_RATE)
+    long_question = tmp_path / "long.wav"
+    write_wav(long_question, speak_16k("Can you tell me something fun about the moon?"), SAMPLE_RATE)
+    # a long, slowly spoken reply, so there is time to talk over it
+    long_reply = settings.chat_model.model_copy(update={"max_sentences": 6, "max_new_tokens": 200})
+    slow_voice = settings.synthesizer.model_copy(update={"length_scale": 2.0})
+    with pulse.null_sinks("room") as sinks:
+        live = live_settings(settings, f"{sinks['room']}.monitor", sinks["room"])
+        # over a direct loopback the user must be clearly louder than the bot's own voice
+        audio = live.audio.model_copy(update={"barge_in": True, "output_gain": 0.3})
+        bot = LiveBot(
+            live.model_copy(update={"audio": audio, "chat_model": long_reply, "synthesizer": slow_voice})
+        )
+        try:
+            pulse.play(sinks["room"], long_question)
+            bot.wait_for(bot.speaking, timeout=120)
+            time.sleep(0.8)  # the bot's own echo is in the room all this while
+            assert not bot.turns, "the bot's echo alone never barges in"
+            pulse.play(sinks["room"], interruption, volume=2.0)
+            bot.wait_for(lambda: any(t.outcome == "interrupted" for t in bot.turns), timeout=30)
+            # the user's words are transcribed as the next turn (which stopping the bot closes)
+            bot.wait_for(lambda: bot.logged("playing to") >= 1, timeout=5)
+            time.sleep(15)
+        finally:
+            bot.close()
+    assert [t.outcome for t in bot.turns][:1] == ["interrupted"]
+    assert len(bot.turns) == 2, [(t.transcript, t.outcome) for t in bot.turns]
+    heard = words(bot.turns[1].transcript)
+    assert "question" in heard or "stop" in heard, bot.turns[1].transcript

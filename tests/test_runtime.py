@@ -211,3 +211,54 @@ def test_source_failure_is_raised_after_a_clean_stop() -> None:
     with pytest.raises(OSError, match="device vanished"):
         runtime.run(BrokenSource())
     assert runtime.machine.current.value == "idle"
+
+
+def test_stop_during_a_turn_abandons_it_and_ends_in_idle() -> None:
+    holder: list[Runtime] = []
+    sink = MemorySink(on_play=lambda: holder[0].stop(), seconds_per_play=5.0)  # noqa: PLW0108 (late binding)
+    runtime, *_ = make_runtime(["hello"], ["One. Two. Three."], sink)
+    holder.append(runtime)
+    records = run_with_timeout(runtime, ScriptedSource([10]))
+    assert records[0].outcome == "reset" and sink.cancelled
+    assert runtime.machine.current.value == "idle"
+    assert not runtime.machine.refused
+
+
+def test_echo_tail_and_activity_hook() -> None:
+    """Right after the bot speaks, input is its own echo and is dropped; sound counts as activity."""
+    activity: list[float] = []
+    transcriber = ScriptedTranscriber(["hello", "again"])
+    thinker = Thinker(ScriptedChatModel(["Hi.", "Yes."]), RecentWindow(2), "p", "T", max_sentences=1)
+    runtime = Runtime(
+        Endpointer(LoudnessVad(), EndpointingSettings()),
+        transcriber,
+        thinker,
+        Speaker(ToneSynthesizer(), MemorySink()),
+        on_turn=lambda record: None,
+        echo_tail_s=0.5,
+        on_activity=lambda: activity.append(time.monotonic()),
+    )
+
+    class EchoSource:
+        def run(
+            self,
+            deliver: Callable[[AudioChunk], None],
+            wait_for_turn: Callable[[float], bool],
+            stopping: threading.Event,
+        ) -> None:
+            assert wait_for_turn(10)
+            for samples in silence(5) + tone(15) + silence(25):
+                deliver(AudioChunk(samples, time.monotonic()))
+            assert wait_for_turn(10)
+            # the echo of the reply arrives at once: inside the tail, so it is never heard as a user
+            for samples in tone(10):
+                deliver(AudioChunk(samples, time.monotonic()))
+            time.sleep(0.6)
+            for samples in silence(5) + tone(15) + silence(25):
+                deliver(AudioChunk(samples, time.monotonic()))
+            assert wait_for_turn(10)
+
+    records = run_with_timeout(runtime, EchoSource())  # type: ignore[arg-type]
+    assert [r.transcript for r in records] == ["hello", "again"]
+    assert len(transcriber.heard) == 2
+    assert 1 <= len(activity) <= 3, "activity extends the session, reported at most once a second"

@@ -30,24 +30,24 @@ class DeviceLostError(OSError):
     """The input device stopped delivering audio or went away."""
 
 
-class Rechunker:
-    """Cuts a stream of arbitrary-length blocks into fixed-size chunks."""
+class BlockConverter:
+    """Turns device blocks of any length at any rate into fixed 512-sample chunks at 16 kHz."""
 
-    def __init__(self, size: int = CHUNK_SAMPLES) -> None:
-        self._size = size
+    def __init__(self, rate: int) -> None:
+        self._resampler = (
+            None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        )
         self._pending = np.zeros(0, dtype=np.float32)
 
     def push(self, samples: np.ndarray) -> list[np.ndarray]:
-        """Add samples; returns every complete chunk now available."""
+        """Add one block; returns every complete chunk now available."""
+        if self._resampler is not None:
+            samples = self._resampler.resample_chunk(samples.astype(np.float32, copy=False))
         self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
-        count = len(self._pending) // self._size
-        chunks = [self._pending[i * self._size : (i + 1) * self._size].copy() for i in range(count)]
-        self._pending = self._pending[count * self._size :]
+        count = len(self._pending) // CHUNK_SAMPLES
+        chunks = [self._pending[i * CHUNK_SAMPLES : (i + 1) * CHUNK_SAMPLES].copy() for i in range(count)]
+        self._pending = self._pending[count * CHUNK_SAMPLES :]
         return chunks
-
-    def clear(self) -> None:
-        """Drop the partial chunk."""
-        self._pending = np.zeros(0, dtype=np.float32)
 
 
 class DeviceSource:
@@ -138,12 +138,7 @@ class DeviceSource:
     def _pump(
         self, stream: pyaudio.Stream, deliver: Callable[[AudioChunk], None], stopping: threading.Event
     ) -> None:
-        resampler = (
-            None
-            if self.rate == SAMPLE_RATE
-            else soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32")
-        )
-        rechunker = Rechunker()
+        converter = BlockConverter(self.rate)
         stream.start_stream()
         last_audio = last_check = time.monotonic()
         while not stopping.is_set():
@@ -154,10 +149,7 @@ class DeviceSource:
             now = time.monotonic()
             if data:
                 last_audio = now
-                samples = np.frombuffer(data, dtype=np.float32)
-                if resampler is not None:
-                    samples = resampler.resample_chunk(samples)
-                for chunk in rechunker.push(samples):
+                for chunk in converter.push(np.frombuffer(data, dtype=np.float32)):
                     deliver(AudioChunk(samples=chunk, arrived_at=now))
             if now - last_audio > self._settings.stall_timeout_s:
                 raise DeviceLostError(f"no audio for {self._settings.stall_timeout_s} s")

@@ -88,6 +88,7 @@ class DeviceSink:
 
     def play(self, audio: FloatAudio, cancel: threading.Event) -> None:
         """Queue `audio` block by block and wait until it has been played, or drop it all when cancelled."""
+        audio = audio * self._settings.output_gain
         if self._resampler is not None:
             audio = self._resampler.resample_chunk(audio)
         blocks = math.ceil(len(audio) / self._block)

@@ -1,0 +1,149 @@
+"""Live-audio benchmark: processing cost per second of audio, and a long live run on PulseAudio.
+
+    .venv/bin/python bench/live_audio.py [--minutes 10] [--speech-every 30]
+
+1. CPU time of levels + VAD + endpointing (and with the RNNoise denoiser) per second of audio, on a
+   minute of speech and noise: the goal is under 3 % of one core without the denoiser.
+2. A live run of the whole runtime (real models) on PulseAudio null sinks for --minutes, with a spoken
+   question played into its input every --speech-every seconds: blocks dropped between capture and
+   processing (goal 0) and resident memory at the start and the end (goal: flat).
+
+Prints a table and writes bench/results/live_audio.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import pulse  # tests/pulse.py: PulseAudio null sinks
+from turn_latency import machine_description
+
+from machine.audio.capture import DeviceSource
+from machine.audio.devices import open_portaudio
+from machine.audio.playback import DeviceSink
+from machine.audio_file import to_mono_16k, write_wav
+from machine.denoise.rnnoise import RnnoiseDenoiser
+from machine.endpointing import Endpointer
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
+from machine.settings import MachineSettings, load_settings
+from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.vad.silero import SileroVoiceActivity
+from machine.wiring import build_runtime
+
+
+def test_signal(settings: MachineSettings, seconds: float) -> np.ndarray:
+    """Speech with pauses over background noise, `seconds` long."""
+    voice = PiperSynthesizer(settings.synthesizer)
+    speech = to_mono_16k(
+        np.concatenate([c.samples for c in voice.synthesize("Hello there, how is everyone doing tonight?")]),
+        voice.sample_rate,
+    )
+    rng = np.random.default_rng(0)
+    signal = (0.003 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+    for start in range(0, len(signal) - len(speech), 5 * SAMPLE_RATE):
+        signal[start : start + len(speech)] += speech
+    return signal
+
+
+def processing_cost(settings: MachineSettings, signal: np.ndarray, denoise: bool) -> float:
+    """Percent of one core spent per second of audio."""
+    endpointer = Endpointer(SileroVoiceActivity(), settings.endpointing)
+    denoiser = RnnoiseDenoiser() if denoise else None
+    chunks = signal[: len(signal) // CHUNK_SAMPLES * CHUNK_SAMPLES].reshape(-1, CHUNK_SAMPLES)
+    started = time.thread_time()
+    for samples in chunks:
+        cleaned = denoiser(samples) if denoiser is not None else samples
+        endpointer.push(AudioChunk(cleaned, 0.0))
+    return 100 * (time.thread_time() - started) / (len(chunks) * CHUNK_SAMPLES / SAMPLE_RATE)
+
+
+def live_run(
+    settings: MachineSettings, minutes: float, speech_every: float, scratch: Path
+) -> dict[str, float]:
+    """The whole runtime on null sinks for `minutes`, a question every `speech_every` seconds."""
+    pulse.ensure_server()
+    question = scratch / "question.wav"
+    write_wav(question, test_signal(settings, 4.0)[: 4 * SAMPLE_RATE], SAMPLE_RATE)
+    process = psutil.Process()
+    with pulse.null_sinks("user", "bot") as sinks:
+        audio_settings = settings.audio.model_copy(
+            update={
+                "input_device": f"pulse:{sinks['user']}.monitor",
+                "output_device": f"pulse:{sinks['bot']}",
+            }
+        )
+        live = settings.model_copy(update={"audio": audio_settings})
+        audio = open_portaudio()
+        sink = DeviceSink(audio, live.audio)
+        turns: list[object] = []
+        runtime = build_runtime(live, sink, turns.append)
+        source = DeviceSource(audio, live.audio, on_interrupted=runtime.reset)
+        worker = threading.Thread(target=runtime.run, args=(source,), daemon=True)
+        worker.start()
+        time.sleep(5)
+        pulse.play(sinks["user"], question)
+        while not turns:  # memory is measured from the first finished turn on, with every model warm
+            time.sleep(0.2)
+        rss_start = process.memory_info().rss
+        end = time.monotonic() + minutes * 60
+        while time.monotonic() < end:
+            pulse.play(sinks["user"], question)
+            time.sleep(max(0.0, min(speech_every, end - time.monotonic())))
+        rss_end = process.memory_info().rss
+        runtime.stop()
+        worker.join(timeout=10)
+        sink.close()
+        audio.terminate()
+    return {
+        "minutes": minutes,
+        "turns": len(turns),
+        "capture_blocks_dropped": source.dropped_blocks,
+        "chunks_dropped": runtime.dropped_chunks,
+        "rss_start_mb": round(rss_start / 2**20, 1),
+        "rss_end_mb": round(rss_end / 2**20, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--speech-every", type=float, default=30.0)
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "live_audio.json")
+    args = parser.parse_args()
+    settings = load_settings(args.config)
+    signal = test_signal(settings, 60.0)
+    cost = {"levels_vad_pct_core": processing_cost(settings, signal, denoise=False)}
+    cost["levels_vad_rnnoise_pct_core"] = processing_cost(settings, signal, denoise=True)
+    scratch = Path(args.output).parent / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        run = live_run(settings, args.minutes, args.speech_every, scratch)
+    finally:
+        for leftover in scratch.glob("*"):
+            leftover.unlink()
+        scratch.rmdir()
+    rows = [*cost.items(), *run.items()]
+    print("\n".join(f"{key:<32}{value:>10.2f}" for key, value in rows))
+    result = {"benchmark": "live_audio", "date": time.strftime("%Y-%m-%d"), "machine": machine_description()}
+    result.update(cost)
+    result.update(run)
+    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
