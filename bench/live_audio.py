@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import threading
 import time
@@ -28,20 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import pulse  # tests/pulse.py: PulseAudio null sinks
 from turn_latency import machine_description
 
-from machine.audio.capture import DeviceSource
-from machine.audio.devices import open_portaudio
-from machine.audio.playback import DeviceSink
 from machine.audio_file import to_mono_16k, write_wav
 from machine.denoise.rnnoise import RnnoiseDenoiser
 from machine.endpointing import Endpointer
+from machine.live_conversation import LiveRun, run_live
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
 from machine.settings import MachineSettings, load_settings
 from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.turn_metrics import TurnRecord
 from machine.vad.silero import SileroVoiceActivity
-from machine.wiring import build_runtime
+from memory_store import MemoryStoreSettings
+from memory_store import load_settings as load_memory_settings
 
 
-def test_signal(settings: MachineSettings, seconds: float) -> np.ndarray:
+def speech_over_noise(settings: MachineSettings, seconds: float) -> np.ndarray:
     """Speech with pauses over background noise, `seconds` long."""
     voice = PiperSynthesizer(settings.synthesizer)
     speech = to_mono_16k(
@@ -68,13 +69,20 @@ def processing_cost(settings: MachineSettings, signal: np.ndarray, denoise: bool
 
 
 def live_run(
-    settings: MachineSettings, minutes: float, speech_every: float, scratch: Path
-) -> dict[str, float]:
+    settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
+    minutes: float,
+    speech_every: float,
+    scratch: Path,
+) -> dict[str, object]:
     """The whole runtime on null sinks for `minutes`, a question every `speech_every` seconds."""
     pulse.ensure_server()
     question = scratch / "question.wav"
-    write_wav(question, test_signal(settings, 4.0)[: 4 * SAMPLE_RATE], SAMPLE_RATE)
+    write_wav(question, speech_over_noise(settings, 4.0)[: 4 * SAMPLE_RATE], SAMPLE_RATE)
     process = psutil.Process()
+    turns: list[TurnRecord] = []
+    stop = threading.Event()
+    rss_mb: list[float] = []
     with pulse.null_sinks("user", "bot") as sinks:
         audio_settings = settings.audio.model_copy(
             update={
@@ -83,34 +91,35 @@ def live_run(
             }
         )
         live = settings.model_copy(update={"audio": audio_settings})
-        audio = open_portaudio()
-        sink = DeviceSink(audio, live.audio)
-        turns: list[object] = []
-        runtime = build_runtime(live, sink, turns.append)
-        source = DeviceSource(audio, live.audio, on_interrupted=runtime.reset)
-        worker = threading.Thread(target=runtime.run, args=(source,), daemon=True)
+        result: list[LiveRun] = []
+        worker = threading.Thread(
+            target=lambda: result.append(run_live(live, memory_settings, stop, turns.append)), daemon=True
+        )
         worker.start()
-        time.sleep(5)
+        time.sleep(20)  # models load
         pulse.play(sinks["user"], question)
         while not turns:  # memory is measured from the first finished turn on, with every model warm
             time.sleep(0.2)
-        rss_start = process.memory_info().rss
         end = time.monotonic() + minutes * 60
+        next_sample = 0.0
         while time.monotonic() < end:
+            if time.monotonic() >= next_sample:
+                rss_mb.append(round(process.memory_info().rss / 2**20, 1))
+                next_sample = time.monotonic() + 60
             pulse.play(sinks["user"], question)
             time.sleep(max(0.0, min(speech_every, end - time.monotonic())))
-        rss_end = process.memory_info().rss
-        runtime.stop()
-        worker.join(timeout=10)
-        sink.close()
-        audio.terminate()
+        rss_mb.append(round(process.memory_info().rss / 2**20, 1))
+        stop.set()
+        worker.join(timeout=30)
+    run = result[0]
     return {
         "minutes": minutes,
-        "turns": len(turns),
-        "capture_blocks_dropped": source.dropped_blocks,
-        "chunks_dropped": runtime.dropped_chunks,
-        "rss_start_mb": round(rss_start / 2**20, 1),
-        "rss_end_mb": round(rss_end / 2**20, 1),
+        "turns": len(run.turns),
+        "capture_blocks_dropped": run.capture_blocks_dropped,
+        "chunks_dropped": run.chunks_dropped,
+        "rss_start_mb": rss_mb[0],
+        "rss_end_mb": rss_mb[-1],
+        "rss_per_minute_mb": rss_mb,
     }
 
 
@@ -124,19 +133,18 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "live_audio.json")
     args = parser.parse_args()
     settings = load_settings(args.config)
-    signal = test_signal(settings, 60.0)
+    signal = speech_over_noise(settings, 60.0)
     cost = {"levels_vad_pct_core": processing_cost(settings, signal, denoise=False)}
     cost["levels_vad_rnnoise_pct_core"] = processing_cost(settings, signal, denoise=True)
     scratch = Path(args.output).parent / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        run = live_run(settings, args.minutes, args.speech_every, scratch)
+        memory_settings = load_memory_settings(args.config).model_copy(update={"path": scratch / "memory"})
+        run = live_run(settings, memory_settings, args.minutes, args.speech_every, scratch)
     finally:
-        for leftover in scratch.glob("*"):
-            leftover.unlink()
-        scratch.rmdir()
+        shutil.rmtree(scratch)
     rows = [*cost.items(), *run.items()]
-    print("\n".join(f"{key:<32}{value:>10.2f}" for key, value in rows))
+    print("\n".join(f"{key:<32}{value!s:>10}" for key, value in rows))
     result = {"benchmark": "live_audio", "date": time.strftime("%Y-%m-%d"), "machine": machine_description()}
     result.update(cost)
     result.update(run)

@@ -22,6 +22,7 @@ from machine.demo import synthesise_questions
 from machine.recorded_conversation import run_recorded
 from machine.settings import load_settings
 from machine.turn_metrics import latency_table, summarise
+from memory_store import load_settings as load_memory_settings
 
 QUESTIONS = (
     "Hi Celeste, how are you doing today?",
@@ -63,11 +64,19 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings(args.config)
+    memory_settings = load_memory_settings(args.config)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         synthesise_questions(settings, folder / "questions", QUESTIONS[: args.questions])
         started = time.perf_counter()
-        records = run_recorded(settings, folder / "questions", folder / "replies", realtime=not args.fast)
+        records = run_recorded(
+            settings,
+            memory_settings,
+            folder / "questions",
+            folder / "replies",
+            realtime=not args.fast,
+            fresh_session=True,
+        )
         elapsed = time.perf_counter() - started
     print("\n" + latency_table(records))
     result = {

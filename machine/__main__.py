@@ -18,6 +18,8 @@ from machine.audio.devices import DeviceNotFoundError
 from machine.audio_file import AudioInputError
 from machine.bundled_models import MissingModelPackageError
 from machine.settings import MachineSettings, load_settings
+from memory_store import MemoryStoreError
+from memory_store import load_settings as load_memory_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings(args.config)
+        memory_settings = load_memory_settings(args.config)
         _quiet_libraries(settings)
         if args.command == "demo":
             from machine.demo import run_demo
 
-            run_demo(settings, args.output, realtime=not args.fast)
+            run_demo(settings, memory_settings, args.output, realtime=not args.fast)
             return 0
         if args.command == "devices":
             from machine.live_conversation import device_table
@@ -72,16 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.input is None:
             from machine.live_conversation import run_live
 
-            run_live(settings)
+            run_live(settings, memory_settings)
             return 0
         from machine.recorded_conversation import run_recorded
 
-        run_recorded(settings, args.input, args.output, realtime=not args.fast)
+        run_recorded(settings, memory_settings, args.input, args.output, realtime=not args.fast)
     except (
         ConfigError,
         AudioInputError,
         MissingModelPackageError,
         DeviceNotFoundError,
+        MemoryStoreError,
         FileNotFoundError,
         TimeoutError,
     ) as exc:

@@ -16,6 +16,7 @@ from machine.recorded_conversation import run_recorded
 from machine.settings import MachineSettings
 from machine.tts.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import STAGES, TurnRecord, latency_table
+from memory_store import MemoryStoreSettings
 
 QUESTIONS = (
     "Hi {bot_name}, how are you today?",
@@ -52,11 +53,15 @@ def per_turn_table(records: list[TurnRecord]) -> str:
     return "\n".join(rows)
 
 
-def run_demo(settings: MachineSettings, output: Path, realtime: bool = True) -> list[TurnRecord]:
+def run_demo(
+    settings: MachineSettings, memory_settings: MemoryStoreSettings, output: Path, realtime: bool = True
+) -> list[TurnRecord]:
     """Synthesise the questions, converse over them, and print the transcript and latency tables."""
     root = output / "demo"
     synthesise_questions(settings, root / "questions")
-    records = run_recorded(settings, root / "questions", root / "replies", realtime=realtime)
+    records = run_recorded(
+        settings, memory_settings, root / "questions", root / "replies", realtime=realtime, fresh_session=True
+    )
     print("\n=== conversation ===")
     for record in records:
         print(f"you: {record.transcript}\n{settings.bot_name}: {' '.join(record.reply)}")

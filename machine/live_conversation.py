@@ -10,15 +10,30 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 
 from machine.audio.capture import DeviceSource
 from machine.audio.devices import describe, list_devices, open_portaudio, resolve
 from machine.audio.playback import DeviceSink
+from machine.conversation_memory import BlockMemory, open_memory
 from machine.recorded_conversation import print_turn
+from machine.runtime import Runtime
 from machine.settings import MachineSettings
 from machine.turn_metrics import TurnRecord
 from machine.wiring import build_runtime
+from memory_store import MemoryStoreSettings
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """What a live run did."""
+
+    turns: list[TurnRecord]
+    capture_blocks_dropped: int
+    """Blocks the capture callback could not queue (the processing fell behind)."""
+    chunks_dropped: int
+    """Chunks the processing worker's queue could not take."""
 
 
 def device_table() -> str:
@@ -32,40 +47,54 @@ def device_table() -> str:
 
 def run_live(
     settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
     stop: threading.Event | None = None,
     on_turn: Callable[[TurnRecord], None] | None = None,
-) -> list[TurnRecord]:
-    """Converse on the configured devices until a signal or `stop` ends it; `on_turn` also sees each turn."""
+) -> LiveRun:
+    """Converse on the configured devices until a signal or `stop` ends it; `on_turn` also sees each turn.
+
+    SIGINT/SIGTERM stop the runtime; SIGUSR1 ends the memory session at once (everything is forgotten)
+    and resets the turn in flight."""
     audio = open_portaudio()
     try:
         resolve(audio, settings.audio.input_device, "input")  # a wrong device fails before models load
         sink = DeviceSink(audio, settings.audio)
-
-        def show(record: TurnRecord) -> None:
-            print_turn(settings.bot_name, record)
-            if on_turn is not None:
-                on_turn(record)
-
-        runtime = build_runtime(settings, sink, show, echo_reference=lambda: sink.level_db)
-        source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
-
-        def end(signum: int, frame: FrameType | None) -> None:
-            runtime.stop()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, end)
-            signal.signal(signal.SIGINT, end)
-        if stop is not None:
-
-            def stop_when_set() -> None:
-                stop.wait()
-                runtime.stop()
-
-            threading.Thread(target=stop_when_set, daemon=True).start()
-        print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)
         try:
-            return runtime.run(source)
+            with open_memory(memory_settings, settings.memory_block) as memory:
+
+                def show(record: TurnRecord) -> None:
+                    print_turn(settings.bot_name, record)
+                    if on_turn is not None:
+                        on_turn(record)
+
+                runtime = build_runtime(settings, memory, sink, show, echo_reference=lambda: sink.level_db)
+                source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
+                _handle_signals(runtime, memory, stop)
+                print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)
+                turns = runtime.run(source)
+                return LiveRun(turns, source.dropped_blocks, runtime.dropped_chunks)
         finally:
             sink.close()
     finally:
         audio.terminate()
+
+
+def _handle_signals(runtime: Runtime, memory: BlockMemory, stop: threading.Event | None) -> None:
+    def end(signum: int, frame: FrameType | None) -> None:
+        runtime.stop()
+
+    def forget(signum: int, frame: FrameType | None) -> None:
+        runtime.reset()
+        memory.forget()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, end)
+        signal.signal(signal.SIGINT, end)
+        signal.signal(signal.SIGUSR1, forget)
+    if stop is not None:
+
+        def stop_when_set() -> None:
+            stop.wait()
+            runtime.stop()
+
+        threading.Thread(target=stop_when_set, daemon=True).start()

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 from machine.audio_file import wav_inputs
+from machine.conversation_memory import open_memory
 from machine.recorded import RecordedSource, WavReplySink
 from machine.settings import MachineSettings
 from machine.turn_metrics import TurnRecord
 from machine.wiring import build_runtime
+from memory_store import MemoryStoreSettings
 
 
 def print_turn(bot_name: str, record: TurnRecord, out: TextIO | None = None) -> None:
@@ -38,12 +40,24 @@ def turn_printer(bot_name: str, journal: Path) -> Callable[[TurnRecord], None]:
     return show
 
 
-def run_recorded(settings: MachineSettings, inputs: Path, output: Path, realtime: bool) -> list[TurnRecord]:
-    """Run the runtime over the WAV file or folder `inputs`, writing replies and turns.jsonl to `output`."""
+def run_recorded(
+    settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
+    inputs: Path,
+    output: Path,
+    realtime: bool,
+    fresh_session: bool = False,
+) -> list[TurnRecord]:
+    """Run the runtime over the WAV file or folder `inputs`, writing replies and turns.jsonl to `output`.
+
+    The bot remembers in its memory block as it does live; `fresh_session` forgets the block first."""
     source = RecordedSource(wav_inputs(inputs), settings.recorded, realtime=realtime)
     output.mkdir(parents=True, exist_ok=True)
     journal = output / "turns.jsonl"
     journal.unlink(missing_ok=True)
     sink = WavReplySink(output, realtime=realtime)
-    runtime = build_runtime(settings, sink, turn_printer(settings.bot_name, journal))
-    return runtime.run(source)
+    with open_memory(memory_settings, settings.memory_block) as memory:
+        if fresh_session:
+            memory.forget()
+        runtime = build_runtime(settings, memory, sink, turn_printer(settings.bot_name, journal))
+        return runtime.run(source)

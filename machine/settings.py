@@ -112,7 +112,7 @@ class MachineSettings(EnvOverFile):
     bot_name: str = Field("Celeste", min_length=1, max_length=40)
     persona_file: Path = Path("persona.md")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    history_window: int = Field(4, ge=0, le=50)
+    memory_block: str = Field("celeste", pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
     audio: LiveAudioSettings = LiveAudioSettings()
     endpointing: EndpointingSettings = EndpointingSettings()
     transcriber: TranscriberSettings = TranscriberSettings()

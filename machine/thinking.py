@@ -9,26 +9,10 @@ what will be spoken.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 
-from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext
+from machine.ports import ChatMessage, ChatModel, ConversationMemory, MemoryContext
 from machine.sentences import SentenceSplitter, default_stop_strings, speakable
-
-
-class RecentWindow:
-    """Conversation memory that keeps only the last few exchanges, in this process."""
-
-    def __init__(self, size: int) -> None:
-        self._exchanges: deque[Exchange] = deque(maxlen=size)
-
-    def context(self, user_input: str) -> MemoryContext:
-        """The recent window; nothing is recalled."""
-        return MemoryContext(window=tuple(self._exchanges))
-
-    def remember(self, question: str, answer: str) -> None:
-        """Keep the exchange, dropping the oldest beyond the window."""
-        self._exchanges.append(Exchange(question, answer))
 
 
 def build_messages(persona: str, context: MemoryContext, transcript: str) -> list[ChatMessage]:

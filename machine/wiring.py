@@ -1,6 +1,6 @@
 """The composition root: builds the runtime's parts from the settings, reading top to bottom.
 
-source → endpointer (silero-vad) → transcriber (whisperx) → thinker (memory + chat model) → speaker
+source → endpointer (silero-vad) → transcriber (whisperx) → thinker (InfiniMemory + chat model) → speaker
 (Piper, synthesising ahead) → sink. Vendor libraries are imported here only through the backend modules.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from machine.barge_in import BargeInDetector
+from machine.conversation_memory import BlockMemory
 from machine.endpointing import Endpointer
 from machine.llm.transformers_chat import TransformersChatModel
 from machine.ports import AudioSink, FloatAudio
@@ -18,7 +19,7 @@ from machine.runtime import Runtime
 from machine.settings import MachineSettings
 from machine.speaking import Speaker
 from machine.stt.whisperx_transcriber import WhisperxTranscriber
-from machine.thinking import RecentWindow, Thinker
+from machine.thinking import Thinker
 from machine.tts.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord
 from machine.vad.silero import SileroVoiceActivity
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 def build_runtime(
     settings: MachineSettings,
+    memory: BlockMemory,
     sink: AudioSink,
     on_turn: Callable[[TurnRecord], None],
     echo_reference: Callable[[], float] | None = None,
@@ -40,7 +42,7 @@ def build_runtime(
     transcriber = WhisperxTranscriber(settings.transcriber, settings.bot_name)
     thinker = Thinker(
         TransformersChatModel(settings.chat_model),
-        RecentWindow(settings.history_window),
+        memory,
         persona,
         settings.bot_name,
         max_sentences=settings.chat_model.max_sentences,
@@ -56,6 +58,7 @@ def build_runtime(
         chunk_queue_size=settings.audio.capture_queue_blocks,
         denoiser=_denoiser(settings.audio.denoiser),
         echo_tail_s=settings.audio.echo_tail_ms / 1000,
+        on_activity=memory.touch,
         **_barge_in(settings, echo_reference),
     )
 

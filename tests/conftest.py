@@ -11,6 +11,8 @@ import pytest
 
 from machine.audio_file import to_mono_16k
 from machine.settings import MachineSettings, load_settings
+from memory_store import MemoryStoreSettings
+from memory_store import load_settings as load_memory_settings
 
 if TYPE_CHECKING:
     from machine.llm.transformers_chat import TransformersChatModel
@@ -20,10 +22,26 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_memory_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test that opens InfiniMemory through the configuration gets a store of its own, not data/."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MEMORY_STORE_PATH", str(tmp_path_factory.mktemp("memory")))
+    patch.setenv("MEMORY_STORE_SESSIONS__EXPIRY_CHECK_EVERY_S", "3600")  # no Prefect runs mid-test
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def settings() -> MachineSettings:
     """The shipped default configuration."""
     return load_settings(REPO / "conf" / "default.yaml")
+
+
+@pytest.fixture(scope="session")
+def memory_settings() -> MemoryStoreSettings:
+    """The shipped memory_store section (its store folder redirected by `private_memory_store`)."""
+    return load_memory_settings(REPO / "conf" / "default.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from machine.ports import SAMPLE_RATE
 from machine.settings import MachineSettings
 from machine.stt.whisperx_transcriber import WhisperxTranscriber
 from machine.turn_metrics import TurnRecord
+from memory_store import MemoryStoreSettings
 
 pytestmark = pytest.mark.audio
 
@@ -45,7 +46,7 @@ class _Collect(logging.Handler):
 class LiveBot:
     """The live runtime in a thread, with its finished turns collected."""
 
-    def __init__(self, settings: MachineSettings) -> None:
+    def __init__(self, settings: MachineSettings, memory_settings: MemoryStoreSettings) -> None:
         self.turns: list[TurnRecord] = []
         self.stop = threading.Event()
         self.failure: list[BaseException] = []
@@ -53,7 +54,7 @@ class LiveBot:
         self._watch = _Collect(self.capture_log)
         audio_logger.addHandler(self._watch)
         audio_logger.setLevel(logging.INFO)
-        self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(settings, memory_settings), daemon=True)
         self._thread.start()
         self.wait_for(lambda: self.logged("capturing from"), timeout=120)
         time.sleep(0.5)
@@ -64,9 +65,9 @@ class LiveBot:
     def speaking(self) -> bool:
         return self.logged("playing to") > 0
 
-    def _run(self, settings: MachineSettings) -> None:
+    def _run(self, settings: MachineSettings, memory_settings: MemoryStoreSettings) -> None:
         try:
-            run_live(settings, stop=self.stop, on_turn=self.turns.append)
+            run_live(settings, memory_settings, stop=self.stop, on_turn=self.turns.append)
         except BaseException as exc:
             self.failure.append(exc)
 
@@ -109,12 +110,16 @@ def replied(bot: LiveBot) -> Callable[[], bool]:
 
 
 def test_question_on_the_input_is_answered_on_the_output(
-    settings: MachineSettings, question: Path, tmp_path: Path, transcriber: WhisperxTranscriber
+    settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
+    question: Path,
+    tmp_path: Path,
+    transcriber: WhisperxTranscriber,
 ) -> None:
     with pulse.null_sinks("user", "bot") as sinks:
         heard = tmp_path / "bot_output.wav"
         with pulse.recording(f"{sinks['bot']}.monitor", heard):
-            bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]))
+            bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings)
             pulse.play(sinks["user"], question)
             bot.wait_for(replied(bot), timeout=120)
             stop_took = bot.close()
@@ -126,10 +131,12 @@ def test_question_on_the_input_is_answered_on_the_output(
     assert stop_took < 2.0, "stops cleanly within a second or so"
 
 
-def test_the_bot_does_not_hear_itself(settings: MachineSettings, question: Path) -> None:
+def test_the_bot_does_not_hear_itself(
+    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path
+) -> None:
     with pulse.null_sinks("room") as sinks:
         # the bot speaks into the room and listens to the room: its own voice comes straight back
-        bot = LiveBot(live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]))
+        bot = LiveBot(live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]), memory_settings)
         pulse.play(sinks["room"], question)
         bot.wait_for(replied(bot), timeout=120)
         time.sleep(4.0)  # long enough for any echo of the reply to be endpointed and transcribed
@@ -137,11 +144,13 @@ def test_the_bot_does_not_hear_itself(settings: MachineSettings, question: Path)
     assert [t.outcome for t in bot.turns] == ["replied"], [(t.transcript, t.outcome) for t in bot.turns]
 
 
-def test_a_vanished_input_device_is_reopened(settings: MachineSettings, question: Path) -> None:
+def test_a_vanished_input_device_is_reopened(
+    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path
+) -> None:
     with pulse.null_sinks("bot") as sinks:
         name = "vanishing_input"
         module = pulse.load_null_sink(name)
-        bot = LiveBot(live_settings(settings, f"{name}.monitor", sinks["bot"]))
+        bot = LiveBot(live_settings(settings, f"{name}.monitor", sinks["bot"]), memory_settings)
         try:
             pulse.unload(module)
             bot.wait_for(lambda: bot.logged("input device lost") > 0, timeout=15)
@@ -156,13 +165,17 @@ def test_a_vanished_input_device_is_reopened(settings: MachineSettings, question
 
 
 def test_no_audio_is_written_anywhere(
-    settings: MachineSettings, question: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
+    question: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo = Path(__file__).resolve().parents[1]
     started = time.time()
     monkeypatch.chdir(tmp_path)
     with pulse.null_sinks("user", "bot") as sinks:
-        bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]))
+        bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings)
         pulse.play(sinks["user"], question)
         bot.wait_for(replied(bot), timeout=120)
         bot.close()
@@ -180,7 +193,11 @@ def test_no_audio_is_written_anywhere(
 
 
 def test_barge_in_stops_the_bot_but_its_echo_does_not(
-    settings: MachineSettings, question: Path, tmp_path: Path, speak_16k: Callable[[str], np.ndarray]
+    settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
+    question: Path,
+    tmp_path: Path,
+    speak_16k: Callable[[str], np.ndarray],
 ) -> None:
     interruption = tmp_path / "interruption.wav"
     voice = speak_16k("Wait, wait, stop talking please, I have a question.")
@@ -195,7 +212,8 @@ def test_barge_in_stops_the_bot_but_its_echo_does_not(
         # over a direct loopback the user must be clearly louder than the bot's own voice
         audio = live.audio.model_copy(update={"barge_in": True, "output_gain": 0.3})
         bot = LiveBot(
-            live.model_copy(update={"audio": audio, "chat_model": long_reply, "synthesizer": slow_voice})
+            live.model_copy(update={"audio": audio, "chat_model": long_reply, "synthesizer": slow_voice}),
+            memory_settings,
         )
         try:
             pulse.play(sinks["room"], long_question)

@@ -11,14 +11,36 @@ import pytest
 from test_endpointing import LoudnessVad, silence, tone
 
 from machine.endpointing import Endpointer
-from machine.ports import AudioChunk, ChatMessage, FloatAudio, SpeechAudio, Transcript
+from machine.ports import (
+    AudioChunk,
+    ChatMessage,
+    Exchange,
+    FloatAudio,
+    MemoryContext,
+    SpeechAudio,
+    Transcript,
+)
 from machine.runtime import Runtime
 from machine.settings import EndpointingSettings
 from machine.speaking import Speaker
-from machine.thinking import RecentWindow, Thinker
+from machine.thinking import Thinker
 from machine.turn_metrics import TurnRecord
 
 FULL_TURN = ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
+
+
+class RecentWindow:
+    """A fake of the conversation memory: the last few exchanges, nothing recalled."""
+
+    def __init__(self, size: int) -> None:
+        self.exchanges: list[Exchange] = []
+        self.size = size
+
+    def context(self, user_input: str) -> MemoryContext:
+        return MemoryContext(window=tuple(self.exchanges[-self.size :]))
+
+    def remember(self, question: str, answer: str) -> None:
+        self.exchanges.append(Exchange(question, answer))
 
 
 class ScriptedTranscriber:

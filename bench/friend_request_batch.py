@@ -1,0 +1,124 @@
+"""Benchmark of the friend-request flow against the local fake VRChat (no network, no rate-limit sleeping:
+the rate window runs on an injected clock, so the figures are the flow's own cost).
+
+    .venv/bin/python bench/friend_request_batch.py [--sizes 35 200] [--prefect]
+
+Prints a table and writes bench/results/friend_request_batch.json. `--prefect` also runs the batches
+through the Prefect tasks (an ephemeral Prefect API; its ~10 s start is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "flows"))
+
+from flow_harness import SCREENING, FakeClock, FakeSecrets, populate, settings_for, totp_fake  # noqa: E402
+from prefect import flow  # noqa: E402
+
+from flows.batch import open_batch  # noqa: E402
+from flows.friend_requests import process_friend_requests  # noqa: E402
+from flows.tasks import PLAIN_STEPS, PREFECT_STEPS, BatchSteps  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "friend_request_batch.json"
+
+
+def _batch(size: int, steps: BatchSteps, secrets: FakeSecrets, under_prefect: bool) -> dict[str, Any]:
+    clock = FakeClock()
+    with (
+        totp_fake(secrets, clock) as fake,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        world = populate(fake, valid=size * 2 // 3, abusive=size - size * 2 // 3)
+        settings = settings_for(
+            fake, Path(folder), screening=SCREENING, friend_requests={"max_requests_per_run": 10000}
+        )
+
+        def run() -> None:
+            with open_batch(settings, clock, credentials=secrets.credentials) as batch:
+                process_friend_requests(batch, steps)
+
+        started = time.perf_counter()
+        flow(name="bench-friend-requests")(run)() if under_prefect else run()
+        elapsed = time.perf_counter() - started
+        assert fake.friends == {user.id for user in world.valid}
+        return {
+            "requests": size,
+            "wire_requests": len(fake.requests),
+            "seconds": round(elapsed, 3),
+            "ms_per_request": round(1000 * elapsed / size, 2),
+            "simulated_minutes": round((clock.now() - FakeClock().now()) / 60, 1),
+        }
+
+
+def _sign_in_latency(secrets: FakeSecrets, runs: int) -> dict[str, float]:
+    with (
+        totp_fake(secrets) as fake,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        settings = settings_for(fake, Path(folder))
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            with open_batch(settings, FakeClock(), credentials=secrets.credentials) as batch:
+                batch.gateway.sign_in()
+            times.append(1000 * (time.perf_counter() - started))
+        return {
+            "first_login_ms": round(times[0], 2),
+            "reused_session_p50_ms": round(statistics.median(times[1:]), 2),
+            "password_logins": fake.password_logins,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[35, 200])
+    parser.add_argument("--prefect", action="store_true", help="also run through the Prefect tasks")
+    args = parser.parse_args()
+    secrets = FakeSecrets.generate()
+    rows = [{"mode": "plain", **_batch(size, PLAIN_STEPS, secrets, False)} for size in args.sizes]
+    if args.prefect:
+        from prefect.testing.utilities import prefect_test_harness
+
+        with prefect_test_harness(server_startup_timeout=120):
+            rows += [{"mode": "prefect", **_batch(size, PREFECT_STEPS, secrets, True)} for size in args.sizes]
+    sign_in = _sign_in_latency(secrets, 50)
+    print(f"{'mode':8} {'requests':>8} {'wire':>6} {'seconds':>8} {'ms/request':>10} {'simulated min':>13}")
+    for row in rows:
+        print(
+            f"{row['mode']:8} {row['requests']:>8} {row['wire_requests']:>6} {row['seconds']:>8} "
+            f"{row['ms_per_request']:>10} {row['simulated_minutes']:>13}"
+        )
+    print(
+        f"sign-in: first (password + TOTP) {sign_in['first_login_ms']} ms, "
+        f"reused session p50 {sign_in['reused_session_p50_ms']} ms, "
+        f"password logins {sign_in['password_logins']}"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "cpus": os.cpu_count(),
+                "batches": rows,
+                "sign_in": sign_in,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Command line of the VRChat flows.
+
+python -m flows serve                      serve the deployments of prefect.yaml (PREFECT_API_URL)
+python -m flows run friend-requests        one run now, without a schedule
+python -m flows run group-invites
+python -m flows check-deployments          validate prefect.yaml and the flows it names
+python -m flows login                      an interactive login (asks for an email code if VRChat does)
+python -m flows unblock-login              allow password logins again after fixing what blocked them
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from prefect import serve
+
+from companion_settings import ConfigError
+from flows.batch import login_block, open_batch
+from flows.deployments import PREFECT_YAML, read_deployments, runner_deployments
+from flows.errors import EmailCodeRequiredError, VRChatError
+from flows.friend_requests import friend_requests
+from flows.group_invites import group_invites
+from flows.settings import load_settings
+
+log = logging.getLogger("flows")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Served runs start as new processes: with this, our own loggers ("flows.*") reach the Prefect UI too.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "flows")
+    deployments = runner_deployments(read_deployments(args.prefect_yaml))
+    if not deployments:
+        log.error("no deployment to serve in %s", args.prefect_yaml)
+        return 1
+    serve(*deployments, limit=args.limit)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    flow = friend_requests if args.flow == "friend-requests" else group_invites
+    summary = flow(start_jitter_s=0.0)
+    print(summary.markdown(args.flow))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    specs = read_deployments(args.prefect_yaml)
+    served = runner_deployments(specs)
+    for deployment in served:
+        print(
+            f"ok: {deployment.name} ({deployment.entrypoint}), {len(deployment.schedules or [])} schedule(s)"
+        )
+    return 0 if len(served) == len(specs) else 1
+
+
+def _login(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    login_block(settings).clear()
+    with open_batch(settings) as batch:
+        try:
+            signed_in = batch.gateway.sign_in()
+        except EmailCodeRequiredError:
+            batch.gateway.verify_email_code(
+                getpass.getpass("VRChat sent a code by email; type it here: ").strip()
+            )
+            login_block(settings).clear()
+            print("signed in; the session is saved for the scheduled runs")
+            return 0
+    print(f"signed in as {signed_in.user_id} (saved session reused: {signed_in.reused_session})")
+    return 0
+
+
+def _unblock(_args: argparse.Namespace) -> int:
+    login_block(load_settings()).clear()
+    print("password logins are allowed again")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m flows", description="VRChat friend-request flows")
+    commands = parser.add_subparsers(dest="command", required=True)
+    served = commands.add_parser("serve", help="serve the deployments of prefect.yaml")
+    served.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
+    served.add_argument("--prefect-yaml", type=Path, default=PREFECT_YAML)
+    served.set_defaults(handler=_serve)
+    run = commands.add_parser("run", help="one run now")
+    run.add_argument("flow", choices=["friend-requests", "group-invites"])
+    run.set_defaults(handler=_run)
+    check = commands.add_parser("check-deployments", help="validate prefect.yaml and the flows it names")
+    check.add_argument("--prefect-yaml", type=Path, default=PREFECT_YAML)
+    check.set_defaults(handler=_check)
+    commands.add_parser("login", help="interactive login").set_defaults(handler=_login)
+    commands.add_parser("unblock-login", help="allow password logins again").set_defaults(handler=_unblock)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except VRChatError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

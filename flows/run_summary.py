@@ -1,0 +1,73 @@
+"""What a run decided and did, from the ledger's audit log, as a Prefect markdown artifact."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from flows.ledger import FriendLedger, InviteRow, RequestRow
+
+__all__ = ["BatchSummary", "publish_summary", "summarize"]
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Counts of what happened (event kinds from the ledger), and the requests and invites touched."""
+
+    counts: dict[str, int]
+    requests: tuple[RequestRow, ...]
+    invites: tuple[InviteRow, ...]
+
+    def markdown(self, title: str) -> str:
+        """A markdown report: no credentials, cookies or codes are ever in the ledger, so none are here."""
+        lines = [f"# {title}", "", "| what | count |", "| --- | --- |"]
+        lines += [f"| {kind} | {count} |" for kind, count in sorted(self.counts.items())] or [
+            "| nothing to do | 0 |"
+        ]
+        if self.requests:
+            lines += ["", "## Friend requests", "", "| sender | name | state | reasons | last error |"]
+            lines += ["| --- | --- | --- | --- | --- |"]
+            lines += [
+                f"| {_cell(r.sender_id)} | {_cell(r.display_name)} | {r.state} | {_cell(r.reasons)} "
+                f"| {_cell(r.last_error)} |"
+                for r in self.requests
+            ]
+        if self.invites:
+            lines += [
+                "",
+                "## Group invites",
+                "",
+                "| user | state | sent | detail |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {_cell(i.user_id)} | {i.state} | {i.attempts} | {_cell(i.detail)} |" for i in self.invites
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:120]
+
+
+def summarize(ledger: FriendLedger, since: float) -> BatchSummary:
+    """Everything the ledger recorded at or after `since`."""
+    events = ledger.events_since(since)
+    notification_ids = {event.notification_id for event in events if event.notification_id}
+    invited_users = {event.user_id for event in events if event.kind.startswith("invite_")}
+    return BatchSummary(
+        counts=dict(Counter(event.kind for event in events)),
+        requests=tuple(row for row in ledger.all_requests() if row.notification_id in notification_ids),
+        invites=tuple(row for row in ledger.all_invites() if row.user_id in invited_users),
+    )
+
+
+def publish_summary(summary: BatchSummary, key: str, title: str) -> None:
+    """Log the counts and attach the summary to the current flow run as a markdown artifact (`key` groups
+    the artifacts of one flow across runs)."""
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.counts.items())) or "nothing to do"
+    get_run_logger().info("%s: %s", title, counts)
+    create_markdown_artifact(markdown=summary.markdown(title), key=key, description=title)

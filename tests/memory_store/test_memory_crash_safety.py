@@ -1,0 +1,110 @@
+"""Crash safety: writers killed with SIGKILL at random moments never lose an acknowledged memory, and the
+store opens again every time.
+
+Most writers are killed a random 0-0.5 s after they reopened the store (while writing); every fourth is
+killed a random 0-0.5 s after it started (while opening the store and loading the model).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.models
+
+WRITER = Path(__file__).with_name("crash_writer.py")
+KILLS = 20
+
+
+class WriterProcess:
+    """The crash writer, with its output lines readable with a timeout."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(WRITER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def next_line(self, timeout_s: float = 120.0) -> str:
+        try:
+            return self.lines.get(timeout=timeout_s)
+        except queue.Empty:
+            raise AssertionError("the crash writer stopped answering") from None
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def test_killed_writers_never_lose_an_acknowledged_memory(tmp_path: Path) -> None:
+    folder, chance = tmp_path / "memory", random.Random(20251125)
+    writer = WriterProcess()
+    acknowledged: set[int] = set()
+    reopened: list[int] = []
+
+    def handle(line: str) -> None:
+        kind, *rest = line.split()
+        if kind == "ack":
+            acknowledged.add(int(rest[0]))
+        elif kind == "stored":
+            count, contiguous = int(rest[0]), rest[1] == "True"
+            assert contiguous, "the memory ids are not 0..count-1"
+            assert all(number < count for number in acknowledged), (
+                f"{count} stored, acks {sorted(acknowledged)}"
+            )
+            reopened.append(count)
+
+    try:
+        assert writer.next_line() == "ready"
+        for round_ in range(KILLS):
+            writer.send(f"{folder} 100000")
+            while_opening = round_ % 4 == 3
+            pid, kill_at = 0, float("inf")
+            while time.monotonic() < kill_at or pid == 0:
+                try:
+                    line = writer.lines.get(timeout=min(60.0, max(0.0, kill_at - time.monotonic())))
+                except queue.Empty:
+                    continue
+                if line.startswith("pid"):
+                    pid = int(line.split()[1])
+                    if while_opening:
+                        kill_at = time.monotonic() + chance.uniform(0.0, 0.5)
+                else:
+                    handle(line)
+                    if line.startswith("stored") and not while_opening:
+                        kill_at = time.monotonic() + chance.uniform(0.0, 0.5)
+            os.kill(pid, signal.SIGKILL)
+            while (line := writer.next_line()) != f"reaped {pid}":
+                handle(line)
+        writer.send(f"{folder} 0")
+        while not (line := writer.next_line()).startswith("reaped"):
+            if not line.startswith(("pid", "done")):
+                handle(line)
+    finally:
+        writer.close()
+
+    assert len(reopened) >= KILLS - KILLS // 4 + 1, (
+        "every writer killed while writing reopened the store first"
+    )
+    assert reopened[-1] >= len(acknowledged) > KILLS

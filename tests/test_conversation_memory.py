@@ -1,0 +1,73 @@
+"""The runtime's prompts come from InfiniMemory: the recent window plus recollections, on real embeddings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from machine.conversation_memory import BlockMemory, open_memory
+from machine.ports import ChatMessage, MemoryContext
+from machine.thinking import Thinker
+from memory_store import MemoryStoreSettings
+
+pytestmark = pytest.mark.models
+
+EXCHANGES = [
+    ("What's your favourite colour?", "I like deep ocean blue the most."),
+    ("Do you like music?", "Yes, mostly lo-fi beats and some jazz piano."),
+    ("I adopted a kitten called Miso last week.", "A kitten named Miso! Cats are wonderful companions."),
+    ("Which world should we visit next?", "Let's try the rooftop cafe world, it has a great view."),
+    ("I'm studying for my chemistry exam.", "Good luck! Balancing redox equations takes practice."),
+    ("Have you ever seen snow?", "Only in pictures, but snowy mountains look beautiful."),
+    ("My bike got a flat tire today.", "Oh no, hope you can patch the inner tube easily."),
+    ("Can you recommend a good book?", "The Hobbit is a cozy adventure worth reading."),
+    ("I'm learning to play the guitar.", "Start with simple chords like G, C and D."),
+    ("Do you play any video games?", "I enjoy puzzle games and rhythm games."),
+]
+
+
+class EchoChat:
+    """Records the prompt; replies with one fixed sentence."""
+
+    def __init__(self) -> None:
+        self.prompts: list[list[ChatMessage]] = []
+
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+        self.prompts.append(messages)
+        yield "Sure thing. "
+
+
+@pytest.fixture
+def memory(memory_settings: MemoryStoreSettings, tmp_path: Path) -> Iterator[BlockMemory]:
+    settings = memory_settings.model_copy(update={"path": tmp_path / "store"})
+    with open_memory(settings, "testbot") as opened:
+        yield opened
+
+
+def test_prompt_holds_the_window_and_recalls_an_older_exchange_once(
+    memory: BlockMemory, memory_settings: MemoryStoreSettings
+) -> None:
+    window = memory_settings.recall.window_size
+    for question, answer in EXCHANGES:
+        memory.remember(question, answer)
+    chat = EchoChat()
+    thinker = Thinker(chat, memory, "You are Testy.", "Testy", max_sentences=1)
+    assert list(thinker.sentences("How is my little cat Miso doing?", threading.Event())) == ["Sure thing."]
+
+    system, *history, last = chat.prompts[0]
+    assert system.role == "system" and system.content.startswith("You are Testy.")
+    assert "Recollection" in system.content and "Miso" in system.content
+    assert last.content == "How is my little cat Miso doing?"
+    questions = [m.content for m in history if m.role == "user"]
+    assert questions == [q for q, _ in EXCHANGES[-window:]], "the recent window, oldest first"
+    assert not any("Miso" in m.content for m in history), "a recalled memory is not shown twice"
+
+
+def test_forget_ends_the_session(memory: BlockMemory) -> None:
+    memory.remember("My name is Alex.", "Nice to meet you, Alex.")
+    assert memory.context("What is my name?").window
+    memory.forget()
+    assert memory.context("What is my name?") == MemoryContext()
