@@ -39,7 +39,7 @@ class SessionSettings(_Section):
     """Idle time (no input, noise, speech or memory) that ends a session."""
     activity_write_interval_s: float = Field(5.0, ge=0.0, le=300.0)
     """The last-activity time is written to the store at most this often (other processes read it)."""
-    expiry_check_every_s: float = Field(60.0, ge=1.0, le=24 * 3600.0)
+    expiry_check_every_s: float = Field(300.0, ge=1.0, le=24 * 3600.0)
     """How often the runtime's in-process timer runs the session-expiry flow (embedded Chroma only)."""
     expiry_jitter_s: float = Field(10.0, ge=0.0, le=3600.0)
     """A random 0..jitter seconds added to each interval of that timer."""
