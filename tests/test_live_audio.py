@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +26,8 @@ from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 
 pytestmark = pytest.mark.audio
+
+REPO = Path(__file__).resolve().parents[1]
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".raw", ".pcm"}
 
@@ -171,7 +177,6 @@ def test_no_audio_is_written_anywhere(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    repo = Path(__file__).resolve().parents[1]
     started = time.time()
     monkeypatch.chdir(tmp_path)
     with pulse.null_sinks("user", "bot") as sinks:
@@ -180,7 +185,7 @@ def test_no_audio_is_written_anywhere(
         bot.wait_for(replied(bot), timeout=120)
         bot.close()
     question.unlink()  # the test's own input
-    places = [tmp_path, repo / "data", repo / "out", repo / "logs"]
+    places = [tmp_path, REPO / "data", REPO / "out", REPO / "logs"]
     written = [
         p
         for place in places
@@ -231,3 +236,32 @@ def test_barge_in_stops_the_bot_but_its_echo_does_not(
     assert len(bot.turns) == 2, [(t.transcript, t.outcome) for t in bot.turns]
     heard = words(bot.turns[1].transcript)
     assert "question" in heard or "stop" in heard, bot.turns[1].transcript
+
+
+def test_sigterm_stops_the_process_promptly(tmp_path: Path) -> None:
+    with pulse.null_sinks("user", "bot") as sinks:
+        env = {
+            **os.environ,
+            "MACHINE_AUDIO__INPUT_DEVICE": f"pulse:{sinks['user']}.monitor",
+            "MACHINE_AUDIO__OUTPUT_DEVICE": f"pulse:{sinks['bot']}",
+        }
+        log = tmp_path / "machine.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "machine"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+            )
+        try:
+            deadline = time.monotonic() + 180
+            while "capturing from" not in log.read_text(errors="replace"):
+                assert process.poll() is None, log.read_text(errors="replace")
+                assert time.monotonic() < deadline, "the runtime never started capturing"
+                time.sleep(0.2)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=10)
+            took = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 0, log.read_text(errors="replace")
+    assert took < 2.0, f"took {took:.2f} s to stop"
