@@ -7,8 +7,10 @@ it hears is written anywhere.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -23,6 +25,8 @@ from machine.settings import MachineSettings
 from machine.turn_metrics import TurnRecord
 from machine.wiring import build_runtime
 from memory_store import MemoryStoreSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,18 +73,24 @@ def run_live(
 
                 runtime = build_runtime(settings, memory, sink, show, echo_reference=lambda: sink.level_db)
                 source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
-                _handle_signals(runtime, memory, stop)
+                asked = _handle_signals(runtime, memory, stop)
                 print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)
                 turns = runtime.run(source)
-                return LiveRun(turns, source.dropped_blocks, runtime.dropped_chunks)
         finally:
             sink.close()
+        if asked:
+            log.info("stopped %.3f s after being asked to", time.monotonic() - asked[0])
+        return LiveRun(turns, source.dropped_blocks, runtime.dropped_chunks)
     finally:
         audio.terminate()
 
 
-def _handle_signals(runtime: Runtime, memory: BlockMemory, stop: threading.Event | None) -> None:
+def _handle_signals(runtime: Runtime, memory: BlockMemory, stop: threading.Event | None) -> list[float]:
+    """Installs the handlers; the list returned receives the time a stop was asked for."""
+    asked: list[float] = []
+
     def end(signum: int, frame: FrameType | None) -> None:
+        asked.append(time.monotonic())
         runtime.stop()
 
     def forget(signum: int, frame: FrameType | None) -> None:
@@ -95,6 +105,8 @@ def _handle_signals(runtime: Runtime, memory: BlockMemory, stop: threading.Event
 
         def stop_when_set() -> None:
             stop.wait()
+            asked.append(time.monotonic())
             runtime.stop()
 
         threading.Thread(target=stop_when_set, daemon=True).start()
+    return asked

@@ -131,8 +131,7 @@ class DeviceSource:
                 backoff = min(backoff * 2, self._settings.reopen_max_s)
             finally:
                 if stream is not None:
-                    stream.stop_stream()
-                    stream.close()
+                    stream.close()  # closing an active stream aborts it: nothing pending is waited for
                 self._drain()
 
     def _pump(

@@ -126,6 +126,5 @@ class DeviceSink:
         """Close the output stream."""
         if self._stream is not None:
             self.stop()
-            self._stream.stop_stream()
-            self._stream.close()
+            self._stream.close()  # aborts: what the device still buffers is dropped, not drained
             self._stream = None
