@@ -130,15 +130,17 @@ class Runtime:
             except queue.Empty:
                 continue
             try:
+                listening = self._listening.is_set() and chunk.arrived_at >= self._deaf_until
+                watching = self._speaking_now.is_set() and self._barge_in is not None
+                if not (listening or self._barging or watching):
+                    stale = True  # half-duplex: what is heard while the bot is busy is dropped unheard
+                    continue
                 if self._denoiser is not None:
                     chunk = AudioChunk(self._denoiser(chunk.samples), chunk.arrived_at)
-                listening = self._listening.is_set() and chunk.arrived_at >= self._deaf_until
                 if self._barging:
-                    listening, self._barging = True, not self._listening.is_set()
+                    self._barging = not self._listening.is_set()
                 elif not listening:
-                    stale = True  # half-duplex: what is heard while the bot is busy is dropped
-                    if self._speaking_now.is_set() and self._barge_in is not None:
-                        stale = not self._check_barge_in(chunk)
+                    stale = not self._check_barge_in(chunk)
                     continue
                 if stale:
                     self._endpointer.reset()

@@ -1,1 +1,15 @@
 """Live audio through PyAudio: finding devices, capturing the world, playing the bot's voice."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+
+def drain(blocks: queue.Queue[Any]) -> None:
+    """Drop everything waiting in a block queue, without blocking."""
+    while True:
+        try:
+            blocks.get_nowait()
+        except queue.Empty:
+            return

@@ -19,6 +19,7 @@ import numpy as np
 import pyaudio
 import soxr
 
+from machine.audio import drain
 from machine.audio.devices import DeviceNotFoundError, pulse_names, resolve, supports_rate
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
 from machine.settings import LiveAudioSettings
@@ -132,7 +133,7 @@ class DeviceSource:
             finally:
                 if stream is not None:
                     stream.close()  # closing an active stream aborts it: nothing pending is waited for
-                self._drain()
+                drain(self._blocks)
 
     def _pump(
         self, stream: pyaudio.Stream, deliver: Callable[[AudioChunk], None], stopping: threading.Event
@@ -158,10 +159,3 @@ class DeviceSource:
                 last_check = now
                 if not self._still_there():
                     raise DeviceLostError(f"PulseAudio source '{self._device.pulse_name}' went away")
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                self._blocks.get_nowait()
-            except queue.Empty:
-                return

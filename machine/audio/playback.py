@@ -18,6 +18,7 @@ import numpy as np
 import pyaudio
 import soxr
 
+from machine.audio import drain
 from machine.audio.devices import resolve, supports_rate
 from machine.endpointing import SILENCE_DBFS, dbfs
 from machine.ports import FloatAudio
@@ -115,11 +116,7 @@ class DeviceSink:
 
     def stop(self) -> None:
         """Silence at once: drop everything queued."""
-        while True:
-            try:
-                self._blocks.get_nowait()
-            except queue.Empty:
-                break
+        drain(self._blocks)
         self._playing.clear()
 
     def close(self) -> None:
