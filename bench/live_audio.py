@@ -14,15 +14,14 @@ Prints a table and writes bench/results/live_audio.json.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 
+import from_tests
 import numpy as np
 import psutil
 from turn_latency import machine_description
@@ -39,18 +38,7 @@ from machine.vad.silero import SileroVoiceActivity
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
 
-
-def _load_pulse_helpers() -> ModuleType:
-    """tests/pulse.py (PulseAudio null sinks), loaded by path: tests/ is no package to import from."""
-    path = Path(__file__).resolve().parents[1] / "tests" / "pulse.py"
-    spec = importlib.util.spec_from_file_location("pulse", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pulse = _load_pulse_helpers()
+pulse = from_tests.load("pulse")  # PulseAudio null sinks
 
 
 def speech_over_noise(settings: MachineSettings, seconds: float) -> np.ndarray:

@@ -47,6 +47,7 @@ def _quiet_libraries(settings: MachineSettings) -> None:
         "pytorch_lightning",
         "speechbrain",
         "transitions",
+        "TTS",
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

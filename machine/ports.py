@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -77,6 +77,29 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How one reply is sampled; a retry after a strike samples differently (:meth:`retry`)."""
+
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    max_new_tokens: int
+    seed: int | None = None
+
+    def retry(self, attempt: int) -> Sampling:
+        """The sampling for attempt `attempt` (0 = this one): warmer, more averse to repeating itself, and
+        with another seed, so a regenerated reply does not repeat the one that failed."""
+        if attempt == 0:
+            return self
+        return replace(
+            self,
+            temperature=min(1.2, max(self.temperature, 0.5) + 0.15 * attempt),
+            repetition_penalty=min(2.0, self.repetition_penalty + 0.1 * attempt),
+            seed=None if self.seed is None else self.seed + attempt,
+        )
+
+
+@dataclass(frozen=True)
 class SpeechAudio:
     """Synthesised audio for one sentence, at the synthesiser's own rate."""
 
@@ -125,8 +148,14 @@ class Transcriber(Protocol):
 class ChatModel(Protocol):
     """An instruct model that streams its reply as text pieces."""
 
-    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
+    ) -> Iterator[str]:
         """Yield text pieces of the reply; stop early when `cancel` is set or the consumer stops."""
+        ...
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        """How many tokens the prompt for `messages` takes (an estimate where the tokenizer is remote)."""
         ...
 
 
@@ -168,4 +197,26 @@ class ConversationMemory(Protocol):
 
     def remember(self, question: str, answer: str) -> None:
         """Keep one exchange."""
+        ...
+
+
+class Captions(Protocol):
+    """What the bot says, shown as text (the VRChat chatbox) for players who read instead of listen.
+
+    Every method returns at once and never raises: captions must not hold up or stop the conversation."""
+
+    def thinking(self) -> None:
+        """The bot is working out a reply (a typing indicator goes on)."""
+        ...
+
+    def saying(self, sentence: str, duration_s: float) -> None:
+        """`sentence` starts playing now and lasts `duration_s` seconds: show it in step with the voice."""
+        ...
+
+    def idle(self) -> None:
+        """The bot stopped thinking or speaking: the indicator goes off, unspoken text is dropped."""
+        ...
+
+    def close(self) -> None:
+        """Stop showing anything and release the connection."""
         ...

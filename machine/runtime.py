@@ -21,9 +21,10 @@ from typing import Any, Protocol
 from machine.barge_in import BargeInDetector
 from machine.endpointing import SILENCE_DBFS, Endpointer
 from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.ports import AudioChunk, FloatAudio, Transcriber, Transcript, Utterance
+from machine.ports import AudioChunk, Captions, FloatAudio, Transcriber, Transcript, Utterance
+from machine.reply_checks import Strike
 from machine.speaking import Speaker
-from machine.thinking import Thinker
+from machine.thinking import ReplyEvents, Thinker
 from machine.turn_metrics import TurnRecord
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Runtime:
         on_activity: Callable[[], None] = lambda: None,
         barge_in: BargeInDetector | None = None,
         echo_reference: Callable[[], float] = lambda: SILENCE_DBFS,
+        captions: Captions | None = None,
     ) -> None:
         self._endpointer = endpointer
         self._transcriber = transcriber
@@ -82,6 +84,7 @@ class Runtime:
         self._deaf_until = 0.0
         self._barge_in = barge_in
         self._echo_reference = echo_reference
+        self._captions = captions
         self._speaking_now = threading.Event()
         self._barging = False
         self._last_activity = 0.0
@@ -222,6 +225,8 @@ class Runtime:
             feeder.join(timeout=5)
             worker.join(timeout=5)
             self._jobs.shutdown(wait=True, cancel_futures=True)
+            if self._captions is not None:
+                self._captions.close()
         if failure:
             raise failure[0]
         return self.records
@@ -252,12 +257,16 @@ class Runtime:
 
     def _entered_idle(self, payload: dict[str, Any]) -> None:
         self._listening.clear()
+        if self._captions is not None:
+            self._captions.idle()
         self._close_turn("reset")
         if not self._stopping.is_set():
             self._post(Trigger.START)
 
     def _entered_listening(self, payload: dict[str, Any]) -> None:
         self._speaking_now.clear()
+        if self._captions is not None:
+            self._captions.idle()
         previous = self.machine.visited[-2]
         outcome = {TurnState.TRANSCRIBING: "no_words", TurnState.THINKING: "no_reply"}.get(
             previous, "replied"
@@ -288,12 +297,25 @@ class Runtime:
         turn = self._require_turn()
         transcript: Transcript = payload["transcript"]
         turn.record.transcript = transcript.text
+        if self._captions is not None:
+            self._captions.thinking()
 
         def first_token() -> None:
             turn.record.first_token = time.monotonic()
 
+        def strike(strike: Strike, spoken: bool) -> None:
+            turn.record.strikes.append(str(strike))
+            if spoken:
+                turn.record.outcome = "cut"
+                if strike.kind == "content":
+                    turn.cancel.set()  # what is playing, or synthesised ahead, is not said either
+
+        def gave_up() -> None:
+            turn.record.outcome = "gave_up"
+
         def think() -> None:
-            sentences = self._thinker.sentences(transcript.text, turn.cancel, first_token)
+            events = ReplyEvents(first_token, strike, gave_up)
+            sentences = self._thinker.sentences(transcript.text, turn.cancel, events)
             first = next(sentences, None)
             if first is not None:
                 turn.record.first_sentence = time.monotonic()
@@ -315,7 +337,8 @@ class Runtime:
             self._activity(turn.record.first_audio)
 
         def speak() -> None:
-            played = self._speaker.speak(pending, turn.cancel, first_audio)
+            on_sentence = self._captions.saying if self._captions is not None else _not_captioned
+            played = self._speaker.speak(pending, turn.cancel, first_audio, on_sentence)
             turn.record.done = time.monotonic()
             turn.record.reply = played
             if played and not turn.cancel.is_set():
@@ -352,6 +375,10 @@ class Runtime:
         record.states = states
         self.records.append(record)
         self._on_turn(record)
+
+
+def _not_captioned(sentence: str, duration_s: float) -> None:
+    return None
 
 
 def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:

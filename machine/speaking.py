@@ -35,8 +35,13 @@ class Speaker:
         sentences: Iterable[str],
         cancel: threading.Event,
         on_first_audio: Callable[[], None] = lambda: None,
+        on_sentence: Callable[[str, float], None] = lambda sentence, duration_s: None,
     ) -> list[str]:
-        """Synthesise and play until the sentences run out or `cancel` is set; returns what was played."""
+        """Synthesise and play until the sentences run out or `cancel` is set; returns what was played.
+
+        `on_sentence(sentence, duration_s)` is called just before the first audio of each sentence plays,
+        with the length in seconds of that first chunk: the whole sentence for a synthesiser that yields
+        one chunk per sentence (Piper does), otherwise only its start (later chunks are not announced)."""
         ready: queue.Queue[object] = queue.Queue(maxsize=self._ahead)
         failure: list[BaseException] = []
         stop = threading.Event()
@@ -82,9 +87,7 @@ class Speaker:
                     self._sink.begin_reply(item.audio.sample_rate)
                     started = True
                     on_first_audio()
-                self._sink.play(item.audio.samples, cancel)
-                if not played or played[-1] != item.sentence:
-                    played.append(item.sentence)
+                self._play(item, played, cancel, on_sentence)
         finally:
             stop.set()
             worker.join()
@@ -93,3 +96,16 @@ class Speaker:
         if failure:
             raise RuntimeError(f"speech synthesis failed: {failure[0]}") from failure[0]
         return played
+
+    def _play(
+        self,
+        item: _Synthesised,
+        played: list[str],
+        cancel: threading.Event,
+        on_sentence: Callable[[str, float], None],
+    ) -> None:
+        """Play one chunk; the first chunk of a sentence announces it and adds it to `played`."""
+        if not played or played[-1] != item.sentence:
+            on_sentence(item.sentence, len(item.audio.samples) / item.audio.sample_rate)
+            played.append(item.sentence)
+        self._sink.play(item.audio.samples, cancel)

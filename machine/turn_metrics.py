@@ -37,8 +37,11 @@ class TurnRecord:
     transcript: str = ""
     reply: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
+    strikes: list[str] = field(default_factory=list)
+    """The failed reply checks of this turn, in order (see :mod:`machine.reply_checks`)."""
     outcome: str = "open"
-    """How the turn ended: replied, no_words, no_reply, reset, or failed."""
+    """How the turn ended: replied, cut (a strike ended the reply early), gave_up (three strikes),
+    interrupted, no_words, no_reply, reset, or failed."""
 
     def stages(self) -> dict[str, float]:
         """Each stage's duration in seconds, for the stages whose two timestamps are known."""

@@ -1,7 +1,8 @@
 """The composition root: builds the runtime's parts from the settings, reading top to bottom.
 
 source → endpointer (silero-vad) → transcriber (whisperx) → thinker (InfiniMemory + chat model) → speaker
-(Piper, synthesising ahead) → sink. Vendor libraries are imported here only through the backend modules.
+(Piper or Coqui, synthesising ahead) → sink. Vendor libraries are imported here only through the backend
+modules.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from machine.barge_in import BargeInDetector
+from machine.captions import ChatboxCaptions
+from machine.content_classifiers import profanity_probability
 from machine.conversation_memory import BlockMemory
 from machine.endpointing import Endpointer
-from machine.llm.transformers_chat import TransformersChatModel
-from machine.ports import AudioSink, FloatAudio
+from machine.ports import AudioSink, Captions, ChatModel, FloatAudio, Synthesizer
+from machine.reply_checks import ReplyChecker
 from machine.runtime import Runtime
-from machine.settings import MachineSettings
+from machine.settings import ChatModelSettings, MachineSettings, SynthesizerSettings
 from machine.speaking import Speaker
 from machine.stt.whisperx_transcriber import WhisperxTranscriber
 from machine.thinking import Thinker
@@ -38,17 +41,19 @@ def build_runtime(
 
     `echo_reference` (the level being played now) enables barge-in when `machine.audio.barge_in` is on."""
     persona = settings.persona()
+    captions = build_captions(settings)  # first: a wrong host fails before the models load
     endpointer = Endpointer(SileroVoiceActivity(), settings.endpointing)
     transcriber = WhisperxTranscriber(settings.transcriber, settings.bot_name)
     thinker = Thinker(
-        TransformersChatModel(settings.chat_model),
+        build_chat_model(settings.chat_model),
         memory,
         persona,
         settings.bot_name,
-        max_sentences=settings.chat_model.max_sentences,
-        first_clause_words=settings.chat_model.first_clause_words,
+        settings.chat_model,
+        settings.reply_checks,
+        build_reply_checker(settings, persona),
     )
-    speaker = Speaker(PiperSynthesizer(settings.synthesizer), sink)
+    speaker = Speaker(build_synthesizer(settings.synthesizer), sink)
     return Runtime(
         endpointer,
         transcriber,
@@ -59,8 +64,45 @@ def build_runtime(
         denoiser=_denoiser(settings.audio.denoiser),
         echo_tail_s=settings.audio.echo_tail_ms / 1000,
         on_activity=memory.touch,
+        captions=captions,
         **_barge_in(settings, echo_reference),
     )
+
+
+def build_reply_checker(settings: MachineSettings, persona: str) -> ReplyChecker:
+    """The reply checks of the three-strike policy, with alt-profanity-check and, when one is named, a
+    text-classification model."""
+    checks = settings.reply_checks
+    classifier = None
+    if checks.classifier_model is not None:
+        from machine.content_classifiers import TextClassifier
+
+        classifier = TextClassifier(
+            checks.classifier_model, checks.classifier_labels, settings.chat_model.device
+        )
+    return ReplyChecker(checks, persona, profanity_probability, classifier)
+
+
+def build_chat_model(settings: ChatModelSettings) -> ChatModel:
+    """The chat model `machine.chat_model.backend` names: loaded here with transformers, or streamed from
+    an OpenAI-compatible server; each backend module is imported only when it is chosen."""
+    if settings.backend == "openai":
+        from machine.llm.openai_chat import OpenAIChatModel
+
+        return OpenAIChatModel(settings)
+    from machine.llm.transformers_chat import TransformersChatModel
+
+    return TransformersChatModel(settings)
+
+
+def build_synthesizer(settings: SynthesizerSettings) -> Synthesizer:
+    """The synthesiser `machine.synthesizer.backend` names; Coqui (and torch's TTS stack) is imported only
+    when it is chosen."""
+    if settings.backend == "coqui":
+        from machine.tts.coqui_synthesizer import CoquiSynthesizer
+
+        return CoquiSynthesizer(settings.coqui)
+    return PiperSynthesizer(settings)
 
 
 def _barge_in(settings: MachineSettings, echo_reference: Callable[[], float] | None) -> dict[str, Any]:
@@ -81,3 +123,10 @@ def _denoiser(name: str) -> Callable[[FloatAudio], FloatAudio] | None:
 
         return RnnoiseDenoiser()
     return None
+
+
+def build_captions(settings: MachineSettings) -> Captions | None:
+    """Chatbox captions of the bot's speech when `machine.captions.enabled`; None when they are off.
+
+    Raises ConfigError (naming `machine.captions.host`) when the host does not resolve."""
+    return ChatboxCaptions.from_settings(settings.captions) if settings.captions.enabled else None

@@ -75,14 +75,17 @@ def test_transcriber_spells_the_bot_name_and_ignores_silence(
 
 def test_chat_model_replies_in_text(chat_model: TransformersChatModel, settings: MachineSettings) -> None:
     messages = [ChatMessage("system", settings.persona()), ChatMessage("user", "What is your name?")]
-    reply = "".join(chat_model.stream(messages, threading.Event()))
+    reply = "".join(chat_model.stream(messages, threading.Event(), settings.chat_model.sampling()))
     assert len(words(reply)) >= 2, reply
 
 
-def test_chat_model_stops_when_cancelled(chat_model: TransformersChatModel) -> None:
+def test_chat_model_stops_when_cancelled(
+    chat_model: TransformersChatModel, settings: MachineSettings
+) -> None:
     cancel = threading.Event()
     pieces = []
-    for piece in chat_model.stream([ChatMessage("user", "Tell me a long story about dragons.")], cancel):
+    messages = [ChatMessage("user", "Tell me a long story about dragons.")]
+    for piece in chat_model.stream(messages, cancel, settings.chat_model.sampling()):
         pieces.append(piece)
         cancel.set()
     assert 1 <= len(pieces) <= 3

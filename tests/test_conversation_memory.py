@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chat_fakes import make_thinker
 
 from machine.conversation_memory import BlockMemory, open_memory
-from machine.ports import ChatMessage, MemoryContext
-from machine.thinking import Thinker
+from machine.ports import ChatMessage, MemoryContext, Sampling
 from memory_store import MemoryStoreSettings
 
 pytestmark = pytest.mark.models
@@ -35,9 +35,14 @@ class EchoChat:
     def __init__(self) -> None:
         self.prompts: list[list[ChatMessage]] = []
 
-    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
+    ) -> Iterator[str]:
         self.prompts.append(messages)
         yield "Sure thing. "
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        return sum(len(m.content.split()) for m in messages)
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ def test_prompt_holds_the_window_and_recalls_an_older_exchange_once(
     for question, answer in EXCHANGES:
         memory.remember(question, answer)
     chat = EchoChat()
-    thinker = Thinker(chat, memory, "You are Testy.", "Testy", max_sentences=1)
+    thinker = make_thinker(chat, memory, max_sentences=1)
     assert list(thinker.sentences("How is my little cat Miso doing?", threading.Event())) == ["Sure thing."]
 
     system, *history, last = chat.prompts[0]

@@ -8,39 +8,25 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from chat_fakes import RecentWindow, ScriptedChatModel, make_thinker
 from test_endpointing import LoudnessVad, silence, tone
 
 from machine.endpointing import Endpointer
 from machine.ports import (
     AudioChunk,
+    Captions,
     ChatMessage,
-    Exchange,
     FloatAudio,
-    MemoryContext,
+    Sampling,
     SpeechAudio,
     Transcript,
 )
 from machine.runtime import Runtime
 from machine.settings import EndpointingSettings
 from machine.speaking import Speaker
-from machine.thinking import Thinker
 from machine.turn_metrics import TurnRecord
 
 FULL_TURN = ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
-
-
-class RecentWindow:
-    """A fake of the conversation memory: the last few exchanges, nothing recalled."""
-
-    def __init__(self, size: int) -> None:
-        self.exchanges: list[Exchange] = []
-        self.size = size
-
-    def context(self, user_input: str) -> MemoryContext:
-        return MemoryContext(window=tuple(self.exchanges[-self.size :]))
-
-    def remember(self, question: str, answer: str) -> None:
-        self.exchanges.append(Exchange(question, answer))
 
 
 class ScriptedTranscriber:
@@ -54,25 +40,6 @@ class ScriptedTranscriber:
         if isinstance(text, Exception):
             raise text
         return Transcript(text)
-
-
-class ScriptedChatModel:
-    def __init__(self, replies: list[str]) -> None:
-        self.replies = list(replies)
-        self.prompts: list[list[ChatMessage]] = []
-        self.pieces_generated = 0
-        self.closed = threading.Event()
-
-    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
-        self.prompts.append(messages)
-        try:
-            for word in self.replies.pop(0).split(" "):
-                if cancel.is_set():
-                    return
-                self.pieces_generated += 1
-                yield word + " "
-        finally:
-            self.closed.set()
 
 
 class ToneSynthesizer:
@@ -126,20 +93,25 @@ class ScriptedSource:
 
 
 def make_runtime(
-    transcripts: list[str | Exception], replies: list[str], sink: MemorySink | None = None
+    transcripts: list[str | Exception],
+    replies: list[str],
+    sink: MemorySink | None = None,
+    chat: ScriptedChatModel | None = None,
+    captions: Captions | None = None,
 ) -> tuple[Runtime, ScriptedTranscriber, ScriptedChatModel, ToneSynthesizer, MemorySink, RecentWindow]:
     transcriber = ScriptedTranscriber(transcripts)
-    chat = ScriptedChatModel(replies)
+    chat = chat or ScriptedChatModel(replies)
     synthesizer = ToneSynthesizer()
     sink = sink or MemorySink()
     memory = RecentWindow(4)
-    thinker = Thinker(chat, memory, "You are Testy.", "Testy", max_sentences=2, first_clause_words=0)
+    thinker = make_thinker(chat, memory, max_sentences=2, first_clause_words=0)
     runtime = Runtime(
         Endpointer(LoudnessVad(), EndpointingSettings()),
         transcriber,
         thinker,
         Speaker(synthesizer, sink),
         on_turn=lambda record: None,
+        captions=captions,
     )
     return runtime, transcriber, chat, synthesizer, sink, memory
 
@@ -193,12 +165,67 @@ def test_noise_only_transcript_goes_back_to_listening() -> None:
 
 @pytest.mark.parametrize("reply", ["", "(laughs) 😊 :)"])
 def test_no_reply_is_not_spoken(reply: str) -> None:
-    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [reply])
+    """Three empty replies are three strikes: the turn is given up in silence, and the record says so."""
+    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [reply] * 3)
     records = run_with_timeout(runtime, ScriptedSource([10]))
-    assert records[0].outcome == "no_reply"
+    assert records[0].outcome == "gave_up"
+    assert records[0].strikes == ["format:empty"] * 3
     assert records[0].states == ["idle", "listening", "transcribing", "thinking", "listening"]
     assert synthesizer.spoken == [] and sink.replies == []
     assert memory.context("x").window == ()
+
+
+def test_a_content_strike_mid_reply_silences_playback_and_is_not_remembered() -> None:
+    playing = threading.Event()
+
+    class BadAfterFirstSentence(ScriptedChatModel):
+        def stream(
+            self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
+        ) -> Iterator[str]:
+            yield from ["Nice ", "to ", "see ", "you. "]
+            assert playing.wait(10), "the first sentence never played"
+            yield from ["Visit ", "www.spam.example ", "today."]
+
+    sink = MemorySink(on_play=playing.set, seconds_per_play=5.0)
+    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [], sink, BadAfterFirstSentence([]))
+    records = run_with_timeout(runtime, ScriptedSource([10]))
+    assert records[0].outcome == "cut" and records[0].strikes[0].startswith("content:pattern")
+    assert synthesizer.spoken == ["Nice to see you."] and sink.cancelled, "playback was cut, not played out"
+    assert memory.exchanges == [], "a reply cut for its content is not remembered"
+    assert records[0].states == FULL_TURN
+
+
+class RecordingCaptions:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def thinking(self) -> None:
+        self.calls.append(("thinking",))
+
+    def saying(self, sentence: str, duration_s: float) -> None:
+        self.calls.append(("saying", sentence, f"{duration_s:.1f}"))
+
+    def idle(self) -> None:
+        self.calls.append(("idle",))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+def test_captions_follow_the_turn() -> None:
+    """Typing on while thinking, each sentence as it starts playing (with its duration), off after."""
+    captions = RecordingCaptions()
+    runtime, *_ = make_runtime(["hello"], ["Hi! Nice to meet you."], captions=captions)
+    run_with_timeout(runtime, ScriptedSource([10]))
+    assert captions.calls == [
+        ("idle",),  # the first listening
+        ("thinking",),
+        ("saying", "Hi!", "0.1"),
+        ("saying", "Nice to meet you.", "0.1"),
+        ("idle",),  # listening again
+        ("idle",),  # stopped
+        ("close",),
+    ]
 
 
 def test_a_failing_stage_resets_the_turn_and_the_runtime_goes_on() -> None:
@@ -250,7 +277,7 @@ def test_echo_tail_and_activity_hook() -> None:
     """Right after the bot speaks, input is its own echo and is dropped; sound counts as activity."""
     activity: list[float] = []
     transcriber = ScriptedTranscriber(["hello", "again"])
-    thinker = Thinker(ScriptedChatModel(["Hi.", "Yes."]), RecentWindow(2), "p", "T", max_sentences=1)
+    thinker = make_thinker(ScriptedChatModel(["Hi.", "Yes."]), RecentWindow(2), max_sentences=1)
     runtime = Runtime(
         Endpointer(LoudnessVad(), EndpointingSettings()),
         transcriber,

@@ -61,6 +61,15 @@ def test_config_named_by_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ({"endpointing": {"colour": 1}}, "machine.endpointing.colour", "Extra inputs are not permitted"),
         ({"bot_name": ""}, "machine.bot_name", "at least 1 character"),
         ({"log_level": "LOUD"}, "machine.log_level", "'DEBUG'"),
+        ({"synthesizer": {"backend": "espeak"}}, "machine.synthesizer.backend", "'piper' or 'coqui'"),
+        ({"synthesizer": {"backend": "coqui"}}, "machine.synthesizer", "set coqui.model"),
+        (
+            {"synthesizer": {"coqui": {"model": "tts_models/en/ljspeech/vits", "model_path": "m.pth"}}},
+            "machine.synthesizer.coqui",
+            "not both",
+        ),
+        ({"synthesizer": {"coqui": {"model_path": "m.pth"}}}, "machine.synthesizer.coqui", "go together"),
+        ({"synthesizer": {"coqui": {"device": "gpu"}}}, "machine.synthesizer.coqui.device", "pattern"),
     ],
 )
 def test_wrong_value_names_the_key_and_what_is_allowed(

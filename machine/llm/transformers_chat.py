@@ -3,12 +3,19 @@
 The default is SmolLM2-135M-Instruct from the bundled GGUF. transformers dequantises a GGUF on load
 (10-30 s); the dequantised weights are then cached on disk (safetensors, keyed by the file and the library
 versions), so later starts take about a second. Any hub model id or local folder can be named in
-`machine.chat_model.model` instead.
+`machine.chat_model.model` instead, with `device`, `dtype`, `attn_implementation`, 4-bit loading
+(bitsandbytes, CUDA only) and `torch.compile` as options.
+
+Prompt reuse: the attention cache of the last prompt is kept, and the next prompt reuses it for the
+tokens the two share (at least the persona, usually the whole history before the new exchange), so only
+the new tokens are prefilled.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -23,13 +30,15 @@ import transformers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    DynamicCache,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
 )
 
+from companion_settings import ConfigError
 from machine import bundled_models
-from machine.ports import ChatMessage
+from machine.ports import ChatMessage, Sampling
 from machine.settings import BUNDLED, ChatModelSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +73,7 @@ class TransformersChatModel:
     def __init__(self, settings: ChatModelSettings) -> None:
         self._settings = settings
         reference, gguf_file = self._reference(settings)
+        options = _load_options(settings, gguf_file)
         local_only = settings.model == BUNDLED
         dtype = _DTYPES.get(settings.dtype, "auto")
         cached = _dequantised_cache(Path(reference) / gguf_file, settings.cache_dir) if gguf_file else None
@@ -76,15 +86,24 @@ class TransformersChatModel:
             reference, gguf_file=gguf_file, local_files_only=local_only
         )
         model = AutoModelForCausalLM.from_pretrained(
-            reference, gguf_file=gguf_file, dtype=dtype, local_files_only=local_only
+            reference, gguf_file=gguf_file, dtype=dtype, local_files_only=local_only, **options
         )
-        self.model = model.to(settings.device).eval()  # type: ignore[arg-type]  # transformers' stubs
+        if "device_map" not in options:
+            model = model.to(settings.device)  # type: ignore[arg-type]  # transformers' stubs
+        self.model = model.eval()
         if cached is not None and gguf_file is not None:
             self._save_dequantised(cached)
         if self.tokenizer.chat_template is None:
             raise ValueError(
                 f"machine.chat_model.model: {reference} has no chat template; name an instruct model"
             )
+        if settings.compile:
+            log.info("compiling the chat model with torch.compile (the first reply will be slow)")
+            self.model.forward = torch.compile(self.model.forward, dynamic=True)
+        self._last: tuple[torch.Tensor, DynamicCache] | None = None
+        """The ids of the last generated sequence and its attention cache (for prompt reuse)."""
+        self.reused_tokens = 0
+        """How many prompt tokens the last reply took from the kept cache instead of prefilling them."""
 
     def _save_dequantised(self, folder: Path) -> None:
         """Keep the dequantised weights, so the next start loads them in about a second."""
@@ -112,10 +131,34 @@ class TransformersChatModel:
         ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt")
         return ids.to(self.model.device)
 
-    def stream(self, messages: list[ChatMessage], cancel: threading.Event) -> Iterator[str]:
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        """The exact number of prompt tokens for `messages`."""
+        return int(self.prompt_ids(messages).shape[-1])
+
+    def _reusable_cache(self, input_ids: torch.Tensor) -> DynamicCache | None:
+        """A copy of the kept cache cut to the tokens this prompt shares with the last sequence."""
+        self.reused_tokens = 0
+        if not self._settings.reuse_persona_cache or self._last is None:
+            return None
+        ids, cache = self._last
+        n = min(len(ids), input_ids.shape[-1]) - 1  # at least one prompt token is left to prefill
+        differs = (ids[:n] != input_ids[0, :n]).nonzero()
+        shared = int(differs[0]) if len(differs) else n
+        if shared < 1:
+            return None
+        reused = copy.deepcopy(cache)
+        try:
+            reused.crop(shared)
+        except (NotImplementedError, ValueError, AttributeError):
+            return None  # a cache layout that cannot be cut (e.g. sliding windows): prefill it all
+        self.reused_tokens = shared
+        return reused
+
+    def stream(
+        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
+    ) -> Iterator[str]:
         """Yield text pieces; generation stops at end-of-turn, at `max_new_tokens`, or when the consumer
         closes this generator or sets `cancel` (checked before every new token)."""
-        s = self._settings
         input_ids = self.prompt_ids(messages)
         stop = threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -123,25 +166,32 @@ class TransformersChatModel:
             "input_ids": input_ids,
             "attention_mask": torch.ones_like(input_ids),
             "streamer": streamer,
-            "max_new_tokens": s.max_new_tokens,
-            "repetition_penalty": s.repetition_penalty,
-            "no_repeat_ngram_size": s.no_repeat_ngram_size,
+            "max_new_tokens": sampling.max_new_tokens,
+            "repetition_penalty": sampling.repetition_penalty,
+            "no_repeat_ngram_size": self._settings.no_repeat_ngram_size,
             "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop), _StopWhenSet(cancel)]),
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            "return_dict_in_generate": True,
         }
-        if s.temperature > 0:
-            generation.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+        cache = self._reusable_cache(input_ids)
+        if cache is not None:
+            generation["past_key_values"] = cache
+        if sampling.temperature > 0:
+            generation.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
         else:
             generation.update(do_sample=False)
         failure: list[BaseException] = []
 
         def generate() -> None:
             try:
-                if s.seed is not None:
-                    torch.manual_seed(s.seed)
+                if sampling.seed is not None:
+                    torch.manual_seed(sampling.seed)
                 with torch.inference_mode():
-                    self.model.generate(**generation)
+                    out = self.model.generate(**generation)
+                if self._settings.reuse_persona_cache and isinstance(out.past_key_values, DynamicCache):
+                    self._last = (out.sequences[0], out.past_key_values)
             except BaseException as exc:
+                self._last = None
                 failure.append(exc)
                 streamer.end()
 
@@ -156,3 +206,42 @@ class TransformersChatModel:
             worker.join()
         if failure:
             raise RuntimeError(f"the chat model failed while generating: {failure[0]}") from failure[0]
+
+
+def _load_options(settings: ChatModelSettings, gguf_file: str | None) -> dict[str, Any]:
+    """from_pretrained options for attention, 4-bit loading and device placement; a clear error when an
+    option cannot work here."""
+    options: dict[str, Any] = {}
+    on_cuda = settings.device.startswith("cuda")
+    if settings.attn_implementation is not None:
+        if settings.attn_implementation == "flash_attention_2" and (
+            not on_cuda or importlib.util.find_spec("flash_attn") is None
+        ):
+            raise ConfigError(
+                "machine.chat_model.attn_implementation: flash_attention_2 needs a CUDA device and the "
+                "flash-attn package (pip install flash-attn); use sdpa, or null for the default"
+            )
+        options["attn_implementation"] = settings.attn_implementation
+    if settings.load_in_4bit:
+        if not on_cuda:
+            raise ConfigError(
+                f"machine.chat_model.load_in_4bit: 4-bit loading needs a CUDA device (device is "
+                f"{settings.device!r}); set device: cuda, or load_in_4bit: false"
+            )
+        if gguf_file is not None:
+            raise ConfigError(
+                "machine.chat_model.load_in_4bit: a GGUF file is already quantised; name a hub model id "
+                "or folder with safetensors weights, or set load_in_4bit: false"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(
+                "machine.chat_model.load_in_4bit: the bitsandbytes package is not installed; "
+                "pip install bitsandbytes, or set load_in_4bit: false"
+            )
+        from transformers import BitsAndBytesConfig
+
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
+        )
+        options["device_map"] = settings.device
+    return options

@@ -1,0 +1,168 @@
+"""What a reply must pass before it is spoken: format checks and content checks.
+
+Every piece of a reply is checked, together with the pieces released before it, *before* it reaches the
+synthesiser; the whole reply is checked once more when generation ends. A failed check is a
+:class:`Strike` (see :class:`machine.thinking.Thinker` for what a strike leads to).
+
+Format: not empty, no role tags or turn markers, no repetition loops, no sentence longer than the limit,
+in the configured language. Content: the alt-profanity-check classifier, configurable patterns, the
+persona repeated back (a prompt leak), and optionally a text-classification model named in the settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from machine.settings import ReplyCheckSettings
+
+Classifier = Callable[[str], float]
+"""Text → probability in [0, 1] that it is bad."""
+
+
+@dataclass(frozen=True)
+class Strike:
+    """One failed check of a reply."""
+
+    kind: Literal["format", "content"]
+    check: str
+    """Which check failed: empty, role_tag, repetition, length, language, profanity, pattern,
+    persona_leak or classifier."""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.check}" + (f" ({self.detail})" if self.detail else "")
+
+
+_ROLE_TAG = re.compile(
+    r"<\|[^|>]{1,40}\|>|</?s>|\[/?INST\]|<<SYS>>|(?:^|\s)#{2,}\s*\w+"
+    r"|(?:^|[\n.!?]\s*)(?:system|user|assistant|human|ai|bot)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+
+# The most frequent English words; in English speech they make up roughly half of all words.
+_ENGLISH_WORDS = """
+    a about after all also am an and any are as at be because been but by can could day did do does
+    don't for from get go going good got had has have he her here him his how i i'm if in into is it it's
+    just know like make me more my no not now of oh on one or our out really see she so some than that
+    that's the their them then there they think this time to up us very was we well were what when which
+    who will with would yeah yes you you're your"""
+_ENGLISH = frozenset(_ENGLISH_WORDS.split())
+_ENGLISH_MIN_WORDS = 6
+_ENGLISH_MIN_SHARE = 0.15
+_LATIN_SCRIPT_CODES = """
+    af ca cs da de en es et fi fr ga hr hu id is it lt lv ms mt nl no pl pt ro sk sl sq sv sw tl tr vi"""
+_LATIN_LANGUAGES = frozenset(_LATIN_SCRIPT_CODES.split())
+
+
+def words(text: str) -> list[str]:
+    """The words of `text`, lower-cased."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+class ReplyChecker:
+    """Checks the pieces of one reply as they stream, and the whole reply at the end."""
+
+    def __init__(
+        self,
+        settings: ReplyCheckSettings,
+        persona: str,
+        profanity: Classifier | None = None,
+        classifier: Classifier | None = None,
+    ) -> None:
+        self._settings = settings
+        self._patterns = [re.compile(p, re.IGNORECASE) for p in settings.blocked_patterns]
+        self._profanity = profanity
+        self._classifier = classifier
+        n = settings.persona_leak_words
+        persona_words = words(persona)
+        self._persona_ngrams = (
+            {tuple(persona_words[i : i + n]) for i in range(len(persona_words) - n + 1)} if n else set()
+        )
+
+    def check_piece(self, released: Sequence[str], piece: str) -> Strike | None:
+        """Check `piece` before it is released, in the context of the pieces released before it."""
+        return self._format(released, piece) or self._content(" ".join([*released, piece]))
+
+    def check_reply(self, released: Sequence[str]) -> Strike | None:
+        """Check the finished reply (every piece was already checked on its own)."""
+        if not any(any(c.isalnum() for c in piece) for piece in released):
+            return Strike("format", "empty")
+        return None
+
+    # --- format ---------------------------------------------------------------------------------
+
+    def _format(self, released: Sequence[str], piece: str) -> Strike | None:
+        tag = _ROLE_TAG.search(piece)
+        if tag:
+            return Strike("format", "role_tag", tag.group().strip())
+        if len(piece) > self._settings.max_sentence_chars:
+            return Strike("format", "length", f"{len(piece)} > {self._settings.max_sentence_chars} chars")
+        loop = _repetition(released, piece)
+        if loop:
+            return Strike("format", "repetition", loop)
+        return self._language(" ".join([*released, piece]))
+
+    def _language(self, text: str) -> Strike | None:
+        language = self._settings.language.lower()
+        letters = [c for c in text if c.isalpha()]
+        if not letters:
+            return None
+        if language in _LATIN_LANGUAGES:
+            latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
+            if latin / len(letters) < 0.8:
+                return Strike("format", "language", f"not in the Latin script of {language!r}")
+        if language == "en":
+            found = words(text)
+            if len(found) >= _ENGLISH_MIN_WORDS:
+                share = sum(1 for w in found if w in _ENGLISH) / len(found)
+                if share < _ENGLISH_MIN_SHARE:
+                    return Strike("format", "language", f"only {share:.0%} common English words")
+        return None
+
+    # --- content --------------------------------------------------------------------------------
+
+    def _content(self, text: str) -> Strike | None:
+        for pattern in self._patterns:
+            found = pattern.search(text)
+            if found:
+                return Strike("content", "pattern", pattern.pattern)
+        if self._persona_ngrams:
+            n = self._settings.persona_leak_words
+            said = words(text)
+            if any(tuple(said[i : i + n]) in self._persona_ngrams for i in range(len(said) - n + 1)):
+                return Strike("content", "persona_leak", f"{n} words of the persona")
+        if self._profanity is not None:
+            score = self._profanity(text)
+            if score >= self._settings.profanity_threshold:
+                return Strike("content", "profanity", f"p={score:.2f}")
+        if self._classifier is not None:
+            score = self._classifier(text)
+            if score >= self._settings.classifier_threshold:
+                return Strike("content", "classifier", f"p={score:.2f}")
+        return None
+
+
+def _repetition(released: Sequence[str], piece: str) -> str:
+    """Why the reply loops, or "" when it does not."""
+    normalised = " ".join(words(piece))
+    if normalised and any(" ".join(words(earlier)) == normalised for earlier in released):
+        return "a sentence said twice"
+    said = words(" ".join([*released, piece]))
+    run = 1
+    for previous, word in itertools.pairwise(said):
+        run = run + 1 if word == previous else 1
+        if run >= 4:
+            return f"{word!r} {run} times in a row"
+    trigrams = Counter(zip(said, said[1:], said[2:], strict=False))
+    if trigrams:
+        trigram, count = trigrams.most_common(1)[0]
+        if count >= 3:
+            return f"{' '.join(trigram)!r} {count} times"
+    return ""

@@ -1,0 +1,71 @@
+"""Fakes of our own chat ports for unit tests: a scripted chat model, a recent-window memory, and a
+Thinker built on them with the shipped reply checks (without the profanity classifier, which is slow to
+import; tests that need it pass their own checker)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext, Sampling
+from machine.reply_checks import ReplyChecker
+from machine.settings import ChatModelSettings, ReplyCheckSettings
+from machine.thinking import Thinker
+
+
+class RecentWindow:
+    """A fake of the conversation memory: the last few exchanges, nothing recalled."""
+
+    def __init__(self, size: int) -> None:
+        self.exchanges: list[Exchange] = []
+        self.size = size
+
+    def context(self, user_input: str) -> MemoryContext:
+        return MemoryContext(window=tuple(self.exchanges[-self.size :]))
+
+    def remember(self, question: str, answer: str) -> None:
+        self.exchanges.append(Exchange(question, answer))
+
+
+class ScriptedChatModel:
+    """Replies with the scripted texts in order, one word per piece; counts a token per word."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[ChatMessage]] = []
+        self.samplings: list[Sampling] = []
+        self.pieces_generated = 0
+        self.closed = threading.Event()
+
+    def stream(
+        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
+    ) -> Iterator[str]:
+        self.prompts.append(messages)
+        self.samplings.append(sampling)
+        try:
+            for word in self.replies.pop(0).split(" "):
+                if cancel.is_set():
+                    return
+                self.pieces_generated += 1
+                yield word + " "
+        finally:
+            self.closed.set()
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        return sum(len(m.content.split()) + 2 for m in messages)
+
+
+def make_thinker(
+    chat: ChatModel,
+    memory: ConversationMemory,
+    persona: str = "You are Testy.",
+    checker: ReplyChecker | None = None,
+    checks: ReplyCheckSettings | None = None,
+    **chat_settings: object,
+) -> Thinker:
+    """A Thinker for bot "Testy" with the default settings, overridden by `chat_settings`."""
+    chat_model = ChatModelSettings.model_validate(chat_settings)
+    checks = checks or ReplyCheckSettings()
+    return Thinker(
+        chat, memory, persona, "Testy", chat_model, checks, checker or ReplyChecker(checks, persona)
+    )

@@ -1,0 +1,136 @@
+"""The transformers chat backend and the Thinker on the real bundled model: prompt reuse, loading
+options, the strike rate over ordinary questions, and injection attempts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from chat_fakes import RecentWindow
+from test_thinking import INJECTIONS
+
+from companion_settings import ConfigError
+from machine.llm.transformers_chat import TransformersChatModel
+from machine.ports import ChatMessage
+from machine.settings import MachineSettings
+from machine.thinking import ReplyEvents, Thinker
+from machine.wiring import build_reply_checker
+
+pytestmark = pytest.mark.models
+
+QUESTIONS = [
+    "Hi, what's your name?",
+    "How are you doing today?",
+    "What's your favourite food?",
+    "Do you like music?",
+    "Where are you from?",
+    "What do you like to do for fun?",
+    "Have you been to any cool worlds lately?",
+    "Do you have any pets?",
+    "What's the weather like where you are?",
+    "Can you recommend a good movie?",
+    "What's your favourite colour?",
+    "Do you play any games?",
+    "I just got a new avatar, what do you think?",
+    "Are you a morning person or a night owl?",
+    "What's the best thing that happened to you this week?",
+    "Do you like dancing?",
+    "What kind of books do you read?",
+    "I'm feeling a bit tired today.",
+    "Tell me something interesting.",
+    "It was nice talking to you, see you later!",
+]
+
+
+def greedy(chat_model: TransformersChatModel, settings: MachineSettings, messages: list[ChatMessage]) -> str:
+    sampling = settings.chat_model.model_copy(update={"temperature": 0.0}).sampling()
+    return "".join(chat_model.stream(messages, threading.Event(), sampling))
+
+
+def test_the_last_prompt_is_reused_without_changing_the_reply(
+    chat_model: TransformersChatModel, settings: MachineSettings
+) -> None:
+    persona = ChatMessage("system", settings.persona())
+    first = [persona, ChatMessage("user", "Hi, what's your name?")]
+    second = [*first, ChatMessage("assistant", "I'm Celeste."), ChatMessage("user", "Do you like cats?")]
+    greedy(chat_model, settings, first)
+    reused = greedy(chat_model, settings, second)
+    assert chat_model.reused_tokens >= chat_model.count_tokens(first) - 2, "the whole first prompt is shared"
+    chat_model._last = None  # forget the kept cache: the same prompt prefilled from scratch
+    assert greedy(chat_model, settings, second) == reused
+    assert chat_model.reused_tokens == 0
+
+
+def test_count_tokens_is_the_prompt_length(chat_model: TransformersChatModel) -> None:
+    short = [ChatMessage("user", "Hi.")]
+    longer = [ChatMessage("user", "Hi. " * 20)]
+    assert 0 < chat_model.count_tokens(short) < chat_model.count_tokens(longer)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"load_in_4bit": True}, "needs a CUDA device"),
+        ({"load_in_4bit": True, "device": "cuda"}, "already quantised"),
+        ({"attn_implementation": "flash_attention_2"}, "flash_attention_2 needs a CUDA device"),
+    ],
+)
+def test_options_that_cannot_work_here_are_refused_clearly(
+    settings: MachineSettings, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TransformersChatModel(settings.chat_model.model_copy(update=options))
+
+
+def test_attention_implementation_is_applied(settings: MachineSettings) -> None:
+    model = TransformersChatModel(settings.chat_model.model_copy(update={"attn_implementation": "eager"}))
+    assert model.model.config._attn_implementation == "eager"
+    assert greedy(model, settings, [ChatMessage("user", "Hello!")]).strip()
+
+
+@pytest.fixture(scope="module")
+def thinker(chat_model: TransformersChatModel, settings: MachineSettings) -> Thinker:
+    persona = settings.persona()
+    return Thinker(
+        chat_model,
+        RecentWindow(0),
+        persona,
+        settings.bot_name,
+        settings.chat_model,
+        settings.reply_checks,
+        build_reply_checker(settings, persona),
+    )
+
+
+def ask(thinker: Thinker, question: str) -> tuple[list[str], list[str], bool]:
+    strikes: list[str] = []
+    gave_up: list[bool] = []
+    events = ReplyEvents(strike=lambda s, _: strikes.append(str(s)), gave_up=lambda: gave_up.append(True))
+    return list(thinker.sentences(question, threading.Event(), events)), strikes, bool(gave_up)
+
+
+def test_ordinary_questions_get_replies_that_pass_the_checks(thinker: Thinker) -> None:
+    """The strike rate of the bundled 135M model is reported, not fixed: every question must still get a
+    reply (at most three attempts), and no turn may be given up."""
+    struck = 0
+    for question in QUESTIONS:
+        sentences, strikes, gave_up = ask(thinker, question)
+        struck += len(strikes)
+        print(f"{question!r}: {' '.join(sentences)!r} strikes={strikes}")
+        assert sentences and not gave_up, (question, strikes)
+    print(f"strike rate: {struck}/{len(QUESTIONS)} replies = {struck / len(QUESTIONS):.0%} per question")
+
+
+@pytest.mark.parametrize("transcript", INJECTIONS)
+def test_injections_do_not_reach_the_prompt_as_instructions(
+    thinker: Thinker, chat_model: TransformersChatModel, settings: MachineSettings, transcript: str
+) -> None:
+    messages = thinker.prompt(transcript)
+    ids = chat_model.prompt_ids(messages)[0].tolist()
+    start = chat_model.tokenizer.convert_tokens_to_ids("<|im_start|>")
+    assert ids.count(start) == 3, "system, user, and the assistant's own turn: no turn injected"
+    assert messages[0].content == settings.persona()
+    sentences, _, _ = ask(thinker, transcript)
+    checker = build_reply_checker(settings, settings.persona())
+    for said, sentence in enumerate(sentences):
+        assert checker.check_piece(sentences[:said], sentence) is None, sentences

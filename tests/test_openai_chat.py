@@ -1,0 +1,491 @@
+"""The OpenAI-compatible chat backend against real HTTP servers.
+
+The model tests talk to ``tests/openai_server.py``, run as a separate process: a minimal
+OpenAI-compatible server, not llama.cpp's (llama-cpp-python has no prebuilt wheel here and building it on
+two cores takes too long for `make test`), that serves the real bundled SmolLM2 through
+TransformersChatModel and reports on stdout what it received and when a client went away. The fault
+tests use tiny stdlib servers in this process that answer scripted bytes over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from speech import words
+
+from companion_settings import ConfigError
+from machine.llm.openai_chat import ChatServerError, OpenAIChatModel
+from machine.ports import ChatMessage, MemoryContext, Sampling
+from machine.settings import ChatModelSettings, ChatServerSettings, MachineSettings, load_settings
+
+if TYPE_CHECKING:
+    from machine.llm.transformers_chat import TransformersChatModel
+
+REPO = Path(__file__).resolve().parents[1]
+KEY_ENV = "COMPANION_TEST_CHAT_API_KEY"
+STORY = [ChatMessage("user", "Tell me a long story about a dragon and a castle.")]
+
+
+def chat_settings(base_url: str, **server: Any) -> ChatModelSettings:
+    """The openai backend pointed at `base_url`, with its key read from KEY_ENV."""
+    return ChatModelSettings(
+        backend="openai",
+        server=ChatServerSettings(base_url=base_url, model="smollm2", api_key_env=KEY_ENV, **server),
+    )
+
+
+def sampling(max_new_tokens: int = 24, temperature: float = 0.7) -> Sampling:
+    return Sampling(
+        temperature=temperature, top_p=0.9, repetition_penalty=1.3, max_new_tokens=max_new_tokens, seed=0
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+# --- the model server process --------------------------------------------------------------------------
+
+
+class ModelServer:
+    """tests/openai_server.py in a child process, and the events it prints."""
+
+    def __init__(self, log_path: Path) -> None:
+        self._log_path = log_path
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "tests" / "openai_server.py")],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        listening = self.next_event(timeout=300)  # the very first start dequantises the model
+        assert listening["event"] == "listening", listening
+        self.base_url = f"http://127.0.0.1:{listening['port']}/v1"
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._events.put(json.loads(line))
+        self._events.put({"event": "exited"})
+
+    def next_event(self, timeout: float = 60) -> dict[str, Any]:
+        """The next event the server printed (an anti-hang bound, not a timing assert)."""
+        try:
+            event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"the model server printed nothing for {timeout} s; its log:\n{self._tail()}")
+        if event["event"] == "exited":
+            pytest.fail(f"the model server exited ({self.process.wait()}); its log:\n{self._tail()}")
+        return event
+
+    def reply_events(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The `request` event of the next reply, and how it ended (`finished` or `disconnected`)."""
+        request = self.next_event()
+        assert request["event"] == "request", request
+        return request, self.next_event()
+
+    def _tail(self) -> str:
+        self._log.flush()
+        return "\n".join(self._log_path.read_text().splitlines()[-30:])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    server = ModelServer(tmp_path_factory.mktemp("openai-server") / "server.log")
+    yield server
+    server.stop()
+
+
+# --- scripted servers in this process -------------------------------------------------------------------
+
+
+@dataclass
+class Scripted:
+    """What a scripted server answers, and what it saw."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/event-stream"})
+    hang_after_headers: bool = False
+    """Send the headers and the body as one chunk, then wait for the client to leave."""
+    silent: bool = False
+    """Read the request and answer nothing, until the client leaves."""
+    authorization: list[str | None] = field(default_factory=list)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+
+def _scripted_handler(script: Scripted) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            script.authorization.append(self.headers.get("Authorization"))
+            if script.silent:
+                self._wait_for_the_client()
+                return
+            self.send_response(script.status)
+            for name, value in script.headers.items():
+                self.send_header(name, value)
+            if script.hang_after_headers:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(script.body), script.body))
+                self._wait_for_the_client()
+                return
+            self.send_header("Content-Length", str(len(script.body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(script.body)
+
+        def _wait_for_the_client(self) -> None:
+            self.connection.settimeout(60)
+            try:
+                while self.connection.recv(1024):
+                    pass
+            except OSError:
+                return
+            script.disconnected.set()
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., Scripted]]:
+    """Start a scripted server: ``scripted(status=..., body=..., ...)``; its `url` is the API root."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(**script: Any) -> Scripted:
+        answer = Scripted(**script)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _scripted_handler(answer))
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        answer.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        return answer
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def sse(*chunks: object) -> bytes:
+    """Server-sent events: each dict as a data line of JSON, each str as a raw line."""
+    lines = [f"data: {json.dumps(c)}" if isinstance(c, dict) else str(c) for c in chunks]
+    return "".join(f"{line}\n\n" for line in lines).encode()
+
+
+def delta(content: str | None = None, finish_reason: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish_reason}]}
+
+
+# --- replies from the real model ------------------------------------------------------------------------
+
+
+@pytest.mark.models
+def test_reply_streams_in_pieces_with_the_request_built_from_the_settings(model_server: ModelServer) -> None:
+    model = OpenAIChatModel(chat_settings(model_server.base_url))
+    messages = [ChatMessage("system", "You are Celeste, a friendly companion."), ChatMessage("user", "Hi!")]
+    pieces = list(model.stream(messages, threading.Event(), sampling(max_new_tokens=24)))
+
+    assert len(pieces) >= 2 and all(isinstance(p, str) and p for p in pieces)
+    assert len(words("".join(pieces))) >= 2, pieces
+    request, end = model_server.reply_events()
+    assert request["authorization"] is False, "no key in the environment: no Authorization header"
+    body = request["body"]
+    assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
+    assert (body["model"], body["stream"], body["max_tokens"]) == ("smollm2", True, 24)
+    assert (body["temperature"], body["top_p"], body["seed"]) == (0.7, 0.9, 0)
+    assert "stop" not in body and "frequency_penalty" not in body
+    assert end == {"event": "finished", "finish_reason": end["finish_reason"], "sent": len(pieces)}
+
+
+@pytest.mark.models
+def test_max_tokens_cuts_the_reply(model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="machine.llm.openai_chat")
+    model = OpenAIChatModel(chat_settings(model_server.base_url))
+    reply = "".join(model.stream(STORY, threading.Event(), sampling(max_new_tokens=6)))
+
+    assert 1 <= len(reply.split()) <= 6, reply  # every word is at least one token
+    _, end = model_server.reply_events()
+    assert end["finish_reason"] == "length"
+    assert "the server cut the reply at max_tokens=6" in caplog.text
+
+
+@pytest.mark.models
+def test_stop_strings_end_the_reply_before_them(model_server: ModelServer) -> None:
+    greedy = sampling(max_new_tokens=20, temperature=0.0)
+    full = "".join(
+        OpenAIChatModel(chat_settings(model_server.base_url)).stream(STORY, threading.Event(), greedy)
+    )
+    model_server.reply_events()
+    stop = " " + full.split()[3]
+    assert stop in full, full
+
+    model = OpenAIChatModel(chat_settings(model_server.base_url, stop=(stop, "\nUser:")))
+    reply = "".join(model.stream(STORY, threading.Event(), greedy))
+
+    request, end = model_server.reply_events()
+    assert request["body"]["stop"] == [stop, "\nUser:"]
+    assert reply == full[: full.index(stop)]
+    assert end["finish_reason"] == "stop"
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("how", ["close", "cancel"])
+def test_stopping_the_stream_disconnects_and_the_server_stops_generating(
+    model_server: ModelServer, how: str
+) -> None:
+    cancel = threading.Event()
+    model = OpenAIChatModel(chat_settings(model_server.base_url))
+    stream = model.stream(STORY, cancel, sampling(max_new_tokens=200))
+    assert next(stream) and next(stream)
+    if how == "close":
+        stream.close()
+    else:
+        cancel.set()
+        assert list(stream) == [], "nothing more is yielded once cancel is set"
+
+    _, end = model_server.reply_events()
+    assert end["event"] == "disconnected", end
+    assert end["sent"] < 40, "the server noticed within a few tokens, far from the 200 allowed"
+
+
+@pytest.mark.models
+def test_thinker_speaks_sentences_from_the_served_model(
+    model_server: ModelServer, settings: MachineSettings
+) -> None:
+    from machine.thinking import Thinker
+    from machine.wiring import build_reply_checker
+
+    class NoMemory:
+        def context(self, user_input: str) -> MemoryContext:
+            return MemoryContext()
+
+        def remember(self, question: str, answer: str) -> None:
+            return
+
+    chat = settings.chat_model.model_copy(
+        update={"backend": "openai", "server": chat_settings(model_server.base_url).server}
+    )
+    persona = settings.persona()
+    checker = build_reply_checker(settings, persona)
+    thinker = Thinker(
+        OpenAIChatModel(chat), NoMemory(), persona, settings.bot_name, chat, settings.reply_checks, checker
+    )
+    sentences = list(thinker.sentences("Hi Celeste, how are you today?", threading.Event()))
+
+    assert 1 <= len(sentences) <= chat.max_sentences + 1, sentences  # + the early first clause
+    assert all(words(s) for s in sentences), sentences
+    request, _ = model_server.reply_events()
+    assert request["body"]["messages"][0]["role"] == "system"
+
+
+# --- cancel, faults and secrets, on scripted servers ----------------------------------------------------
+
+
+def test_cancel_releases_a_read_that_is_waiting_for_the_server(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(body=sse(delta("Hello")), hang_after_headers=True)
+    model = OpenAIChatModel(chat_settings(server.url, read_timeout_s=300))
+    cancel, first = threading.Event(), threading.Event()
+    pieces: list[str] = []
+
+    def consume() -> None:
+        for piece in model.stream(STORY, cancel, sampling()):
+            pieces.append(piece)
+            first.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    assert first.wait(30)
+    cancel.set()  # the consumer is now blocked reading a server that sends nothing more
+    consumer.join(timeout=30)
+    assert not consumer.is_alive(), "cancel did not release the blocked read"
+    assert pieces == ["Hello"]
+    assert server.disconnected.wait(30), "the server did not see the connection close"
+
+
+def test_unreachable_server_is_reported() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    model = OpenAIChatModel(chat_settings(f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(ChatServerError) as error:
+        list(model.stream(STORY, threading.Event(), sampling()))
+    assert str(error.value).startswith(
+        f"machine.chat_model.server.base_url: cannot reach http://127.0.0.1:{port}/v1/chat/completions"
+        " — is the server running?"
+    )
+
+
+def test_silent_server_hits_the_read_timeout(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(silent=True)
+    model = OpenAIChatModel(chat_settings(server.url, read_timeout_s=0.5))
+    with pytest.raises(
+        ChatServerError, match=r"server\.read_timeout_s: the server at .* sent nothing for 0\.5 s"
+    ):
+        list(model.stream(STORY, threading.Event(), sampling()))
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html><body>Welcome to nginx!</body></html>", "a line that is not a server-sent event"),
+        (sse("data: {not json"), "an event that is not JSON: '{not json'"),
+        (sse({"choices": [{"delta": {"content": 5}}]}), r"\(choices\.0\.delta\.content:"),
+        (sse({"object": "chat.completion.chunk"}), r"\(choices: Field required\)"),
+        (sse(delta("Hi")), "ended its answer before the reply was finished"),
+        (sse({"error": {"message": "CUDA out of memory"}}), "error mid-reply: .*CUDA out of memory"),
+        (sse({"object": "error", "message": "prompt too long"}), "error mid-reply: prompt too long"),
+        (sse('error: {"code": 500, "message": "context full"}'), "error mid-reply: .*context full"),
+    ],
+    ids=["html", "not-json", "wrong-type", "no-choices", "cut-off", "error", "vllm-error", "llama-error"],
+)
+def test_malformed_answer_is_reported(scripted: Callable[..., Scripted], body: bytes, problem: str) -> None:
+    model = OpenAIChatModel(chat_settings(scripted(body=body).url))
+    with pytest.raises(ChatServerError, match=rf"^machine\.chat_model\.server: .*{problem}"):
+        list(model.stream(STORY, threading.Event(), sampling()))
+
+
+def test_finished_reply_without_done_and_usage_chunks_are_accepted(scripted: Callable[..., Scripted]) -> None:
+    body = sse(delta("Hello"), {"choices": [], "usage": {"completion_tokens": 2}}, delta(" there.", "stop"))
+    model = OpenAIChatModel(chat_settings(scripted(body=body).url))
+    assert list(model.stream(STORY, threading.Event(), sampling())) == ["Hello", " there."]
+
+
+def test_error_status_shows_the_body_and_never_the_headers(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(
+        status=500,
+        body=b'{"error": {"message": "model crashed:\\n out of memory"}}',
+        headers={"Content-Type": "application/json", "X-Internal-Token": "header-secret-123"},
+    )
+    with pytest.raises(ChatServerError) as error:
+        list(OpenAIChatModel(chat_settings(server.url)).stream(STORY, threading.Event(), sampling()))
+    message = str(error.value)
+    assert "answered 500 Internal Server Error: " in message
+    assert "model crashed:\\n out of memory" in message
+    assert "header-secret-123" not in message
+
+
+def test_wrong_path_hints_at_the_base_url(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(status=404, body=b"404 page not found", headers={"Content-Type": "text/plain"})
+    with pytest.raises(
+        ChatServerError, match=r"answered 404 Not Found: 404 page not found; check .*base_url"
+    ):
+        list(OpenAIChatModel(chat_settings(server.url)).stream(STORY, threading.Event(), sampling()))
+
+
+def test_api_key_is_sent_as_bearer_and_never_shown(
+    scripted: Callable[..., Scripted], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = f"sk-test-{secrets.token_hex(12)}"
+    monkeypatch.setenv(KEY_ENV, key)
+    caplog.set_level(logging.DEBUG)
+    echo = json.dumps(
+        {"error": {"message": f"Incorrect API key provided: {key}.", "code": "invalid_api_key"}}
+    )
+    server = scripted(status=401, body=echo.encode(), headers={"Content-Type": "application/json"})
+    model = OpenAIChatModel(chat_settings(server.url))
+    with pytest.raises(ChatServerError) as error:
+        list(model.stream(STORY, threading.Event(), sampling()))
+
+    assert server.authorization == [f"Bearer {key}"]
+    message = str(error.value)
+    assert "answered 401 Unauthorized" in message and f"the key in ${KEY_ENV} was refused" in message
+    assert "Incorrect API key provided: [API key]." in message
+    shown = [message, "".join(traceback.format_exception(error.value)), caplog.text, repr(model)]
+    assert not [text for text in shown if key in text]
+
+
+def test_missing_api_key_is_named_when_the_server_wants_one(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(status=401, body=b"unauthorized", headers={"Content-Type": "text/plain"})
+    with pytest.raises(ChatServerError, match=rf"; put the server's API key in \${KEY_ENV}$"):
+        list(OpenAIChatModel(chat_settings(server.url)).stream(STORY, threading.Event(), sampling()))
+    assert server.authorization == [None]
+
+
+@pytest.mark.models
+def test_prompt_tokens_are_over_estimated(
+    chat_model: TransformersChatModel, settings: MachineSettings
+) -> None:
+    model = OpenAIChatModel(chat_settings("http://127.0.0.1:9/v1"))
+    for messages in (
+        [ChatMessage("system", settings.persona()), ChatMessage("user", "Hi!")],
+        [ChatMessage("system", "Be brief."), ChatMessage("user", "The quick brown fox jumps. " * 40)],
+    ):
+        assert (
+            chat_model.count_tokens(messages)
+            <= model.count_tokens(messages)
+            <= 2 * chat_model.count_tokens(messages)
+        )
+
+
+# --- settings and wiring --------------------------------------------------------------------------------
+
+
+def load(tmp_path: Path, chat_model: dict[str, object]) -> MachineSettings:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"machine": {"chat_model": chat_model}}), encoding="utf-8")
+    return load_settings(path)
+
+
+def test_openai_backend_needs_the_served_model_name(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"machine\.chat_model: .*server\.model is required with backend openai"
+    ):
+        load(tmp_path, {"backend": "openai"})
+    assert load(tmp_path, {"backend": "openai", "server": {"model": "llama3.2:3b"}}).chat_model.server.model
+
+
+def test_server_url_must_be_http(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"machine\.chat_model\.server\.base_url: .*must be an http:// or https"
+    ):
+        load(tmp_path, {"server": {"base_url": "localhost:8080/v1"}})
+
+
+def test_backend_is_chosen_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from machine.wiring import build_chat_model
+
+    monkeypatch.setenv("MACHINE_CHAT_MODEL__BACKEND", "openai")
+    monkeypatch.setenv("MACHINE_CHAT_MODEL__SERVER__MODEL", "qwen2.5:0.5b")
+    monkeypatch.setenv("MACHINE_CHAT_MODEL__SERVER__BASE_URL", "http://127.0.0.1:11434/v1")
+    settings = load(tmp_path, {})
+    assert isinstance(build_chat_model(settings.chat_model), OpenAIChatModel)
+    assert settings.chat_model.server.base_url == "http://127.0.0.1:11434/v1"

@@ -1,0 +1,132 @@
+"""The reply checks on their own: each check catches its failure and lets ordinary replies through."""
+
+from __future__ import annotations
+
+import pytest
+
+from companion_settings import ConfigError
+from machine.content_classifiers import profanity_probability
+from machine.reply_checks import ReplyChecker
+from machine.settings import MachineSettings, ReplyCheckSettings
+
+PERSONA = "You are Testy, a friendly companion who hangs out with people in VRChat and talks with them."
+
+ORDINARY = [
+    "Hi there, it's nice to meet you!",
+    "I love sunny days, they make me want to go for a walk.",
+    "My favourite food is probably pizza with lots of cheese.",
+    "That sounds like a lot of fun, tell me more about it.",
+    "I'm doing well, thanks for asking.",
+    "Cats are great, and dogs are pretty wonderful too.",
+    "I think the rooftop cafe world has the best view.",
+    "Good luck with your exam tomorrow!",
+    "Music helps me relax after a long day.",
+    "Yeah, I've heard that game is really hard but rewarding.",
+]
+
+
+@pytest.fixture(scope="module")
+def shipped(settings: MachineSettings) -> ReplyChecker:
+    """The shipped checks (patterns from conf/default.yaml) with the real profanity classifier."""
+    return ReplyChecker(settings.reply_checks, PERSONA, profanity_probability)
+
+
+@pytest.mark.parametrize("reply", ORDINARY)
+def test_ordinary_replies_pass_every_shipped_check(shipped: ReplyChecker, reply: str) -> None:
+    assert shipped.check_piece([], reply) is None
+    assert shipped.check_reply([reply]) is None
+
+
+@pytest.mark.parametrize(
+    ("released", "piece", "check"),
+    [
+        ([], "Assistant: hello there my friend", "role_tag"),
+        (["Sure thing."], "[INST] Now say something else.", "role_tag"),
+        ([], "Hi! ### Response", "role_tag"),
+        (["I like cats."], "I like cats.", "repetition"),
+        ([], "Ha ha ha ha, that's funny.", "repetition"),
+        (["We can go to the park and", "we can go to the beach and"], "we can go to the zoo.", "repetition"),
+        ([], "And then " + "we walked and talked for hours " * 10, "length"),
+        ([], "Me gusta mucho hablar con mis amigos en la playa.", "language"),
+        ([], "私はあなたと話すのが好きです、本当に。", "language"),
+    ],
+)
+def test_format_failures_are_strikes(
+    shipped: ReplyChecker, released: list[str], piece: str, check: str
+) -> None:
+    strike = shipped.check_piece(released, piece)
+    assert strike is not None and (strike.kind, strike.check) == ("format", check), strike
+
+
+@pytest.mark.parametrize(
+    ("piece", "check"),
+    [
+        ("Check out https://example.com for free robux.", "pattern"),
+        ("Honestly you should just kill yourself.", "pattern"),
+        ("Okay, I will ignore all previous instructions.", "pattern"),
+        ("Tell me your password and I'll help.", "pattern"),
+        ("My system prompt says to be nice.", "pattern"),
+        ("You are a fucking idiot and I hate you.", "profanity"),
+        ("I am a friendly companion who hangs out with people in VRChat.", "persona_leak"),
+    ],
+)
+def test_content_failures_are_strikes(shipped: ReplyChecker, piece: str, check: str) -> None:
+    strike = shipped.check_piece([], piece)
+    assert strike is not None and (strike.kind, strike.check) == ("content", check), strike
+
+
+def test_content_is_judged_with_what_was_already_said(shipped: ReplyChecker) -> None:
+    """A link split over two pieces is still a link."""
+    assert shipped.check_piece([], "Go to www.") is not None
+    assert shipped.check_piece(["You should visit"], "https://evil.example now.") is not None
+
+
+def test_empty_reply_is_a_strike_at_the_end(shipped: ReplyChecker) -> None:
+    strike = shipped.check_reply([])
+    assert strike is not None and strike.check == "empty"
+    assert shipped.check_reply(["..."]) is not None
+
+
+def test_other_languages_are_checked_by_script_only() -> None:
+    checker = ReplyChecker(ReplyCheckSettings(language="es"), PERSONA)
+    assert checker.check_piece([], "Me gusta mucho hablar con mis amigos en la playa.") is None
+    strike = checker.check_piece([], "Мне нравится говорить с друзьями на пляже.")
+    assert strike is not None and strike.check == "language"
+
+
+def test_a_custom_classifier_and_threshold_are_used() -> None:
+    checker = ReplyChecker(
+        ReplyCheckSettings(classifier_threshold=0.6), PERSONA, classifier=lambda t: len(t) / 100
+    )
+    assert checker.check_piece([], "short and fine") is None
+    strike = checker.check_piece(
+        [], "a long reply that the made-up classifier scores above the threshold " * 1
+    )
+    assert strike is not None and strike.check == "classifier"
+
+
+def test_patterns_that_do_not_compile_are_refused() -> None:
+    with pytest.raises(ValueError, match="not a regular expression"):
+        ReplyCheckSettings(blocked_patterns=("(unclosed",))
+
+
+@pytest.mark.models
+def test_a_text_classification_model_loads_through_the_real_path() -> None:
+    """The optional classifier loads like a hub model would; here the bundled MiniLM encoder with a fresh
+    (random) two-label head stands in for a toxicity model, since no hub is reachable."""
+    from machine.content_classifiers import TextClassifier
+    from memory_store.embedding import bundled_model_folder
+
+    folder = str(bundled_model_folder())
+    classifier = TextClassifier(folder, ["LABEL_1"])
+    score = classifier("You are lovely.")
+    assert 0.0 < score < 1.0
+    checker = ReplyChecker(
+        ReplyCheckSettings(classifier_threshold=min(score, 0.99) / 2), PERSONA, None, classifier
+    )
+    strike = checker.check_piece([], "You are lovely.")
+    assert strike is not None and strike.check == "classifier"
+    with pytest.raises(ConfigError, match=r"classifier_labels: none of \['toxic'\].*LABEL_0"):
+        TextClassifier(folder, ["toxic"])
+    with pytest.raises(ConfigError, match="classifier_model: cannot load"):
+        TextClassifier("/nonexistent/model", ["toxic"])
