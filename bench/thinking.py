@@ -7,6 +7,7 @@
 Per question: time to first token, to the first released piece (a clause or a sentence), to the first
 complete sentence, decode rate in tokens per second, and the strikes. The conversation goes on as in the
 runtime (a window of the last six exchanges), so the prompt grows and the kept prompt cache is reused.
+One unmeasured warm-up reply comes first (the first generation loads parts of transformers lazily).
 Prints medians and p95s and writes them to bench/results/thinking.json (or --output).
 """
 
@@ -184,6 +185,7 @@ def main() -> int:
         settings.reply_checks,
         build_reply_checker(settings, persona),
     )
+    list(thinker.sentences("Hello!", threading.Event()))  # warm-up: the first generate loads lazily
     rows = []
     for question in QUESTIONS[: args.questions]:
         row = ask(thinker, timed, question)

@@ -4,8 +4,9 @@ Every piece of a reply is checked, together with the pieces released before it, 
 synthesiser; the whole reply is checked once more when generation ends. A failed check is a
 :class:`Strike` (see :class:`machine.thinking.Thinker` for what a strike leads to).
 
-Format: not empty, no role tags or turn markers, no repetition loops, no sentence longer than the limit,
-in the configured language. Content: the alt-profanity-check classifier, configurable patterns, the
+Format: not empty, no role tags or turn markers, no repetition loops (within the reply, or an earlier
+reply said again), no sentence longer than the limit, no gibberish (run-together or stretched words), in
+the configured language. Content: the alt-profanity-check classifier, configurable patterns, the
 persona repeated back (a prompt leak), and optionally a text-classification model named in the settings.
 """
 
@@ -31,7 +32,7 @@ class Strike:
 
     kind: Literal["format", "content"]
     check: str
-    """Which check failed: empty, role_tag, repetition, length, language, profanity, pattern,
+    """Which check failed: empty, role_tag, repetition, length, gibberish, language, profanity, pattern,
     persona_leak or classifier."""
     detail: str = ""
 
@@ -86,9 +87,14 @@ class ReplyChecker:
             {tuple(persona_words[i : i + n]) for i in range(len(persona_words) - n + 1)} if n else set()
         )
 
-    def check_piece(self, released: Sequence[str], piece: str) -> Strike | None:
-        """Check `piece` before it is released, in the context of the pieces released before it."""
-        return self._format(released, piece) or self._content(" ".join([*released, piece]))
+    def check_piece(self, released: Sequence[str], piece: str, earlier: Sequence[str] = ()) -> Strike | None:
+        """Check `piece` before it is released, in the context of the pieces released before it and of
+        the bot's `earlier` replies in this conversation (saying one of them again is a loop too)."""
+        return (
+            self._format(released, piece)
+            or _repeats_earlier(piece, earlier)
+            or self._content(" ".join([*released, piece]))
+        )
 
     def check_reply(self, released: Sequence[str]) -> Strike | None:
         """Check the finished reply (every piece was already checked on its own)."""
@@ -107,6 +113,9 @@ class ReplyChecker:
         loop = _repetition(released, piece)
         if loop:
             return Strike("format", "repetition", loop)
+        odd = _gibberish(piece)
+        if odd:
+            return Strike("format", "gibberish", odd)
         return self._language(" ".join([*released, piece]))
 
     def _language(self, text: str) -> Strike | None:
@@ -147,6 +156,40 @@ class ReplyChecker:
             if score >= self._settings.classifier_threshold:
                 return Strike("content", "classifier", f"p={score:.2f}")
         return None
+
+
+_LONGEST_WORD = 20  # letters; longer "words" are run-together gibberish ("dontlewethreeyeenneewawea...")
+_STRETCHED = re.compile(r"([^\W\d_])\1{3,}", re.IGNORECASE)  # a letter four times in a row: "AAAAH", "sooooo"
+
+
+def _gibberish(piece: str) -> str:
+    """Why the piece is not speakable words, or "" when it is."""
+    longest = max((len(w) for w in _WORD.findall(piece)), default=0)
+    if longest > _LONGEST_WORD:
+        return f"a {longest}-letter word"
+    stretched = _STRETCHED.search(piece)
+    if stretched:
+        return f"{stretched.group()!r}"
+    return ""
+
+
+_ECHO_WORDS = 8  # this many words in a row from an earlier reply are that reply said again
+_MIN_ECHO_WORDS = 5  # a shorter piece may come back ("Thank you so much!")
+
+
+def _repeats_earlier(piece: str, earlier: Sequence[str]) -> Strike | None:
+    """The piece says again a run of words (eight, or all of a piece of five to seven) that the bot
+    already said in an earlier reply."""
+    said = words(piece)
+    n = min(len(said), _ECHO_WORDS)
+    if n < _MIN_ECHO_WORDS:
+        return None
+    grams = {tuple(said[i : i + n]) for i in range(len(said) - n + 1)}
+    for reply in earlier:
+        before = words(reply)
+        if any(tuple(before[i : i + n]) in grams for i in range(len(before) - n + 1)):
+            return Strike("format", "repetition", "an earlier reply said again")
+    return None
 
 
 def _repetition(released: Sequence[str], piece: str) -> str:

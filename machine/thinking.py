@@ -137,7 +137,9 @@ class Thinker:
 
     def prompt(self, transcript: str) -> list[ChatMessage]:
         """The messages the model sees for `transcript`, within the token budget."""
-        context = self._memory.context(transcript)
+        return self._prompt(transcript, self._memory.context(transcript))
+
+    def _prompt(self, transcript: str, context: MemoryContext) -> list[ChatMessage]:
         return build_messages(
             self._persona, context, transcript, self._chat.prompt_tokens, self._model.count_tokens
         )
@@ -147,12 +149,14 @@ class Thinker:
     ) -> Iterator[str]:
         """Yield the checked reply piece by piece; closing this generator stops generation."""
         events = events or ReplyEvents()
-        messages = self.prompt(transcript)
+        context = self._memory.context(transcript)
+        messages = self._prompt(transcript, context)
+        earlier = [exchange.answer for exchange in (*context.recollections, *context.window)]
         released: list[str] = []
         first_token = [events.first_token]
         for attempt in range(self._checks.max_attempts):
             try:
-                yield from self._attempt(messages, attempt, released, cancel, first_token)
+                yield from self._attempt(messages, attempt, released, earlier, cancel, first_token)
                 return
             except _StrikeError as struck:
                 spoken = bool(released)
@@ -169,6 +173,7 @@ class Thinker:
         messages: list[ChatMessage],
         attempt: int,
         released: list[str],
+        earlier: list[str],
         cancel: threading.Event,
         first_token: list[Callable[[], None]],
     ) -> Iterator[str]:
@@ -179,12 +184,12 @@ class Thinker:
             for piece in stream:
                 if first_token:
                     first_token.pop()()
-                yield from self._checked(splitter.feed(piece), released)
+                yield from self._checked(splitter.feed(piece), released, earlier)
                 if splitter.done or cancel.is_set():
                     break
             else:
                 if not cancel.is_set():
-                    yield from self._checked(splitter.finish(), released)
+                    yield from self._checked(splitter.finish(), released, earlier)
             if not cancel.is_set():
                 strike = self._checker.check_reply(released)
                 if strike is not None:
@@ -194,9 +199,9 @@ class Thinker:
             if close is not None:
                 close()
 
-    def _checked(self, pieces: list[str], released: list[str]) -> Iterator[str]:
+    def _checked(self, pieces: list[str], released: list[str], earlier: list[str]) -> Iterator[str]:
         for piece in pieces:
-            strike = self._checker.check_piece(released, piece)
+            strike = self._checker.check_piece(released, piece, earlier)
             if strike is not None:
                 raise _StrikeError(strike)
             text = speakable(piece)

@@ -61,6 +61,23 @@ def test_the_last_prompt_is_reused_without_changing_the_reply(
     assert chat_model.reused_tokens == 0
 
 
+def test_repetition_penalty_and_ngram_ban_spare_the_prompt() -> None:
+    """Penalising the prompt's words made replies degrade into gibberish as the history grew."""
+    import torch
+    from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
+
+    from machine.llm.transformers_chat import _ReplyOnly
+
+    ids = torch.tensor([[5, 6, 7, 5, 6, 8, 9, 8]])  # prompt: 5 6 7 5 6; reply so far: 8 9 8
+    scores = torch.ones(1, 12)
+    penalised = _ReplyOnly(RepetitionPenaltyLogitsProcessor(2.0), prompt_length=5)(ids, scores.clone())
+    assert penalised[0, 5] == 1 and penalised[0, 7] == 1, "prompt tokens keep their score"
+    assert penalised[0, 8] == 0.5 and penalised[0, 9] == 0.5, "reply tokens are penalised"
+    banned = _ReplyOnly(NoRepeatNGramLogitsProcessor(2), prompt_length=5)(ids, scores.clone())
+    assert banned[0, 7] == 1, "the prompt's bigram 6 7 may be generated"
+    assert banned[0, 9] == float("-inf"), "the reply's bigram 8 9 may not be repeated"
+
+
 def test_count_tokens_is_the_prompt_length(chat_model: TransformersChatModel) -> None:
     short = [ChatMessage("user", "Hi.")]
     longer = [ChatMessage("user", "Hi. " * 20)]

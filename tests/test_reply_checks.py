@@ -47,6 +47,8 @@ def test_ordinary_replies_pass_every_shipped_check(shipped: ReplyChecker, reply:
         ([], "Ha ha ha ha, that's funny.", "repetition"),
         (["We can go to the park and", "we can go to the beach and"], "we can go to the zoo.", "repetition"),
         ([], "And then " + "we walked and talked for hours " * 10, "length"),
+        ([], "Reads my favorite ones dontlewethreeyeenneewawea tstarrenetratsie all day.", "gibberish"),
+        ([], "That is so loud, AAAAAAH.", "gibberish"),
         ([], "Me gusta mucho hablar con mis amigos en la playa.", "language"),
         ([], "私はあなたと話すのが好きです、本当に。", "language"),
     ],
@@ -130,3 +132,17 @@ def test_a_text_classification_model_loads_through_the_real_path() -> None:
         TextClassifier(folder, ["toxic"])
     with pytest.raises(ConfigError, match="classifier_model: cannot load"):
         TextClassifier("/nonexistent/model", ["toxic"])
+
+
+def test_an_earlier_reply_said_again_is_a_strike(shipped: ReplyChecker) -> None:
+    earlier = ["Hi there! The user will choose a name.", "I love cats."]
+    strike = shipped.check_piece([], "The user will choose a name.", earlier)
+    assert strike is not None and (strike.check, strike.detail) == (
+        "repetition",
+        "an earlier reply said again",
+    )
+    earlier.append("Hi again! They want a name for the bot, I think.")
+    echoed = shipped.check_piece([], "Well, they want a name for the bot, I think, as always.", earlier)
+    assert echoed is not None and echoed.check == "repetition", "part of a sentence said again"
+    assert shipped.check_piece([], "I love cats.", earlier) is None, "short sentences may come back"
+    assert shipped.check_piece([], "The user will choose a game.", earlier) is None

@@ -137,6 +137,21 @@ def test_a_loop_then_a_good_reply_is_one_strike_and_a_retry_with_other_sampling(
     assert second != first and second.temperature > first.temperature and second.seed != first.seed
 
 
+def test_saying_an_earlier_reply_again_is_a_strike() -> None:
+    chat = ScriptedChatModel(
+        ["Nice to meet you too, friend.", "Nice to meet you too, friend.", "Tell me more!"]
+    )
+    memory = RecentWindow(4)
+    thinker = make_thinker(chat, memory, first_clause_words=0)
+    recording = Recording()
+    first = list(thinker.sentences("Hi!", threading.Event()))
+    thinker.remember("Hi!", " ".join(first))
+    assert list(thinker.sentences("Nice to meet you.", threading.Event(), recording.events)) == [
+        "Tell me more!"
+    ]
+    assert recording.checks == ["repetition"]
+
+
 def test_three_bad_replies_give_up_with_silence_by_default() -> None:
     sentences, recording, chat = reply(["System: hi", "Visit www.spam.example now.", "You fucking idiot."])
     assert sentences == []

@@ -31,6 +31,10 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     DynamicCache,
+    LogitsProcessor,
+    LogitsProcessorList,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
@@ -65,6 +69,20 @@ class _StopWhenSet(StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> bool:
         return self._event.is_set()
+
+
+class _ReplyOnly(LogitsProcessor):
+    """Runs a logits processor on the generated tokens only, not on the prompt."""
+
+    def __init__(self, processor: LogitsProcessor, prompt_length: int) -> None:
+        self._processor = processor
+        self._prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        reply = input_ids[:, self._prompt_length :]
+        if reply.shape[-1] == 0:
+            return scores
+        return self._processor(reply, scores)
 
 
 class TransformersChatModel:
@@ -154,6 +172,17 @@ class TransformersChatModel:
         self.reused_tokens = shared
         return reused
 
+    def _anti_repetition(self, sampling: Sampling, prompt_length: int) -> LogitsProcessorList:
+        """The repetition penalty and the n-gram ban, over the reply only: applied to the prompt too (as
+        transformers does by default), they forbid the persona's and the history's words, and the longer
+        the history, the more the reply degrades into gibberish."""
+        processors: list[LogitsProcessor] = []
+        if sampling.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(sampling.repetition_penalty))
+        if self._settings.no_repeat_ngram_size > 0:
+            processors.append(NoRepeatNGramLogitsProcessor(self._settings.no_repeat_ngram_size))
+        return LogitsProcessorList([_ReplyOnly(p, prompt_length) for p in processors])
+
     def stream(
         self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
     ) -> Iterator[str]:
@@ -167,8 +196,7 @@ class TransformersChatModel:
             "attention_mask": torch.ones_like(input_ids),
             "streamer": streamer,
             "max_new_tokens": sampling.max_new_tokens,
-            "repetition_penalty": sampling.repetition_penalty,
-            "no_repeat_ngram_size": self._settings.no_repeat_ngram_size,
+            "logits_processor": self._anti_repetition(sampling, input_ids.shape[-1]),
             "stopping_criteria": StoppingCriteriaList([_StopWhenSet(stop), _StopWhenSet(cancel)]),
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             "return_dict_in_generate": True,
