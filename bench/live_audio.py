@@ -31,6 +31,7 @@ from machine.denoise.rnnoise import RnnoiseDenoiser
 from machine.endpointing import Endpointer
 from machine.live_conversation import LiveRun, run_live
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
+from machine.process_memory import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
 from machine.tts.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord
@@ -131,6 +132,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "live_audio.json")
     args = parser.parse_args()
+    limit_malloc_arenas()  # as `python -m machine` does
     settings = load_settings(args.config)
     signal = speech_over_noise(settings, 60.0)
     cost = {"levels_vad_pct_core": processing_cost(settings, signal, denoise=False)}

@@ -18,6 +18,7 @@ from companion_settings import ConfigError
 from machine.audio.devices import DeviceNotFoundError
 from machine.audio_file import AudioInputError
 from machine.bundled_models import MissingModelPackageError
+from machine.process_memory import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreError
 from memory_store import load_settings as load_memory_settings
@@ -54,6 +55,7 @@ def _quiet_libraries(settings: MachineSettings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    limit_malloc_arenas()  # before the models' threads start: keeps resident memory flat over hours
     args = _parser().parse_args(argv)
     if args.command == "diagram":
         from machine.fsm import state_machine_page
