@@ -11,6 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from profanity_check import predict_prob  # ~3 s (scikit-learn and the model): paid at start, not mid-reply
+
 from companion_settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -18,8 +20,6 @@ log = logging.getLogger(__name__)
 
 def profanity_probability(text: str) -> float:
     """alt-profanity-check's probability that `text` is offensive."""
-    from profanity_check import predict_prob
-
     return float(predict_prob([text])[0])
 
 
