@@ -24,7 +24,6 @@ bench/results/speech_synthesis.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -36,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import from_tests
-from turn_latency import machine_description
+from turn_latency import machine_description, write_result
 
 from machine.ports import Synthesizer
 from machine.settings import BUNDLED, CoquiSettings, load_settings
@@ -169,9 +168,7 @@ def main() -> int:
         "backends": {name: asdict(figures) for name, figures in results.items()},
         "notes": notes,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten to {args.output}")
+    write_result(args.output, result)
     return 0
 
 

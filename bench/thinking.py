@@ -14,9 +14,7 @@ Prints medians and p95s and writes them to bench/results/thinking.json (or --out
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import statistics
 import sys
 import threading
 import time
@@ -24,11 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import from_tests
-from turn_latency import machine_description
+from turn_latency import machine_description, write_result
 
 from machine.ports import ChatMessage, ChatModel, Sampling
 from machine.settings import MachineSettings, load_settings
 from machine.thinking import ReplyEvents, Thinker
+from machine.turn_metrics import median_and_p95
 from machine.wiring import build_chat_model, build_reply_checker
 
 QUESTIONS = (
@@ -125,11 +124,7 @@ def ask(thinker: Thinker, timed: TimedModel, question: str) -> dict[str, object]
 
 
 def spread(rows: list[dict[str, object]], key: str) -> dict[str, float]:
-    values = sorted(float(v) for r in rows if isinstance(v := r.get(key), int | float))
-    if not values:
-        return {}
-    p95 = values[min(len(values) - 1, max(0, round(0.95 * len(values) + 0.5) - 1))]
-    return {"n": len(values), "median": statistics.median(values), "p95": p95}
+    return median_and_p95(float(v) for r in rows if isinstance(v := r.get(key), int | float))
 
 
 def with_overrides(settings: MachineSettings, args: argparse.Namespace) -> MachineSettings:
@@ -227,9 +222,7 @@ def main() -> int:
         "summary": {k: {m: round(v, 3) for m, v in vals.items()} for k, vals in summary.items()},
         "turns": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"\nwritten to {args.output}")
+    write_result(args.output, result)
     return 0
 
 

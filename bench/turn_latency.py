@@ -51,6 +51,13 @@ def machine_description() -> dict[str, object]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "gpu": "none"}
 
 
+def write_result(path: Path, result: dict[str, object]) -> None:
+    """Write a benchmark's result as indented JSON (creating its folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nwritten to {path}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,9 +99,7 @@ def main() -> int:
             for name, values in summarise(records).items()
         },
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten to {args.output}")
+    write_result(args.output, result)
     return 0
 
 

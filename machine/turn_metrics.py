@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 #: (stage name, from timestamp, to timestamp): the stages reported per turn and by the benchmark.
@@ -59,15 +60,22 @@ class TurnRecord:
         return json.dumps(record, ensure_ascii=False)
 
 
+def median_and_p95(values: Iterable[float]) -> dict[str, float]:
+    """n, median and 95th percentile (nearest rank) of `values`; empty when there are none."""
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    p95_index = min(len(ordered) - 1, max(0, round(0.95 * len(ordered) + 0.5) - 1))
+    return {"n": len(ordered), "median": statistics.median(ordered), "p95": ordered[p95_index]}
+
+
 def summarise(records: list[TurnRecord]) -> dict[str, dict[str, float]]:
     """Median and 95th percentile (seconds) of every stage over the turns that have it."""
     summary: dict[str, dict[str, float]] = {}
     for name, _, _ in STAGES:
-        values = sorted(r.stages()[name] for r in records if name in r.stages())
-        if not values:
-            continue
-        p95_index = min(len(values) - 1, max(0, round(0.95 * len(values) + 0.5) - 1))
-        summary[name] = {"n": len(values), "median": statistics.median(values), "p95": values[p95_index]}
+        spread = median_and_p95(r.stages()[name] for r in records if name in r.stages())
+        if spread:
+            summary[name] = spread
     return summary
 
 
