@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from chat_fakes import RecentWindow
+from ordinary_questions import ORDINARY_QUESTIONS
 from test_thinking import INJECTIONS
 
 from companion_settings import ConfigError
@@ -17,29 +18,6 @@ from machine.thinking import ReplyEvents, Thinker
 from machine.wiring import build_reply_checker
 
 pytestmark = pytest.mark.models
-
-QUESTIONS = [
-    "Hi, what's your name?",
-    "How are you doing today?",
-    "What's your favourite food?",
-    "Do you like music?",
-    "Where are you from?",
-    "What do you like to do for fun?",
-    "Have you been to any cool worlds lately?",
-    "Do you have any pets?",
-    "What's the weather like where you are?",
-    "Can you recommend a good movie?",
-    "What's your favourite colour?",
-    "Do you play any games?",
-    "I just got a new avatar, what do you think?",
-    "Are you a morning person or a night owl?",
-    "What's the best thing that happened to you this week?",
-    "Do you like dancing?",
-    "What kind of books do you read?",
-    "I'm feeling a bit tired today.",
-    "Tell me something interesting.",
-    "It was nice talking to you, see you later!",
-]
 
 
 def greedy(chat_model: TransformersChatModel, settings: MachineSettings, messages: list[ChatMessage]) -> str:
@@ -130,12 +108,13 @@ def test_ordinary_questions_get_replies_that_pass_the_checks(thinker: Thinker) -
     """The strike rate of the bundled 135M model is reported, not fixed: every question must still get a
     reply (at most three attempts), and no turn may be given up."""
     struck = 0
-    for question in QUESTIONS:
+    for question in ORDINARY_QUESTIONS:
         sentences, strikes, gave_up = ask(thinker, question)
         struck += len(strikes)
         print(f"{question!r}: {' '.join(sentences)!r} strikes={strikes}")
         assert sentences and not gave_up, (question, strikes)
-    print(f"strike rate: {struck}/{len(QUESTIONS)} replies = {struck / len(QUESTIONS):.0%} per question")
+    asked = len(ORDINARY_QUESTIONS)
+    print(f"strike rate: {struck}/{asked} replies = {struck / asked:.0%} per question")
 
 
 @pytest.mark.parametrize("transcript", INJECTIONS)
