@@ -55,6 +55,24 @@ class ScriptedChatModel:
         return sum(len(m.content.split()) + 2 for m in messages)
 
 
+class GatedChatModel(ScriptedChatModel):
+    """Streams `before`, then waits until the test opens `gate` (failing with `waiting_for` if it never
+    does), then streams `after`: for checking what happens while generation is still under way."""
+
+    def __init__(self, before: list[str], gate: threading.Event, after: list[str], waiting_for: str) -> None:
+        super().__init__([])
+        self.before, self.gate, self.after, self.waiting_for = before, gate, after, waiting_for
+
+    def stream(
+        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
+    ) -> Iterator[str]:
+        self.prompts.append(messages)
+        self.samplings.append(sampling)
+        yield from self.before
+        assert self.gate.wait(10), self.waiting_for
+        yield from self.after
+
+
 def make_thinker(
     chat: ChatModel,
     memory: ConversationMemory,

@@ -8,16 +8,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-from chat_fakes import RecentWindow, ScriptedChatModel, make_thinker
+from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thinker
 from test_endpointing import LoudnessVad, silence, tone
 
 from machine.endpointing import Endpointer
 from machine.ports import (
     AudioChunk,
     Captions,
-    ChatMessage,
     FloatAudio,
-    Sampling,
     SpeechAudio,
     Transcript,
 )
@@ -177,17 +175,14 @@ def test_no_reply_is_not_spoken(reply: str) -> None:
 
 def test_a_content_strike_mid_reply_silences_playback_and_is_not_remembered() -> None:
     playing = threading.Event()
-
-    class BadAfterFirstSentence(ScriptedChatModel):
-        def stream(
-            self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-        ) -> Iterator[str]:
-            yield from ["Nice ", "to ", "see ", "you. "]
-            assert playing.wait(10), "the first sentence never played"
-            yield from ["Visit ", "www.spam.example ", "today."]
-
+    bad_after_first_sentence = GatedChatModel(
+        ["Nice ", "to ", "see ", "you. "],
+        playing,
+        ["Visit ", "www.spam.example ", "today."],
+        waiting_for="the first sentence never played",
+    )
     sink = MemorySink(on_play=playing.set, seconds_per_play=5.0)
-    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [], sink, BadAfterFirstSentence([]))
+    runtime, _, _, synthesizer, sink, memory = make_runtime(["hello"], [], sink, bad_after_first_sentence)
     records = run_with_timeout(runtime, ScriptedSource([10]))
     assert records[0].outcome == "cut" and records[0].strikes[0].startswith("content:pattern")
     assert synthesizer.spoken == ["Nice to see you."] and sink.cancelled, "playback was cut, not played out"

@@ -4,13 +4,12 @@ policy, and injection attempts in what users say."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
-from chat_fakes import RecentWindow, ScriptedChatModel, make_thinker
+from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thinker
 
 from machine.content_classifiers import profanity_probability
-from machine.ports import ChatMessage, Exchange, MemoryContext, Sampling
+from machine.ports import ChatMessage, Exchange, MemoryContext
 from machine.reply_checks import ReplyChecker, Strike
 from machine.settings import ReplyCheckSettings
 from machine.thinking import ReplyEvents, build_messages
@@ -107,16 +106,13 @@ def test_sentence_limit_holds_and_stops_generation() -> None:
 
 def test_first_clause_is_released_while_the_sentence_is_still_being_generated() -> None:
     released = threading.Event()
-
-    class SlowTail(ScriptedChatModel):
-        def stream(
-            self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-        ) -> Iterator[str]:
-            yield from ["Well, ", "you ", "know ", "what, "]
-            assert released.wait(10), "the clause was not released before the sentence ended"
-            yield from ["I ", "think ", "so."]
-
-    thinker = make_thinker(SlowTail([]), RecentWindow(2), max_sentences=2, first_clause_words=3)
+    slow_tail = GatedChatModel(
+        ["Well, ", "you ", "know ", "what, "],
+        released,
+        ["I ", "think ", "so."],
+        waiting_for="the clause was not released before the sentence ended",
+    )
+    thinker = make_thinker(slow_tail, RecentWindow(2), max_sentences=2, first_clause_words=3)
     pieces = []
     for piece in thinker.sentences("hi", threading.Event()):
         pieces.append(piece)
