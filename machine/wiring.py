@@ -13,7 +13,7 @@ from typing import Any
 
 from machine.barge_in import BargeInDetector
 from machine.captions import ChatboxCaptions
-from machine.content_classifiers import profanity_probability
+from machine.content_classifiers import TextClassifier, profanity_probability
 from machine.conversation_memory import BlockMemory
 from machine.endpointing import Endpointer
 from machine.ports import AudioSink, Captions, ChatModel, FloatAudio, Synthesizer
@@ -75,8 +75,6 @@ def build_reply_checker(settings: MachineSettings, persona: str) -> ReplyChecker
     checks = settings.reply_checks
     classifier = None
     if checks.classifier_model is not None:
-        from machine.content_classifiers import TextClassifier
-
         classifier = TextClassifier(
             checks.classifier_model, checks.classifier_labels, settings.chat_model.device
         )
