@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from memory_store import Memory, MemoryStoreSettings, MemorySystem, SentenceTransformerEmbedder
-from memory_store.block_records import memory_id
+from memory_store.block_records import memory_id, seq_of
 from memory_store.chroma_store import ChromaStore
 from memory_store.embedding import Vectors
 
@@ -85,7 +85,7 @@ def bench_recall(root: Path, size: int, queries: int, rng: np.random.Generator) 
     )
     centers = rng.normal(size=(CLUSTERS, DIMENSIONS))
     vectors = unit(centers[rng.integers(0, CLUSTERS, size)] + 0.8 * rng.normal(size=(size, DIMENSIONS)))
-    store, now = ChromaStore.open(settings), time.time()
+    store, now = ChromaStore.open(settings, embed=lambda memories: vectors[:0]), time.time()
     records = store.records("bench")
     started = time.perf_counter()
     for first in range(0, size, BATCH):
@@ -110,8 +110,8 @@ def bench_recall(root: Path, size: int, queries: int, rng: np.random.Generator) 
         began = time.perf_counter()
         context = block.context(text)
         timings.append(time.perf_counter() - began)
-        exact = {memory_id(int(i)) for i in np.argsort(-(outside_window @ probe))[:TOP_K]}
-        found += len(exact & {memory.id for memory in context.recollections})
+        exact = {int(i) for i in np.argsort(-(outside_window @ probe))[:TOP_K]}
+        found += len(exact & {seq_of(memory.id) for memory in context.recollections})
     system.close()
     return {
         "memories": size,

@@ -1,8 +1,9 @@
 """A memory block: one bot's memories, its recent window, recall, and its session.
 
 The window is the last `recall.window_size` memories. Recall compares the input with the memories
-outside the window (question and answer embedded together) and brings the most similar ones, above
-`recall.min_similarity`, forward as recollections. A recalled memory is not changed or moved: it keeps
+outside the window (what the user said, embedded) and brings the most similar ones, above
+`recall.min_similarity`, forward as recollections; small talk ("hi", "okay") recalls nothing. A
+recalled memory is not changed or moved: it keeps
 its place in time, is shown as a recollection for the turn that recalled it only, and can be recalled
 again later. A session ends after `sessions.idle_timeout_s` without activity, or at once on `reset()`;
 then the block's memories are forgotten.
@@ -18,10 +19,11 @@ from dataclasses import replace
 
 from memory_store.block_records import BlockGoneError, BlockRecords, memory_id
 from memory_store.chroma_store import ChromaStore
-from memory_store.embedding import Embedder
+from memory_store.embedding import Embedder, embed_memories
 from memory_store.errors import MemoryStoreError
 from memory_store.memory import Memory, TurnContext, capped
 from memory_store.settings import MemoryStoreSettings
+from memory_store.small_talk import SmallTalkGate
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,10 @@ class MemoryBlock:
         embedder: Embedder,
         settings: MemoryStoreSettings,
         clock: Callable[[], float],
+        small_talk: SmallTalkGate | None = None,
     ) -> None:
         self.name = name
+        self._small_talk = small_talk
         self._store = store
         self._records: BlockRecords | None = store.records(name) if store is not None else None
         self._embedder = embedder
@@ -55,14 +59,27 @@ class MemoryBlock:
     def _load(self) -> None:
         if self._records is None:
             return
-        stored = self._records.last_activity()
-        if stored is None:
-            return
-        self._last_activity = self._stored_activity = stored
-        if self.end_if_idle(self._clock()):
-            return
-        self._next_seq = self._records.count()
-        self._window.extend(self._records.latest(self._next_seq, self._settings.recall.window_size))
+        try:
+            stored = self._records.last_activity()
+            if stored is None:
+                return
+            self._last_activity = self._stored_activity = stored
+            if self.end_if_idle(self._clock()):
+                return
+            self._next_seq = self._records.count()
+            self._window.extend(self._records.latest(self._next_seq, self._settings.recall.window_size))
+        except Exception as exc:
+            message = (
+                f"memory block {self.name} cannot be read from the store ({type(exc).__name__}: {exc}); "
+                "restart to let the store check and rebuild it, move the store folder away to start "
+                "empty, or set memory_store.on_store_error: degrade to talk without memory"
+            )
+            if self._settings.on_store_error == "fail":
+                raise MemoryStoreError(message) from None
+            logger.error("%s\nDEGRADED: this block keeps its memories in memory only", message)
+            self._store = self._records = None
+            self._window.clear()
+            self._next_seq = 0
 
     def context(self, user_input: str) -> TurnContext:
         """Recollections for `user_input` and the recent window. Counts as activity; never raises."""
@@ -85,6 +102,8 @@ class MemoryBlock:
         try:
             vector = self._embedder.embed([text])[0]
             hits = self._records.nearest(vector, wanted)
+            if self._small_talk is not None and self._small_talk.is_small_talk(vector):
+                return ()
         except BlockGoneError:
             logger.info("memory block %s was forgotten by another process; a new session starts", self.name)
             self._clear()
@@ -138,7 +157,7 @@ class MemoryBlock:
     def _store_memory(self, memory: Memory, now: float) -> Memory:
         if self._records is None:
             return memory
-        vectors = self._embedder.embed([memory.text()])
+        vectors = embed_memories(self._embedder, [memory])
         try:
             self._records.add([memory], vectors, now)
         except BlockGoneError:

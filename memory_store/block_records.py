@@ -1,14 +1,17 @@
 """One memory block's Chroma collection: memories with their vectors, and the block's last activity.
 
-Memory ids are the block's running number, zero-padded, so they sort in the order the memories were
-made and the last X can be fetched by id (no `where` filter, which is slow on large collections).
-Question and answer are kept in the metadata; no Chroma document is stored, so Chroma's full-text index
+A memory's id is the block's running number, zero-padded, and a random suffix (`0000000041-3fa2c9`): ids
+sort in the order the memories were made, and two writers that reach the same number (two clients of one
+block on a Chroma server) cannot overwrite or drop each other's memory. The number is also kept as `seq`
+in the metadata, so the last X are fetched by a `where` on it (once, when a block is loaded). Question and
+answer are kept in the metadata; no Chroma document is stored, so Chroma's full-text index
 holds no copy. The last-activity time lives in the collection metadata, where other processes (the
 session-expiry flow through a Chroma server) read it.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +24,7 @@ from memory_store.settings import HnswSettings
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Where
 
     from memory_store.embedding import Vectors
 
@@ -32,8 +36,25 @@ class BlockGoneError(Exception):
 
 
 def memory_id(seq: int) -> str:
-    """The id of the block's `seq`-th memory (counting from 0)."""
-    return f"{seq:010d}"
+    """A new id for the block's `seq`-th memory (counting from 0); unique even when two writers use `seq`."""
+    return f"{seq:010d}-{secrets.token_hex(3)}"
+
+
+def seq_of(id_: str) -> int:
+    """The running number in a memory id."""
+    return int(id_[:10])
+
+
+def collection_configuration(hnsw: HnswSettings) -> dict[str, Any]:
+    """Chroma's configuration of a block's collection: cosine space and the configured HNSW index."""
+    return {
+        "hnsw": {
+            "space": "cosine",
+            "ef_search": hnsw.ef_search,
+            "ef_construction": hnsw.ef_construction,
+            "max_neighbors": hnsw.max_neighbors,
+        }
+    }
 
 
 class BlockRecords:
@@ -74,14 +95,7 @@ class BlockRecords:
             self._name,
             embedding_function=None,
             metadata={LAST_ACTIVITY: now},
-            configuration={
-                "hnsw": {
-                    "space": "cosine",
-                    "ef_search": self._hnsw.ef_search,
-                    "ef_construction": self._hnsw.ef_construction,
-                    "max_neighbors": self._hnsw.max_neighbors,
-                }
-            },
+            configuration=collection_configuration(self._hnsw),  # type: ignore[arg-type]
         )
 
     def detach(self) -> None:
@@ -113,7 +127,7 @@ class BlockRecords:
                 collection.add(
                     ids=[memory.id for memory in memories],
                     embeddings=vectors,
-                    metadatas=[_metadata(memory) for memory in memories],
+                    metadatas=[memory_metadata(memory) for memory in memories],
                 )
         except NotFoundError:
             self._collection = None
@@ -124,12 +138,18 @@ class BlockRecords:
         collection = self._existing()
         if collection is None or size == 0 or count == 0:
             return []
-        ids = [memory_id(seq) for seq in range(max(0, count - size), count)]
-        found = collection.get(ids=ids, include=["metadatas"])
+        first: Where = {"seq": {"$gte": count - size}}  # type: ignore[dict-item]
+        found = collection.get(where=first, include=["metadatas"])
+        # Stores written before ids had a suffix (and `seq`) hold ids that are the bare number.
+        unsuffixed = collection.get(
+            ids=[f"{seq:010d}" for seq in range(count - size, count)], include=["metadatas"]
+        )
         memories = [
-            _memory(id_, meta) for id_, meta in zip(found["ids"], found["metadatas"] or [], strict=True)
+            memory_from_metadata(id_, meta)
+            for answer in (found, unsuffixed)
+            for id_, meta in zip(answer["ids"], answer["metadatas"] or [], strict=True)
         ]
-        return sorted(memories, key=lambda memory: memory.id)
+        return sorted(memories, key=lambda memory: (seq_of(memory.id), memory.created_at))[-size:]
 
     def nearest(self, vector: Vectors, n: int) -> list[tuple[Memory, float]]:
         """The `n` memories most similar to `vector`, most similar first, with their cosine similarity."""
@@ -147,13 +167,15 @@ class BlockRecords:
         metadatas = (found["metadatas"] or [[]])[0]
         distances = (found["distances"] or [[]])[0]
         return [
-            (_memory(id_, meta), 1.0 - distance)
+            (memory_from_metadata(id_, meta), 1.0 - distance)
             for id_, meta, distance in zip(ids, metadatas, distances, strict=True)
         ]
 
 
-def _metadata(memory: Memory) -> dict[str, str | float]:
-    fields: dict[str, str | float] = {
+def memory_metadata(memory: Memory) -> dict[str, str | float | int]:
+    """What Chroma keeps of a memory beside its vector."""
+    fields: dict[str, str | float | int] = {
+        "seq": seq_of(memory.id),
         "question": memory.question,
         "answer": memory.answer,
         "created_at": memory.created_at,
@@ -163,7 +185,8 @@ def _metadata(memory: Memory) -> dict[str, str | float]:
     return fields
 
 
-def _memory(id_: str, metadata: Mapping[str, Any]) -> Memory:
+def memory_from_metadata(id_: str, metadata: Mapping[str, Any]) -> Memory:
+    """The memory stored under `id_` with `metadata`."""
     speaker = metadata.get("speaker")
     return Memory(
         id=id_,

@@ -1,15 +1,16 @@
-"""The Chroma database behind InfiniMemory: one collection per memory block, and forgetting for real.
+"""The Chroma database behind InfiniMemory: one collection per memory block, opened safely.
 
-An embedded `PersistentClient` owns its folder (one process only); an `HttpClient` talks to a Chroma
-server that any number of processes share. Forgetting a block deletes its collection; with the embedded
-client the store's files are then purged so the deleted text and vectors cannot be read back from disk:
+An embedded `PersistentClient` owns its folder (one process only, enforced by `StoreLock`); an
+`HttpClient` talks to a Chroma server that any number of processes share. Opening an embedded store:
 
-- the SQLite file is vacuumed (its freed pages still hold deleted rows, including the full-text tables
-  and the embeddings log) and its journal checkpointed;
-- the deleted collection's vector-index folder is removed;
-- the unused slots of every other index file are zeroed: Chroma 1.5 writes an index's whole capacity,
-  and the slots past its element count hold leftover process memory, which was seen to include the text
-  of other blocks' memories.
+1. take the folder's lock (a second process gets a clear error naming the first);
+2. check every block's vector-index files, and after an unclean shutdown probe each block's index in a
+   child process (`index_health`); damaged index folders are removed before Chroma loads them;
+3. finish a forget that was interrupted (`forgetting`), before anything else reads the store;
+4. rebuild damaged blocks from their stored texts (`index_repair`).
+
+Forgetting a block deletes its collection; with the embedded client the store's files are then purged
+(see `forgetting`), so the deleted text cannot be read back from disk.
 """
 
 from __future__ import annotations
@@ -18,20 +19,31 @@ import contextlib
 import logging
 import re
 import shutil
-import sqlite3
-import struct
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import ChromaError, NotFoundError
+from chromadb.errors import NotFoundError
 
 from memory_store.block_records import BlockRecords
+from memory_store.embedding import Vectors
 from memory_store.errors import MemoryStoreError
+from memory_store.forgetting import (
+    PENDING_FILE,
+    SQLITE_FILE,
+    forget_durably,
+    pending_blocks,
+    purge_files,
+)
+from memory_store.index_health import damaged_index_files, probe_collections, vector_segments
+from memory_store.index_repair import REBUILDING_PREFIX, finish_rebuild, rebuild_collection
+from memory_store.memory import Memory
 from memory_store.settings import HnswSettings, MemoryStoreSettings
+from memory_store.store_lock import PreviousOwner, StoreLock
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -41,10 +53,7 @@ logger = logging.getLogger(__name__)
 COLLECTION_PREFIX = "infinimemory-"
 """Chroma collection name = this prefix + block name."""
 BLOCK_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
-SQLITE_FILE = "chroma.sqlite3"
-INDEX_HEADER = struct.Struct("<iQQQQ")
-"""Start of a Chroma hnswlib `header.bin`: format version, level-0 offset, capacity, element count,
-bytes per element."""
+EmbedMemories = Callable[[list[Memory]], Vectors]
 
 
 def check_block_name(name: str) -> str:
@@ -60,15 +69,22 @@ def check_block_name(name: str) -> str:
 class ChromaStore:
     """The Chroma client of one memory system and the blocks stored in it."""
 
-    def __init__(self, client: ClientAPI, folder: Path | None, hnsw: HnswSettings) -> None:
+    def __init__(
+        self, client: ClientAPI, folder: Path | None, hnsw: HnswSettings, lock: StoreLock | None = None
+    ) -> None:
         self._client = client
         self._folder = folder
         self._hnsw = hnsw
+        self._lock = lock
         self._writing = threading.RLock()
 
     @classmethod
-    def open(cls, settings: MemoryStoreSettings) -> ChromaStore:
-        """Connect as configured; a folder or server that cannot be used raises `MemoryStoreError`."""
+    def open(cls, settings: MemoryStoreSettings, embed: EmbedMemories) -> ChromaStore:
+        """Connect as configured, repairing an embedded store first (`embed` re-embeds damaged blocks).
+
+        A folder or server that cannot be used raises `MemoryStoreError`; a folder another process owns
+        raises `StoreInUseError`.
+        """
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if settings.client == "http":
             server = settings.server
@@ -84,16 +100,37 @@ class ChromaStore:
                 ) from None
             return cls(client, None, settings.hnsw)
         folder = _usable_folder(settings.path)
+        lock = StoreLock.acquire(folder)
         try:
+            damaged = _remove_damaged_indexes(folder, lock.previous)
             client = chromadb.PersistentClient(path=str(folder), settings=chroma_settings)
-            client.list_collections(limit=1)
-        except ChromaError as exc:
-            raise MemoryStoreError(
-                f"the memory store in {folder} cannot be opened ({exc}); if it is corrupt, move the folder "
-                "away to start with an empty store, or set memory_store.on_store_error: degrade to talk "
-                "without memory"
-            ) from None
-        return cls(client, folder, settings.hnsw)
+            store = cls(client, folder, settings.hnsw, lock)
+            store._repair(damaged, embed)
+        except BaseException as exc:
+            lock.release()
+            if isinstance(exc, MemoryStoreError | KeyboardInterrupt | SystemExit):
+                raise
+            raise MemoryStoreError(_unusable(folder, exc)) from None
+        return store
+
+    def _repair(self, damaged: dict[str, str], embed: EmbedMemories) -> None:
+        """Finish an interrupted forget, then rebuilds: interrupted ones and damaged blocks."""
+        assert self._folder is not None
+        if (self._folder / PENDING_FILE).exists():
+            pending = pending_blocks(self._folder)
+            logger.warning("memory store %s: finishing an interrupted forget of %s", self._folder, pending)
+            forget_durably(self._folder, pending, self._delete)
+        names = [collection.name for collection in self._client.list_collections()]
+        for staged in [name for name in names if name.startswith(REBUILDING_PREFIX)]:
+            original = staged.removeprefix(REBUILDING_PREFIX)
+            if damaged.pop(staged, None) is not None:  # never complete: its index was being written
+                self._client.delete_collection(staged)
+            if not finish_rebuild(self._client, original) and original in names:
+                damaged.setdefault(original, "an earlier rebuild did not finish")
+        for name in damaged:
+            rebuild_collection(self._client, name, embed, self._hnsw)
+        if damaged:
+            purge_files(self._folder)
 
     def records(self, block: str) -> BlockRecords:
         """The stored memories of `block` (its collection is created on the first write)."""
@@ -110,63 +147,71 @@ class ChromaStore:
         return found
 
     def forget(self, blocks: list[str]) -> None:
-        """Delete the collections of `blocks`, then purge the deleted data from the files."""
-        with self._writing:
-            for block in blocks:
-                with contextlib.suppress(NotFoundError):
-                    self._client.delete_collection(COLLECTION_PREFIX + check_block_name(block))
-            if blocks:
-                self._purge()
-
-    def _purge(self) -> None:
-        if self._folder is None:
-            logger.info("forgotten blocks deleted on the Chroma server (its files are purged on the server)")
+        """Delete the collections of `blocks`; with the embedded store, purge the deleted data from the files
+        (durably: a forget killed half-way is finished when the store is opened next)."""
+        if not blocks:
             return
-        database = self._folder / SQLITE_FILE
-        with contextlib.closing(sqlite3.connect(database, timeout=30.0, isolation_level=None)) as db:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.execute("VACUUM")
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            live = {row[0] for row in db.execute("SELECT id FROM segments")}
-        for entry in self._folder.iterdir():
-            if not (entry.is_dir() and _is_uuid(entry.name)):
-                continue
-            if entry.name in live:
-                zero_unused_index_slots(entry)
-            else:
-                shutil.rmtree(entry, ignore_errors=True)
+        for block in blocks:
+            check_block_name(block)
+        with self._writing:
+            if self._folder is None:
+                for block in blocks:
+                    self._delete(block)
+                logger.info(
+                    "forgotten blocks deleted on the Chroma server; its files keep the text until "
+                    "`chroma vacuum --path DIR` runs on the stopped server"
+                )
+                return
+            forget_durably(self._folder, blocks, self._delete)
+
+    def _delete(self, block: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            self._client.delete_collection(COLLECTION_PREFIX + block)
 
     def close(self) -> None:
-        """Release the client (and, for the embedded one, the folder)."""
+        """Release the client and, for the embedded store, its folder."""
         with contextlib.suppress(Exception):
             self._client.close()  # type: ignore[attr-defined]
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
-def zero_unused_index_slots(segment: Path) -> None:
-    """Overwrite the slots past the element count in a vector-index folder's `data_level0.bin` with zeros."""
-    header, data = segment / "header.bin", segment / "data_level0.bin"
-    if not (header.is_file() and data.is_file()):
-        return
-    with header.open("rb") as file:
-        raw = file.read(INDEX_HEADER.size)
-    if len(raw) < INDEX_HEADER.size:
-        return
-    _version, _offset, _capacity, count, per_element = INDEX_HEADER.unpack(raw)
-    used = count * per_element
-    size = data.stat().st_size
-    if per_element == 0 or used >= size:
-        return
-    with data.open("r+b") as file:
-        file.seek(used)
-        file.write(bytes(size - used))
+def _remove_damaged_indexes(folder: Path, previous: PreviousOwner) -> dict[str, str]:
+    """Collection name -> why its index is damaged; the damaged index folders (and those of blocks that
+    are being forgotten) are removed, so Chroma never loads them."""
+    database = folder / SQLITE_FILE
+    if not database.exists():
+        return {}
+    segments = vector_segments(database)
+    doomed = {COLLECTION_PREFIX + block for block in pending_blocks(folder)}
+    damaged = {
+        name: why
+        for name, segment in segments.items()
+        if name not in doomed and (why := damaged_index_files(folder / segment)) is not None
+    }
+    if not previous.closed_cleanly:
+        logger.warning(
+            "memory store %s was not closed cleanly (process %s); checking every block's index",
+            folder,
+            previous.pid or "unknown",
+        )
+        unchecked = [name for name in segments if name not in doomed | set(damaged)]
+        damaged |= probe_collections(folder, unchecked)
+    for name in sorted(doomed | set(damaged)):
+        if name in segments:
+            shutil.rmtree(folder / segments[name], ignore_errors=True)
+        if name in damaged:
+            logger.warning("memory store %s: the index of %s is damaged (%s)", folder, name, damaged[name])
+    return damaged
 
 
-def _is_uuid(name: str) -> bool:
-    try:
-        uuid.UUID(name)
-    except ValueError:
-        return False
-    return True
+def _unusable(folder: Path, exc: BaseException) -> str:
+    return (
+        f"the memory store in {folder} cannot be opened ({type(exc).__name__}: {exc}); if it is corrupt, "
+        "move the folder away to start with an empty store, or set memory_store.on_store_error: degrade "
+        "to talk without memory"
+    )
 
 
 def _usable_folder(folder: Path) -> Path:

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memory_store.errors import MemoryStoreError
+from memory_store.memory import Memory
 from memory_store.settings import BUNDLED
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ def bundled_model_folder() -> Path:
     if not configs:
         raise MemoryStoreError(f"no sentence-transformers model found under {locations[0]}; reinstall it")
     return configs[0].parent
+
+
+def embed_memories(embedder: Embedder, memories: Sequence[Memory]) -> Vectors:
+    """The vectors recall compares inputs with (`Memory.text()` embedded)."""
+    return embedder.embed([memory.text() for memory in memories])
 
 
 class SentenceTransformerEmbedder:

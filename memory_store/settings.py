@@ -26,10 +26,14 @@ class RecallSettings(_Section):
 
     window_size: int = Field(6, ge=0, le=200)
     """The last X memories shown to the model as history."""
-    top_k: int = Field(3, ge=0, le=50)
+    top_k: int = Field(5, ge=0, le=50)
     """At most this many memories from outside the window are recalled per input (0 = recall off)."""
-    min_similarity: float = Field(0.45, ge=-1.0, le=1.0)
-    """Cosine similarity a memory must reach against the input to be recalled."""
+    min_similarity: float = Field(0.275, ge=-1.0, le=1.0)
+    """Cosine similarity a memory must reach against the input to be recalled (chosen on
+    bench/data/recall_set.json with `bench/recall_quality.py`)."""
+    small_talk_gate: float = Field(0.6, ge=0.0, le=1.0)
+    """An input this similar to a small-talk phrase ("hi", "okay", "can you hear me") recalls nothing;
+    1.0 turns the gate off."""
 
 
 class SessionSettings(_Section):

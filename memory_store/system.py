@@ -6,12 +6,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 from memory_store.block import MemoryBlock
 from memory_store.chroma_store import ChromaStore, check_block_name
-from memory_store.embedding import Embedder, SentenceTransformerEmbedder
-from memory_store.errors import MemoryStoreError
+from memory_store.embedding import Embedder, SentenceTransformerEmbedder, embed_memories
+from memory_store.errors import MemoryStoreError, StoreInUseError
 from memory_store.settings import MemoryStoreSettings
+from memory_store.small_talk import SmallTalkGate
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ class MemorySystem:
         self._store = store
         self._embedder = embedder
         self._clock = clock
+        self._small_talk = SmallTalkGate(embedder, settings.recall.small_talk_gate)
         self._blocks: dict[str, MemoryBlock] = {}
         self._lock = threading.Lock()
 
@@ -43,16 +46,20 @@ class MemorySystem:
         """Open the store as configured; the embedding model loads when the first block is asked for.
 
         A store that cannot be used raises `MemoryStoreError`, or with `on_store_error: degrade` is
-        logged and the system runs without it: windows in memory only, no recall, nothing kept.
+        logged and the system runs without it: windows in memory only, no recall, nothing kept. An
+        embedded store that another process owns always raises `StoreInUseError`. A damaged block is
+        rebuilt from its stored texts first (loading the embedding model for it).
         """
+        chosen = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_device)
         try:
-            store: ChromaStore | None = ChromaStore.open(settings)
+            store: ChromaStore | None = ChromaStore.open(settings, partial(embed_memories, chosen))
+        except StoreInUseError:
+            raise
         except MemoryStoreError as exc:
             if settings.on_store_error == "fail":
                 raise
             logger.error("%s\nDEGRADED: memories are kept in memory only and nothing is recalled", exc)
             store = None
-        chosen = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_device)
         return cls(settings, store, chosen, clock)
 
     @property
@@ -68,7 +75,7 @@ class MemorySystem:
                 if self._store is not None and not self._blocks:
                     self._embedder.embed([name])  # loads the model now rather than in the first turn
                 self._blocks[name] = MemoryBlock(
-                    name, self._store, self._embedder, self.settings, self._clock
+                    name, self._store, self._embedder, self.settings, self._clock, self._small_talk
                 )
             return self._blocks[name]
 

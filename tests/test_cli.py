@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 import soundfile
 
 from machine.__main__ import main
+from memory_store import MemorySystem
+from memory_store import load_settings as load_memory_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,3 +68,22 @@ def test_diagram_command_prints_the_docs_page() -> None:
         [sys.executable, "-m", "machine", "diagram"], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout
     assert printed == (REPO / "docs" / "state-machine.md").read_text(encoding="utf-8")
+
+
+def test_a_second_runtime_on_the_same_store_stops_before_loading_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = tmp_path / "question.wav"
+    soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
+    monkeypatch.setattr(
+        "machine.recorded_conversation.build_runtime",
+        lambda *args, **kwargs: pytest.fail("the models were loaded although the store is in use"),
+    )
+    first = MemorySystem.open(load_memory_settings())  # the first runtime's store
+    try:
+        assert main(["--input", str(question), "--output", str(tmp_path / "out"), "--fast"]) == 2
+    finally:
+        first.close()
+    error = capsys.readouterr().err
+    assert f"is in use by process {os.getpid()}" in error
+    assert "memory_store.client: http" in error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.session_expiry import SessionExpiryTimer, expire_idle_sessions
 from memory_store import MemoryStoreSettings, MemorySystem, load_settings
 from memory_store.chroma_store import ChromaStore
-from memory_store.embedding import Vectors
+from memory_store.embedding import Vectors, embed_memories
 
 IDLE_S = 600.0
 
@@ -56,7 +57,7 @@ def completed_expiry_runs() -> int:
 
 
 def stored_blocks(settings: MemoryStoreSettings) -> set[str]:
-    store = ChromaStore.open(settings)
+    store = ChromaStore.open(settings, partial(embed_memories, LengthEmbedder()))
     try:
         return set(store.last_activity_by_block())
     finally:
@@ -93,10 +94,10 @@ def test_the_runtime_runs_the_flow_on_a_timer_against_its_own_system(config: Pat
 
     timer.start()
     deadline = time.monotonic() + 90
-    while "celeste" in stored_blocks(settings) and time.monotonic() < deadline:
+    while "celeste" in system._store.last_activity_by_block() and time.monotonic() < deadline:
         time.sleep(0.2)
     timer.stop()
+    system.close()
 
     assert stored_blocks(settings) == set()
     assert completed_expiry_runs() > runs_before
-    system.close()

@@ -2,9 +2,9 @@
 import of sentence-transformers happens once and each writer only loads the model (a fraction of a second).
 
 stdin, one command a line: `<store folder> <memories to write>`. Each forked writer opens the store (as a
-restarted runtime would), prints `stored <count> <ids-contiguous>` (ids 0..count-1, nothing missing or
-extra), then for each memory prints `ack <id>` once `remember` has returned, then `done`. The test kills
-writers with SIGKILL.
+restarted runtime would), prints `stored <count> <ids-contiguous>` (running numbers 0..count-1, nothing
+missing or extra), then for each memory prints `ack <id>` once `remember` has returned, then `done`.
+The test kills writers with SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,22 +16,22 @@ from pathlib import Path
 import sentence_transformers  # noqa: F401 (imported before forking: the slow part, done once)
 
 from memory_store import MemoryStoreSettings, MemorySystem, SentenceTransformerEmbedder
-from memory_store.block_records import memory_id
-from memory_store.chroma_store import ChromaStore
+from memory_store.block_records import seq_of
 
 
 def write_memories(folder: Path, count: int) -> None:
     settings = MemoryStoreSettings(path=folder)
     system = MemorySystem.open(settings, embedder=SentenceTransformerEmbedder())
     block = system.block("crash")
-    records = ChromaStore.open(settings).records("crash")
+    assert system._store is not None
+    records = system._store.records("crash")  # the writer's own store: only one may open the folder
     stored = records.count()
-    ids = [memory.id for memory in records.latest(stored, stored)]
-    print("stored", stored, ids == [memory_id(number) for number in range(stored)], flush=True)
+    numbers = [seq_of(memory.id) for memory in records.latest(stored, stored)]
+    print("stored", stored, numbers == list(range(stored)), flush=True)
     for number in range(stored, stored + count):
         memory = block.remember(f"question number {number}", f"answer number {number}")
-        assert memory is not None and memory.id == memory_id(number)
-        print("ack", memory.id, flush=True)
+        assert memory is not None and seq_of(memory.id) == number
+        print("ack", number, flush=True)
     print("done", flush=True)
 
 

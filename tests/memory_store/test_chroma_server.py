@@ -15,6 +15,7 @@ import pytest
 from memory_fakes import FakeClock, WordHashEmbedder
 
 from memory_store import MemoryStoreError, MemoryStoreSettings, MemorySystem
+from memory_store.block_records import seq_of
 
 IDLE = 600.0
 CHROMA = shutil.which("chroma") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "chroma")
@@ -53,7 +54,7 @@ def http_settings(port: int) -> MemoryStoreSettings:
     return MemoryStoreSettings(
         client="http",
         server={"port": port},
-        recall={"window_size": 1},
+        recall={"window_size": 1, "min_similarity": 0.7},  # word-hash vectors: "I love kites" vs boats 0.67
         sessions={"idle_timeout_s": IDLE, "activity_write_interval_s": 5.0},
     )
 
@@ -76,7 +77,7 @@ def test_a_worker_ends_the_runtimes_idle_session_through_the_server(server_port:
 
     assert block.context("I love kites").window == ()
     fresh = block.remember("new session", "hello again")
-    assert fresh is not None and fresh.id == "0000000000"
+    assert fresh is not None and seq_of(fresh.id) == 0
     runtime.close()
     worker.close()
 

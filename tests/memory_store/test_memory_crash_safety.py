@@ -11,13 +11,11 @@ import os
 import queue
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from worker_process import WorkerProcess
 
 pytestmark = pytest.mark.models
 
@@ -25,41 +23,9 @@ WRITER = Path(__file__).with_name("crash_writer.py")
 KILLS = 20
 
 
-class WriterProcess:
-    """The crash writer, with its output lines readable with a timeout."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(WRITER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
-
-    def send(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-
-    def next_line(self, timeout_s: float = 120.0) -> str:
-        try:
-            return self.lines.get(timeout=timeout_s)
-        except queue.Empty:
-            raise AssertionError("the crash writer stopped answering") from None
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-
 def test_killed_writers_never_lose_an_acknowledged_memory(tmp_path: Path) -> None:
     folder, chance = tmp_path / "memory", random.Random(20251125)
-    writer = WriterProcess()
+    writer = WorkerProcess(WRITER)
     acknowledged: set[int] = set()
     reopened: list[int] = []
 

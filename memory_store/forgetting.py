@@ -1,0 +1,109 @@
+"""Forgetting that completes: the intent is written first, and an unfinished purge is finished at open.
+
+Forgetting blocks in an embedded store is: write the purge-pending file (durable, naming the blocks),
+delete their collections, purge the files, remove the purge-pending file. Killed anywhere in between,
+the next `ChromaStore.open` finds the file and does it all again before anything else. Purging:
+
+- the SQLite file is vacuumed and its journal checkpointed (freed pages and the rollback journal still
+  hold deleted rows: the records' metadata, Chroma's embeddings log and its full-text tables);
+- vector-index folders that no segment uses any more are removed (Chroma leaves them behind);
+- the unused slots of every other index file are zeroed: Chroma 1.5 writes an index's whole capacity,
+  and the slots past its element count hold leftover process memory, which was seen to include the text
+  of other blocks' memories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import struct
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SQLITE_FILE = "chroma.sqlite3"
+PENDING_FILE = "infinimemory-purge-pending.json"
+INDEX_HEADER = struct.Struct("<iQQQQ")
+"""Start of a Chroma hnswlib `header.bin`: format version, level-0 offset, capacity, element count,
+bytes per element."""
+
+
+def pending_blocks(folder: Path) -> list[str]:
+    """The blocks of a forget that did not finish (an empty list when none is pending)."""
+    path = folder / PENDING_FILE
+    if not path.exists():
+        return []
+    try:
+        blocks = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        blocks = None
+    if not (isinstance(blocks, list) and all(isinstance(block, str) for block in blocks)):
+        logger.warning("memory store %s: unreadable %s; the files are purged again anyway", folder, path.name)
+        return []
+    return blocks
+
+
+def forget_durably(folder: Path, blocks: list[str], delete: Callable[[str], None]) -> None:
+    """Record the intent to forget `blocks`, `delete` each one, purge the files, then clear the record."""
+    path, staged = folder / PENDING_FILE, folder / f"{PENDING_FILE}.tmp"
+    with staged.open("w", encoding="utf-8") as file:
+        json.dump(sorted(set(blocks) | set(pending_blocks(folder))), file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(staged, path)
+    for block in blocks:
+        delete(block)
+    purge_files(folder)
+    path.unlink()
+
+
+def purge_files(folder: Path) -> None:
+    """Vacuum the SQLite file, remove unused index folders and zero unused slots of the others."""
+    with contextlib.closing(
+        sqlite3.connect(folder / SQLITE_FILE, timeout=30.0, isolation_level=None)
+    ) as database:
+        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.execute("VACUUM")
+        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        live = {row[0] for row in database.execute("SELECT id FROM segments")}
+    for entry in folder.iterdir():
+        if not (entry.is_dir() and is_uuid(entry.name)):
+            continue
+        if entry.name in live:
+            zero_unused_index_slots(entry)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def zero_unused_index_slots(segment: Path) -> None:
+    """Overwrite the slots past the element count in a vector-index folder's `data_level0.bin` with zeros."""
+    header, data = segment / "header.bin", segment / "data_level0.bin"
+    if not (header.is_file() and data.is_file()):
+        return
+    with header.open("rb") as file:
+        raw = file.read(INDEX_HEADER.size)
+    if len(raw) < INDEX_HEADER.size:
+        return
+    _version, _offset, _capacity, count, per_element = INDEX_HEADER.unpack(raw)
+    used = count * per_element
+    size = data.stat().st_size
+    if per_element == 0 or used >= size:
+        return
+    with data.open("r+b") as file:
+        file.seek(used)
+        file.write(bytes(size - used))
+
+
+def is_uuid(name: str) -> bool:
+    """True for a folder name Chroma gives a segment."""
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
