@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from memory_store.block import MemoryBlock
 from memory_store.embedding import Embedder, SentenceTransformerEmbedder
-from memory_store.errors import MemoryStoreError
+from memory_store.errors import MemoryStoreError, StoreInUseError
 from memory_store.memory import Memory, TurnContext
 from memory_store.settings import MemoryStoreSettings, load_settings
 from memory_store.system import MemorySystem
@@ -23,6 +23,7 @@ __all__ = [
     "MemoryStoreSettings",
     "MemorySystem",
     "SentenceTransformerEmbedder",
+    "StoreInUseError",
     "TurnContext",
     "load_settings",
 ]

@@ -20,18 +20,16 @@ import logging
 import os
 import shutil
 import sqlite3
-import struct
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from memory_store.index_health import index_header
 
 logger = logging.getLogger(__name__)
 
 SQLITE_FILE = "chroma.sqlite3"
 PENDING_FILE = "infinimemory-purge-pending.json"
-INDEX_HEADER = struct.Struct("<iQQQQ")
-"""Start of a Chroma hnswlib `header.bin`: format version, level-0 offset, capacity, element count,
-bytes per element."""
 
 
 def pending_blocks(folder: Path) -> list[str]:
@@ -86,14 +84,12 @@ def zero_unused_index_slots(segment: Path) -> None:
     header, data = segment / "header.bin", segment / "data_level0.bin"
     if not (header.is_file() and data.is_file()):
         return
-    with header.open("rb") as file:
-        raw = file.read(INDEX_HEADER.size)
-    if len(raw) < INDEX_HEADER.size:
+    read = index_header(header.read_bytes())
+    if read is None:  # a header cut short: the index is damaged and goes at the next open
         return
-    _version, _offset, _capacity, count, per_element = INDEX_HEADER.unpack(raw)
-    used = count * per_element
+    used = read.elements * read.bytes_per_element
     size = data.stat().st_size
-    if per_element == 0 or used >= size:
+    if read.bytes_per_element == 0 or used >= size:
         return
     with data.open("r+b") as file:
         file.seek(used)

@@ -14,19 +14,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
-FULL_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
+HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
 """hnswlib's `header.bin`: version, level-0 offset, capacity, element count, bytes per element, label
 offset, data offset, top level, entry point, maxM, maxM0, M, level multiplier, ef_construction."""
 PROBE_TIMEOUT_S = 120.0
+
+
+class IndexHeader(NamedTuple):
+    """What the checks and the purge need from a vector-index folder's `header.bin`."""
+
+    capacity: int
+    elements: int
+    bytes_per_element: int
+    top_level: int
+    max_m: int
+
+
+def index_header(raw: bytes) -> IndexHeader | None:
+    """The header in the bytes of a `header.bin`; None when they are too short to hold one."""
+    if len(raw) < HEADER.size:
+        return None
+    fields = HEADER.unpack(raw[: HEADER.size])
+    return IndexHeader(fields[2], fields[3], fields[4], fields[7], fields[9])
 
 
 def vector_segments(database: Path) -> dict[str, str]:
@@ -45,10 +63,10 @@ def damaged_index_files(segment: Path) -> str | None:
     if not header.exists():
         return None
     raw = header.read_bytes()
-    if len(raw) < FULL_HEADER.size:
-        return f"header.bin has {len(raw)} bytes, not {FULL_HEADER.size}"
-    fields = FULL_HEADER.unpack(raw[: FULL_HEADER.size])
-    capacity, count, per_element, top_level, max_m = fields[2], fields[3], fields[4], fields[7], fields[9]
+    read = index_header(raw)
+    if read is None:
+        return f"header.bin has {len(raw)} bytes, not {HEADER.size}"
+    capacity, count, per_element, top_level, max_m = read
     sizes = {}
     for name in ("data_level0.bin", "length.bin", "link_lists.bin"):
         path = segment / name
@@ -90,7 +108,6 @@ def probe_collections(folder: Path, names: list[str]) -> dict[str, str]:
                 capture_output=True,
                 text=True,
                 timeout=PROBE_TIMEOUT_S,
-                env=_child_env(),
             )
             lines, ending = finished.stdout.splitlines(), f"exit status {finished.returncode}"
         except subprocess.TimeoutExpired as exc:
@@ -115,10 +132,3 @@ def probe_collections(folder: Path, names: list[str]) -> dict[str, str]:
             break
         remaining = [name for name in remaining if name not in reported]
     return damaged
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return env

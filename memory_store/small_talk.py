@@ -154,6 +154,10 @@ class SmallTalkGate:
                 self._prototypes = np.asarray(self._embedder.embed(PROTOTYPES), dtype=np.float32)
             return self._prototypes
 
+    def load(self) -> None:
+        """Embed the prototypes now (loading the embedding model) rather than in the first turn."""
+        self._prototype_vectors()
+
     def similarity(self, vector: Vectors) -> float:
         """The cosine similarity of `vector` (1-D, unit length) to its nearest prototype."""
         return float(np.max(self._prototype_vectors() @ vector))

@@ -73,7 +73,7 @@ class MemorySystem:
         with self._lock:
             if name not in self._blocks:
                 if self._store is not None and not self._blocks:
-                    self._embedder.embed([name])  # loads the model now rather than in the first turn
+                    self._small_talk.load()  # the model and the gate's phrases now, not in the first turn
                 self._blocks[name] = MemoryBlock(
                     name, self._store, self._embedder, self.settings, self._clock, self._small_talk
                 )

@@ -13,7 +13,8 @@ from memory_store import MemorySystem
 from memory_store.block_records import seq_of
 from memory_store.chroma_store import ChromaStore
 from memory_store.embedding import embed_memories
-from memory_store.forgetting import INDEX_HEADER, zero_unused_index_slots
+from memory_store.forgetting import zero_unused_index_slots
+from memory_store.index_health import HEADER
 
 IDLE = 600.0
 SESSIONS = {"idle_timeout_s": IDLE, "activity_write_interval_s": 5.0}
@@ -158,7 +159,8 @@ def test_after_the_session_ends_the_canary_is_in_no_file_of_the_store(
 
 def test_unused_index_slots_are_zeroed_and_used_ones_kept(tmp_path: Path) -> None:
     per_element, used = 16, [b"A" * 16, b"B" * 16]
-    (tmp_path / "header.bin").write_bytes(INDEX_HEADER.pack(1, 0, 4, len(used), per_element) + bytes(64))
+    header = HEADER.pack(1, 0, 4, len(used), per_element, 0, 0, 0, 0, 0, 0, 0, 0.0, 0)
+    (tmp_path / "header.bin").write_bytes(header)
     (tmp_path / "data_level0.bin").write_bytes(b"".join(used) + CANARY.encode()[:32])
 
     zero_unused_index_slots(tmp_path)
