@@ -209,3 +209,18 @@ def test_the_store_opens_again_once_its_owner_closed_it(open_system: OpenSystem,
 
     memory = again.block("celeste").context("cello").window[0]
     assert (memory.question, seq_of(memory.id)) == ("I play the cello", 0)
+
+
+def test_a_healthy_small_block_is_not_taken_for_damaged(
+    open_system: OpenSystem, store_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = open_system()
+    for turn in range(3):
+        first.block("celeste").remember(f"I like kites {turn}", "Kites are fun")
+    first.close()
+    segment = store_dir / vector_segments(store_dir / "chroma.sqlite3")[COLLECTION_PREFIX + "celeste"]
+    assert (segment / "header.bin").exists(), "Chroma writes a fresh index at its first capacity"
+
+    assert damaged_index_files(segment) is None
+    open_system().block("celeste")
+    assert "damaged" not in caplog.text and "rebuilt" not in caplog.text
