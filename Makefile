@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
-	$(PY) -m pytest -m "not models and not audio and not e2e"
+	$(PY) -m pytest -m "not models and not audio and not e2e and not slow"
 
 bench: $(STAMP)
 	$(PY) bench/turn_latency.py

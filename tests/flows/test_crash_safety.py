@@ -33,6 +33,7 @@ def ledger_folder(tmp_path: Path) -> Iterator[Path]:
         yield Path(folder)
 
 
+@pytest.mark.slow  # kills fifty processes
 def test_fifty_crashes_lose_nothing_and_invite_nobody_twice(
     ledger_folder: Path, fake_secrets: FakeSecrets
 ) -> None:

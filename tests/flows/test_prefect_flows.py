@@ -31,6 +31,8 @@ from flows.ledger import FriendLedger
 from flows.run_summary import BatchSummary
 from flows.tasks import PREFECT_STEPS
 
+pytestmark = pytest.mark.slow  # starts a Prefect test server (seconds)
+
 
 @pytest.fixture(scope="module")
 def prefect_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -20,6 +20,8 @@ from memory_store import MemoryStoreSettings, MemorySystem, load_settings
 from memory_store.chroma_store import ChromaStore
 from memory_store.embedding import Vectors, embed_memories
 
+pytestmark = pytest.mark.slow  # starts a Prefect test server (seconds)
+
 IDLE_S = 600.0
 
 

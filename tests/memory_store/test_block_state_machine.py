@@ -7,12 +7,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from memory_fakes import FakeClock, WordHashEmbedder, settings_for
 
 from memory_store import MemorySystem
+
+pytestmark = pytest.mark.slow  # a stateful search over real stores (seconds)
 
 WINDOW, TOP_K, IDLE = 3, 2, 600.0
 WORDS = st.sampled_from(["kites", "boats", "trains", "cats", "rain", "music"])

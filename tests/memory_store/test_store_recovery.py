@@ -100,6 +100,7 @@ def test_a_kill_during_an_index_write_never_breaks_the_store(worker: WorkerProce
     print("index files after each kill:", outcomes)
 
 
+@pytest.mark.slow  # kills the owner process
 def test_a_damaged_index_is_rebuilt_from_the_stored_texts(
     worker: WorkerProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -119,6 +120,7 @@ def test_a_damaged_index_is_rebuilt_from_the_stored_texts(
     assert sum(path.stat().st_size for path in folder.rglob("*.bin")) < 100 * 1024**2
 
 
+@pytest.mark.slow  # kills the owner process
 def test_an_index_that_only_fails_when_queried_is_found_by_the_probe_after_a_crash(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
