@@ -6,7 +6,9 @@
    minute of speech and noise: the goal is under 3 % of one core without the denoiser.
 2. A live run of the whole runtime (real models) on PulseAudio null sinks for --minutes, with a spoken
    question played into its input every --speech-every seconds: blocks dropped between capture and
-   processing (goal 0) and resident memory at the start and the end (goal: flat).
+   processing (goal 0), resident memory at the start and the end (goal: flat), and the replies' audio:
+   underruns (goal 0) and the share of the synthesised audio delivered to the device (goal 100 %), per
+   turn and in all.
 
 Prints a table and writes bench/results/live_audio.json.
 """
@@ -19,6 +21,7 @@ import shutil
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import from_tests
@@ -112,9 +115,18 @@ def live_run(
         stop.set()
         worker.join(timeout=30)
     run = result[0]
+    spoken = [t for t in run.turns if t.playback.synthesised_s > 0]
+    synthesised = sum(t.playback.synthesised_s for t in spoken)
+    delivered = sum(t.playback.delivered_s for t in spoken)
     return {
         "minutes": minutes,
         "turns": len(run.turns),
+        "turns_spoken": len(spoken),
+        "underruns": sum(t.playback.underruns for t in spoken),
+        "turns_with_underruns": sum(t.playback.underruns > 0 for t in spoken),
+        "synthesised_s": round(synthesised, 1),
+        "delivered_pct": round(100 * delivered / synthesised, 2) if synthesised else None,
+        "per_turn": [{"turn": t.turn, "outcome": t.outcome, **asdict(t.playback)} for t in run.turns],
         "capture_blocks_dropped": run.capture_blocks_dropped,
         "chunks_dropped": run.chunks_dropped,
         "rss_start_mb": rss_mb[0],
@@ -144,7 +156,7 @@ def main() -> int:
         run = live_run(settings, memory_settings, args.minutes, args.speech_every, scratch)
     finally:
         shutil.rmtree(scratch)
-    rows = [*cost.items(), *run.items()]
+    rows = [*cost.items(), *((key, value) for key, value in run.items() if key != "per_turn")]
     print("\n".join(f"{key:<32}{value!s:>10}" for key, value in rows))
     result = {"benchmark": "live_audio", "date": time.strftime("%Y-%m-%d"), "machine": machine_description()}
     result.update(cost)

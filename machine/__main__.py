@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from companion_settings import ConfigError
@@ -23,14 +24,40 @@ from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreError
 from memory_store import load_settings as load_memory_settings
 
+_COMMANDS = """\
+commands:
+  run      converse (the default): live on the configured audio devices until
+           Ctrl-C, or with --input over recorded WAV files, writing replies and
+           turns.jsonl to --output
+  devices  list the audio devices (index, channels, rate, name) that
+           machine.audio.input_device and output_device can name
+  demo     the spoken demo `make run` plays: questions spoken by Piper and
+           answered by the bundled models, replies in --output/demo
+  diagram  print the conversation state machine's page (a mermaid diagram)
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m machine", description="The VRChat companion's runtime.")
-    parser.add_argument("command", nargs="?", choices=("run", "devices", "demo", "diagram"), default="run")
+    parser = argparse.ArgumentParser(
+        prog="python -m machine",
+        description="The VRChat companion's runtime.",
+        epilog=_COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("run", "devices", "demo", "diagram"),
+        default="run",
+        help="what to do (default: run); see the commands below",
+    )
     parser.add_argument("--config", type=Path, help="configuration file (default: conf/default.yaml)")
     parser.add_argument("--input", type=Path, help="a WAV file, or a folder of WAV files, to converse over")
     parser.add_argument("--output", type=Path, default=Path("out"), help="folder for replies and turns.jsonl")
     parser.add_argument("--fast", action="store_true", help="go as fast as possible instead of real time")
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget the bot's memory block before the conversation starts"
+    )
     return parser
 
 
@@ -53,6 +80,17 @@ def _quiet_libraries(settings: MachineSettings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _output_problem(folder: Path) -> str | None:
+    """Why nothing can be written to `folder` (created when missing), or None when it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     limit_malloc_arenas()  # before the models' threads start: keeps resident memory flat over hours
@@ -66,24 +104,36 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         memory_settings = load_memory_settings(args.config)
         _quiet_libraries(settings)
+        if args.command == "demo" or args.input is not None:
+            problem = _output_problem(args.output)  # before any model loads
+            if problem is not None:
+                print(f"error: cannot write to --output {args.output}: {problem}", file=sys.stderr)
+                return 2
         if args.command == "demo":
             from machine.demo import run_demo
 
             run_demo(settings, memory_settings, args.output, realtime=not args.fast)
             return 0
         if args.command == "devices":
-            from machine.live_conversation import device_table
+            from machine.audio.devices import device_table  # not the runtime's modules: no models
 
             print(device_table())
             return 0
         if args.input is None:
             from machine.live_conversation import run_live
 
-            run_live(settings, memory_settings)
+            run_live(settings, memory_settings, fresh=args.fresh)
             return 0
         from machine.recorded_conversation import run_recorded
 
-        run_recorded(settings, memory_settings, args.input, args.output, realtime=not args.fast)
+        run_recorded(
+            settings,
+            memory_settings,
+            args.input,
+            args.output,
+            realtime=not args.fast,
+            fresh_session=args.fresh,
+        )
     except (
         ConfigError,
         AudioInputError,
@@ -96,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: audio device failed: {exc} (see `python -m machine devices`)", file=sys.stderr)
+        if args.command == "demo" or args.input is not None:  # no audio device is used: say what failed
+            print(f"error: {exc}", file=sys.stderr)
+        else:
+            print(f"error: audio device failed: {exc} (see `python -m machine devices`)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

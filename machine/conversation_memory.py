@@ -1,14 +1,19 @@
 """The runtime's conversation memory: one InfiniMemory block (see `memory_store`), and its session timer.
 
 With the embedded Chroma (`memory_store.client: persistent`) only this process may open the store, so the
-session-expiry flow runs here on a timer; with a Chroma server a Prefect worker runs its deployment.
+runtime ends idle sessions itself: once at open, then on a timer (the session-expiry flow); with a Chroma
+server a Prefect worker runs that flow's deployment. When the runtime stops, its block's session is
+forgotten (`memory_store.sessions.forget_on_exit`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 
 from flows.session_expiry import SessionExpiryTimer
 from machine.ports import Exchange, MemoryContext
@@ -46,20 +51,56 @@ class BlockMemory:
 
 
 @contextlib.contextmanager
-def open_memory(settings: MemoryStoreSettings, block: str) -> Iterator[BlockMemory]:
-    """Open the memory system, hand out `block`, and keep sessions expiring while the runtime runs."""
-    system = MemorySystem.open(settings)
-    try:
-        memory = BlockMemory(system.block(block))
-        timer = (
-            SessionExpiryTimer(system) if settings.client == "persistent" and not system.degraded else None
-        )
-        if timer is not None:
-            timer.start()
+def open_memory(settings: MemoryStoreSettings, block: str, fresh: bool = False) -> Iterator[BlockMemory]:
+    """Open the memory system, hand out `block`, and keep sessions expiring while the runtime runs.
+
+    At open, with the embedded store, every session already idle longer than `sessions.idle_timeout_s`
+    (judged from the last activity the store recorded) is purged before the block is read; `fresh` then
+    forgets the block's session too. At exit (the runtime stopped, Ctrl-C, SIGTERM, an exception) the
+    block's session is forgotten through the same durable path as a reset, before the store closes,
+    unless `sessions.forget_on_exit` is off. While the context is open in the main thread, a SIGTERM that
+    nothing else handles raises `SystemExit`, so this exit runs instead of the process just ending.
+    """
+    with _sigterm_unwinds():
+        system = MemorySystem.open(settings)
         try:
-            yield memory
-        finally:
+            embedded = settings.client == "persistent" and not system.degraded
+            if embedded:  # with a Chroma server the session-expiry deployment does this
+                system.expire_idle_sessions()
+            memory = BlockMemory(system.block(block))
+            if fresh:
+                memory.block.reset("a fresh start was asked for")
+            timer = SessionExpiryTimer(system) if embedded else None
             if timer is not None:
-                timer.stop()
+                timer.start()
+            try:
+                yield memory
+            finally:
+                if timer is not None:
+                    timer.stop()
+                if settings.sessions.forget_on_exit:
+                    memory.block.reset("the runtime stopped; memory_store.sessions.forget_on_exit is on")
+        finally:
+            system.close()
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Within, SIGTERM raises `SystemExit` in the main thread where it would otherwise end the process at
+    once; a handler someone else installed (the live runtime's) is left alone, and the default returns
+    after."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def unwind(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
     finally:
-        system.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -2,7 +2,9 @@
 
 The user's questions are spoken by Piper into `out/demo/questions/` (a little slower than the bot, so the
 two are easy to tell apart), then the runtime converses over them in real time and writes its replies to
-`out/demo/replies/`. At the end the transcript and a per-stage latency table are printed.
+`out/demo/replies/`. At the end the transcript and a per-stage latency table are printed. The demo remembers
+in a block of its own (`demo_block`, e.g. `celeste-demo`), forgotten before it starts, so it never mixes
+with the bot's real conversations.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ QUESTIONS = (
     "Can you tell me something fun about the moon?",
     "Thanks, it was nice talking to you!",
 )
+
+
+DEMO_SUFFIX = "-demo"
+BLOCK_NAME_CHARS = 63
+
+
+def demo_block(memory_block: str) -> str:
+    """The memory block the demo uses: the bot's block name with `-demo` (cut to fit a block name)."""
+    return memory_block[: BLOCK_NAME_CHARS - len(DEMO_SUFFIX)] + DEMO_SUFFIX
 
 
 def synthesise_questions(
@@ -56,11 +67,14 @@ def per_turn_table(records: list[TurnRecord]) -> str:
 def run_demo(
     settings: MachineSettings, memory_settings: MemoryStoreSettings, output: Path, realtime: bool = True
 ) -> list[TurnRecord]:
-    """Synthesise the questions, converse over them, and print the transcript and latency tables."""
+    """Synthesise the questions, converse over them, and print the transcript and latency tables.
+
+    The conversation starts fresh in the demo's own memory block (`demo_block`), never the bot's."""
     root = output / "demo"
     synthesise_questions(settings, root / "questions")
+    demo = settings.model_copy(update={"memory_block": demo_block(settings.memory_block)})
     records = run_recorded(
-        settings, memory_settings, root / "questions", root / "replies", realtime=realtime, fresh_session=True
+        demo, memory_settings, root / "questions", root / "replies", realtime=realtime, fresh_session=True
     )
     print("\n=== conversation ===")
     for record in records:

@@ -3,8 +3,10 @@
 A chunk is *voiced* when silero-vad's probability and the chunk's level (dBFS) both clear their
 thresholds; the level must also stand out from a running noise-floor estimate. Speech starts after
 `start_chunks` voiced chunks in a row and ends after `end_silence_ms` of unvoiced chunks (hysteresis).
-Before speech starts only a bounded pre-roll is kept, so silence is dropped as it arrives; an utterance
-that reaches `max_utterance_s` is closed and handed on as it is.
+Before speech starts only a bounded pre-roll is kept, so silence is dropped as it arrives. An utterance
+that reaches `max_utterance_s` is cut at its last pause (or, when the speaker never paused, at its
+quietest moment) and handed on; the speech after the cut stays open as the start of the next utterance,
+so no word is split and nothing is dropped.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def _chunks_for(ms: float) -> int:
     return math.ceil(ms / CHUNK_MS)
 
 
+_CUT_SEARCH_MS = 5000
+"""At the maximum length, a pause to cut at is looked for in this much of the most recent speech."""
+_PAUSE_MS = 96
+
+
 class Endpointer:
     """Turns a stream of fixed chunks into closed utterances."""
 
@@ -58,17 +65,20 @@ class Endpointer:
         self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
         self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
         self._speech: list[AudioChunk] = []
+        self._voiced: list[bool] = []
+        self._levels: list[float] = []
         self._pre_roll_held = 0
         self._voiced_run = 0
         self._silent_run = 0
         self._last_voiced_index = -1
-        self._last_voiced_at = 0.0
         # Start by assuming a quiet room; the estimate rises to the real background within seconds.
         self.noise_floor = NoiseFloor(
             settings.noise_floor_rise_db_per_s, settings.min_level_dbfs - settings.noise_margin_db
         )
         self.heard_sound = False
         """Whether the last chunk was louder than the noise floor by the margin (speech or not)."""
+        self.last_voiced = False
+        """Whether the last chunk pushed counted as speech."""
 
     @property
     def in_speech(self) -> bool:
@@ -83,68 +93,125 @@ class Endpointer:
     def is_voiced(self, chunk: AudioChunk) -> bool:
         """Whether the chunk counts as speech: loud enough in absolute terms and above the noise floor,
         and silero-vad's probability above its threshold. Updates the noise floor."""
+        return self._voiced_level(chunk)[0]
+
+    def _voiced_level(self, chunk: AudioChunk) -> tuple[bool, float]:
         level = dbfs(chunk.samples)
         floor = self.noise_floor.db
         self.noise_floor.update(level)
         self.heard_sound = level >= max(self._settings.min_level_dbfs, floor + self._settings.noise_margin_db)
         if not self.heard_sound:
-            return False
-        return self._vad.probability(chunk.samples) >= self._settings.vad_threshold
+            return False, level
+        return self._vad.probability(chunk.samples) >= self._settings.vad_threshold, level
 
-    def push(self, chunk: AudioChunk) -> Utterance | None:
-        """Feed one chunk; returns an utterance when this chunk closes one."""
+    def push(self, chunk: AudioChunk, masked: bool = False) -> Utterance | None:
+        """Feed one chunk; returns an utterance when this chunk closes one.
+
+        A `masked` chunk (the bot's own echo, see :mod:`machine.echo_gate`) counts as silence and leaves the
+        noise floor alone; its audio is still kept when it falls inside an utterance."""
         if chunk.samples.shape != (CHUNK_SAMPLES,):
             raise ValueError(
                 f"the endpointer takes chunks of {CHUNK_SAMPLES} samples, got {chunk.samples.shape}"
             )
-        voiced = self.is_voiced(chunk)
+        if masked:
+            voiced, level = False, SILENCE_DBFS
+            self.heard_sound = False
+        else:
+            voiced, level = self._voiced_level(chunk)
+        self.last_voiced = voiced
         if not self._speech:
             self._before.append(chunk)
             self._voiced_run = self._voiced_run + 1 if voiced else 0
             if self._voiced_run < self._settings.start_chunks:
                 return None
             self._speech = list(self._before)
-            self._pre_roll_held = len(self._speech) - self._settings.start_chunks
+            held = len(self._speech)
+            self._voiced = [False] * (held - self._settings.start_chunks) + [
+                True
+            ] * self._settings.start_chunks
+            self._levels = [SILENCE_DBFS] * held
+            self._pre_roll_held = held - self._settings.start_chunks
             self._before.clear()
-            self._mark_voiced(chunk)
+            self._mark_voiced()
             return None
         self._speech.append(chunk)
+        self._voiced.append(voiced)
+        self._levels.append(level)
         if voiced:
-            self._mark_voiced(chunk)
+            self._mark_voiced()
         else:
             self._silent_run += 1
-        if len(self._speech) >= self._max_chunks:
-            return self._close(chunk.arrived_at, truncated=True)
         if self._silent_run >= self._end_chunks:
-            return self._close(chunk.arrived_at, truncated=False)
+            return self._close(chunk.arrived_at)
+        if len(self._speech) >= self._max_chunks:
+            return self._cut(chunk.arrived_at)
         return None
 
     def flush(self, now: float) -> Utterance | None:
         """Close whatever speech is open (the input ended)."""
-        return self._close(now, truncated=False) if self._speech else None
+        return self._close(now) if self._speech else None
 
     def reset(self) -> None:
         """Drop everything held and start afresh."""
         self._before.clear()
         self._speech = []
+        self._voiced = []
+        self._levels = []
         self._pre_roll_held = 0
         self._voiced_run = 0
         self._silent_run = 0
         self._vad.reset()
 
-    def _mark_voiced(self, chunk: AudioChunk) -> None:
+    def _mark_voiced(self) -> None:
         self._silent_run = 0
         self._last_voiced_index = len(self._speech) - 1
-        self._last_voiced_at = chunk.arrived_at
 
-    def _close(self, now: float, truncated: bool) -> Utterance | None:
+    def _close(self, now: float) -> Utterance | None:
         # Keep a little of the trailing silence (it helps whisper end the last word), not all of it.
         tail = min(len(self._speech), self._last_voiced_index + 1 + _chunks_for(200))
         speech = self._speech[:tail]
         spoken_chunks = self._last_voiced_index + 1 - self._pre_roll_held
-        last_voiced_at = self._last_voiced_at
+        silence_s = (len(self._speech) - 1 - self._last_voiced_index) * CHUNK_MS / 1000
         self.reset()
         if spoken_chunks < self._min_chunks:
             return None
-        samples = np.concatenate([c.samples for c in speech]).astype(np.float32, copy=False)
-        return Utterance(samples=samples, last_voiced_at=last_voiced_at, endpoint_at=now, truncated=truncated)
+        return _utterance(speech, now, silence_s, truncated=False)
+
+    def _cut(self, now: float) -> Utterance:
+        """The maximum length is reached: hand on the speech up to a pause, keep the rest open."""
+        cut = self._cut_point()
+        speech, rest = self._speech[:cut], self._speech[cut:]
+        voiced, levels = self._voiced[cut:], self._levels[cut:]
+        before_cut = [i for i, flag in enumerate(self._voiced[:cut]) if flag]
+        silence_s = (len(self._speech) - 1 - (before_cut[-1] if before_cut else 0)) * CHUNK_MS / 1000
+        self._speech, self._voiced, self._levels = rest, voiced, levels
+        self._pre_roll_held = 0
+        later = [i for i, flag in enumerate(voiced) if flag]
+        self._last_voiced_index = later[-1] if later else -1
+        self._silent_run = len(rest) - 1 - self._last_voiced_index
+        return _utterance(speech, now, silence_s, truncated=True)
+
+    def _cut_point(self) -> int:
+        """The middle of the latest pause in the recent speech, or else its quietest chunk."""
+        spoken_from = self._pre_roll_held + self._settings.start_chunks
+        search = max(spoken_from, len(self._speech) - _chunks_for(_CUT_SEARCH_MS))
+        pause = _chunks_for(_PAUSE_MS)
+        quiet = [not flag for flag in self._voiced]
+        end = len(self._speech)
+        while end > search:
+            if not quiet[end - 1]:
+                end -= 1
+                continue
+            start = end
+            while start > search and quiet[start - 1]:
+                start -= 1
+            if end - start >= pause:
+                return (start + end) // 2
+            end = start
+        recent = np.array(self._levels[search:])
+        return search + len(recent) - int(np.argmin(recent[::-1]))  # just after the latest quietest chunk
+
+
+def _utterance(speech: list[AudioChunk], now: float, silence_s: float, truncated: bool) -> Utterance:
+    samples = np.concatenate([c.samples for c in speech]).astype(np.float32, copy=False)
+    return Utterance(samples=samples, last_voiced_at=now - silence_s, endpoint_at=now, truncated=truncated)

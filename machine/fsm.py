@@ -7,6 +7,7 @@ runtime's single event queue, so the runtime's loop is the only caller of :meth:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -91,10 +92,21 @@ class TurnMachine:
 
     state: str  # set by transitions
 
-    def __init__(self, on_enter: dict[TurnState, StateCallback] | None = None) -> None:
+    def __init__(
+        self,
+        on_enter: dict[TurnState, StateCallback] | None = None,
+        on_any_enter: Callable[[TurnState], None] = lambda state: None,
+        history: int = 256,
+    ) -> None:
         self._on_enter = dict(on_enter or {})
-        self.visited: list[TurnState] = [TurnState.IDLE]
-        self.refused: list[tuple[TurnState, Trigger]] = []
+        self._on_any_enter = on_any_enter
+        self.visited: deque[TurnState] = deque([TurnState.IDLE], maxlen=history)
+        """The most recent states entered, oldest first (at most `history` of them)."""
+        self.previous = TurnState.IDLE
+        """The state before the current one."""
+        self.refused: deque[tuple[TurnState, Trigger]] = deque(maxlen=history)
+        """The most recent refused triggers, with the state that refused them."""
+        self.refused_count = 0
         self._machine = Machine(
             model=self,
             # `on_enter` runs before a transition's `after`, so states are recorded in the order entered.
@@ -122,13 +134,16 @@ class TurnMachine:
             self._machine.events[trigger.value].trigger(self, **payload)
         except MachineError:
             self.refused.append((before, trigger))
+            self.refused_count += 1
             log.warning("refused trigger %r in state %r", trigger.value, before.value)
             return False
         return True
 
     def _entered(self, event: EventData) -> None:
         state = self.current
+        self.previous = self.visited[-1]
         self.visited.append(state)
+        self._on_any_enter(state)
         callback = self._on_enter.get(state)
         if callback is not None:
             callback(event.kwargs)

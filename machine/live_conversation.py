@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from types import FrameType
 
 from machine.audio.capture import DeviceSource
-from machine.audio.devices import describe, list_devices, open_portaudio, resolve
+from machine.audio.devices import open_portaudio, resolve
 from machine.audio.playback import DeviceSink
 from machine.conversation_memory import BlockMemory, open_memory
+from machine.echo_gate import PlaybackLevels
 from machine.recorded_conversation import print_turn
 from machine.runtime import Runtime
 from machine.settings import MachineSettings
@@ -40,38 +41,32 @@ class LiveRun:
     """Chunks the processing worker's queue could not take."""
 
 
-def device_table() -> str:
-    """`python -m machine devices`: every input and output device with its default rate."""
-    audio = open_portaudio()
-    try:
-        return describe(list_devices(audio))
-    finally:
-        audio.terminate()
-
-
 def run_live(
     settings: MachineSettings,
     memory_settings: MemoryStoreSettings,
     stop: threading.Event | None = None,
     on_turn: Callable[[TurnRecord], None] | None = None,
+    fresh: bool = False,
 ) -> LiveRun:
     """Converse on the configured devices until a signal or `stop` ends it; `on_turn` also sees each turn.
 
     SIGINT/SIGTERM stop the runtime; SIGUSR1 ends the memory session at once (everything is forgotten)
-    and resets the turn in flight."""
+    and resets the turn in flight. `fresh` forgets the memory block's session before listening starts
+    (`--fresh`)."""
     audio = open_portaudio()
     try:
         resolve(audio, settings.audio.input_device, "input")  # a wrong device fails before models load
-        sink = DeviceSink(audio, settings.audio)
+        levels = PlaybackLevels()
+        sink = DeviceSink(audio, settings.audio, levels)
         try:
-            with open_memory(memory_settings, settings.memory_block) as memory:
+            with open_memory(memory_settings, settings.memory_block, fresh=fresh) as memory:
 
                 def show(record: TurnRecord) -> None:
                     print_turn(settings.bot_name, record)
                     if on_turn is not None:
                         on_turn(record)
 
-                runtime = build_runtime(settings, memory, sink, show, echo_reference=lambda: sink.level_db)
+                runtime = build_runtime(settings, memory, sink, show, playback_levels=levels)
                 source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
                 asked = _handle_signals(runtime, memory, stop)
                 print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)
@@ -94,13 +89,13 @@ def _handle_signals(runtime: Runtime, memory: BlockMemory, stop: threading.Event
         runtime.stop()
 
     def forget(signum: int, frame: FrameType | None) -> None:
-        runtime.reset()
-        memory.forget()
+        runtime.forget(memory.forget)  # through the loop: after the turn in flight is reset
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, end)
         signal.signal(signal.SIGINT, end)
-        signal.signal(signal.SIGUSR1, forget)
+        if hasattr(signal, "SIGUSR1"):  # POSIX only: Windows has no SIGUSR1
+            signal.signal(signal.SIGUSR1, forget)
     if stop is not None:
 
         def stop_when_set() -> None:

@@ -172,6 +172,20 @@ class Synthesizer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PlaybackReport:
+    """How one reply's audio fared on its way out."""
+
+    synthesised_s: float = 0.0
+    """Seconds of audio handed to the sink."""
+    delivered_s: float = 0.0
+    """Seconds of it that reached the device (less when the reply was cut)."""
+    underruns: int = 0
+    """Times the device ran dry in the middle of a sentence (each is an audible hole)."""
+    paused_s: float = 0.0
+    """Silence between sentences while the next one was still being generated or synthesised."""
+
+
 class AudioSink(Protocol):
     """Where the bot's voice goes: a device, or one WAV file per reply."""
 
@@ -180,11 +194,12 @@ class AudioSink(Protocol):
         ...
 
     def play(self, audio: FloatAudio, cancel: threading.Event) -> None:
-        """Play audio (blocking for as long as it takes to play, unless `cancel` is set)."""
+        """Queue audio to be played after what is queued already; may block while the queue is full.
+        When `cancel` is set, stop at once and drop what is queued."""
         ...
 
-    def end_reply(self) -> None:
-        """Close the reply (flush, write the file)."""
+    def end_reply(self, cancel: threading.Event) -> PlaybackReport:
+        """Wait until the reply has been heard (or `cancel` is set), close it, and say how it went."""
         ...
 
 

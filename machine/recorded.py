@@ -1,7 +1,8 @@
 """Recorded audio in, WAV files out: the runtime's source and sink for `--input PATH --output DIR`.
 
 The source plays each file as a user would speak it: it waits until the bot is listening, then feeds
-lead silence, the file and trailing silence in 32 ms chunks, paced in real time unless `fast`.
+lead silence, the file and trailing silence in 32 ms chunks, paced in real time unless `fast`. Given a
+count of the turns so far, it also notes each file after which no turn had begun (no speech heard in it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from machine.audio_file import read_wav, write_wav
-from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, PlaybackReport
 from machine.settings import RecordedInputSettings
 
 CHUNK_S = CHUNK_SAMPLES / SAMPLE_RATE
@@ -23,12 +24,27 @@ CHUNK_S = CHUNK_SAMPLES / SAMPLE_RATE
 class RecordedSource:
     """Feeds recorded utterances, one after another, to `deliver`, waiting for the bot between them."""
 
-    def __init__(self, files: list[Path], settings: RecordedInputSettings, realtime: bool) -> None:
+    def __init__(
+        self,
+        files: list[Path],
+        settings: RecordedInputSettings,
+        realtime: bool,
+        turns_so_far: Callable[[], int] | None = None,
+    ) -> None:
         self.files = files
         # Read everything up front, so a bad file is reported before the conversation starts.
         self._audio = [read_wav(path) for path in files]
         self._settings = settings
         self._realtime = realtime
+        self._turns_so_far = turns_so_far
+        self.unheard: list[Path] = []
+        """Files played to the end with no turn begun by the time the bot listened again (needs
+        `turns_so_far`, the number of turns the runtime has finished)."""
+
+    def _note_unheard(self, played: tuple[Path, int] | None) -> None:
+        """After the bot listens again: `played` (a file and the turn count before it) started no turn."""
+        if played is not None and self._turns_so_far is not None and self._turns_so_far() == played[1]:
+            self.unheard.append(played[0])
 
     def _padded(self, audio: FloatAudio) -> FloatAudio:
         lead = np.zeros(SAMPLE_RATE * self._settings.lead_silence_ms // 1000, dtype=np.float32)
@@ -43,7 +59,11 @@ class RecordedSource:
         wait_for_turn: Callable[[float], bool],
         stopping: threading.Event,
     ) -> None:
-        """Play every file; `wait_for_turn(timeout)` blocks until the bot listens again (False on timeout)."""
+        """Play every file; `wait_for_turn(timeout)` blocks until the bot listens again (False on timeout).
+
+        The turns a file starts are finished once the bot listens again, so a turn count unchanged since
+        before the file means no speech was heard in it."""
+        played: tuple[Path, int] | None = None
         for path, audio in zip(self.files, self._audio, strict=True):
             if stopping.is_set() or not wait_for_turn(self._settings.reply_timeout_s):
                 if not stopping.is_set():
@@ -52,6 +72,8 @@ class RecordedSource:
                         f"(before {path.name}); raise machine.recorded.reply_timeout_s on a slow machine"
                     )
                 return
+            self._note_unheard(played)
+            played = (path, self._turns_so_far() if self._turns_so_far is not None else 0)
             padded = self._padded(audio)
             start = time.monotonic()
             for index in range(len(padded) // CHUNK_SAMPLES):
@@ -63,7 +85,8 @@ class RecordedSource:
                         time.sleep(delay)
                 chunk = padded[index * CHUNK_SAMPLES : (index + 1) * CHUNK_SAMPLES]
                 deliver(AudioChunk(samples=chunk, arrived_at=time.monotonic()))
-        wait_for_turn(self._settings.reply_timeout_s)
+        if wait_for_turn(self._settings.reply_timeout_s) and not stopping.is_set():
+            self._note_unheard(played)
 
 
 class WavReplySink:
@@ -87,11 +110,14 @@ class WavReplySink:
         if self._realtime:
             cancel.wait(len(audio) / self._rate)
 
-    def end_reply(self) -> None:
-        """Write the reply collected since `begin_reply`."""
+    def end_reply(self, cancel: threading.Event) -> PlaybackReport:
+        """Write the reply collected since `begin_reply`; all of it is delivered (to the file)."""
         if not self._parts:
-            return
+            return PlaybackReport()
         path = self.folder / f"reply-{len(self.written) + 1:03d}.wav"
-        write_wav(path, np.concatenate(self._parts), self._rate)
+        audio = np.concatenate(self._parts)
+        write_wav(path, audio, self._rate)
         self.written.append(path)
         self._parts = []
+        seconds = round(len(audio) / self._rate, 3)
+        return PlaybackReport(seconds, seconds, 0)

@@ -2,7 +2,8 @@
 
 Each input WAV is one thing a user says. The bot's replies are written to DIR as `reply-NNN.wav`, the
 conversation is printed, and each turn's record is printed and appended to DIR/turns.jsonl as one JSON
-line.
+line (the file is always written, empty when no one spoke). A file in which no speech was heard is named
+at the end: `no speech heard in FILE`.
 """
 
 from __future__ import annotations
@@ -50,14 +51,26 @@ def run_recorded(
 ) -> list[TurnRecord]:
     """Run the runtime over the WAV file or folder `inputs`, writing replies and turns.jsonl to `output`.
 
-    The bot remembers in its memory block as it does live; `fresh_session` forgets the block first."""
-    source = RecordedSource(wav_inputs(inputs), settings.recorded, realtime=realtime)
+    The bot remembers in its memory block (`settings.memory_block`) as it does live; `fresh_session`
+    forgets the block's session before the first file (`--fresh`)."""
+    finished = 0  # turns reported so far: the source tells from it which files started none
+    source = RecordedSource(
+        wav_inputs(inputs), settings.recorded, realtime=realtime, turns_so_far=lambda: finished
+    )
     output.mkdir(parents=True, exist_ok=True)
     journal = output / "turns.jsonl"
-    journal.unlink(missing_ok=True)
+    journal.write_text("", encoding="utf-8")  # this run's turns only; empty when no speech was heard
+    show = turn_printer(settings.bot_name, journal)
+
+    def on_turn(record: TurnRecord) -> None:
+        nonlocal finished
+        show(record)
+        finished += 1
+
     sink = WavReplySink(output, realtime=realtime)
-    with open_memory(memory_settings, settings.memory_block) as memory:
-        if fresh_session:
-            memory.forget()
-        runtime = build_runtime(settings, memory, sink, turn_printer(settings.bot_name, journal))
-        return runtime.run(source)
+    with open_memory(memory_settings, settings.memory_block, fresh=fresh_session) as memory:
+        runtime = build_runtime(settings, memory, sink, on_turn)
+        records = runtime.run(source)
+    for path in source.unheard:
+        print(f"no speech heard in {path}", flush=True)
+    return records

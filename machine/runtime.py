@@ -1,10 +1,10 @@
 """The conversation runtime: audio in, turns driven by the state machine, speech out.
 
 Threads: the source (capture) thread only hands fixed chunks to a bounded queue; one processing worker
-runs the endpointer on them; models run in job threads. Every job reports back as a trigger through one
-event queue, and the loop in :meth:`Runtime.run` is the only place that fires the state machine. While the
-bot is not listening, and for a short echo tail after it stops speaking, incoming audio is dropped
-(half-duplex), so the bot never transcribes its own voice.
+feeds them to the bot's ears (:mod:`machine.hearing`: echo gate, endpointer, barge-in), in every state,
+so nothing a user says is dropped unheard; models run in job threads. Every job reports back as a trigger
+through one bounded event queue, and the loop in :meth:`Runtime.run` is the only place that fires the
+state machine.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from machine.barge_in import BargeInDetector
-from machine.endpointing import SILENCE_DBFS, Endpointer
 from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.ports import AudioChunk, Captions, FloatAudio, Transcriber, Transcript, Utterance
+from machine.hearing import Hearing, Mode
+from machine.ports import AudioChunk, Captions, Transcriber, Transcript, Utterance
 from machine.reply_checks import Strike
 from machine.speaking import Speaker
 from machine.thinking import ReplyEvents, Thinker
@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[AudioChunk], None]
 WaitForTurn = Callable[[float], bool]
+
+EVENT_QUEUE_SIZE = 256
+"""Triggers waiting for the loop (a handful per turn; the loop never blocks long)."""
+RECORDS_KEPT = 1000
+"""Finished turns kept in :attr:`Runtime.records` (each is also reported to `on_turn` as it ends)."""
+_FORGET_WAIT_S = 10.0
+_CLOSE_WAIT_S = 1.0
+_POST_TIMEOUT_S = 1.0
 
 
 class AudioSource(Protocol):
@@ -53,6 +61,7 @@ class _Turn:
     record: TurnRecord
     cancel: threading.Event = field(default_factory=threading.Event)
     pending: Iterator[str] | None = None
+    jobs: list[Future[None]] = field(default_factory=list)
 
 
 class Runtime:
@@ -60,44 +69,34 @@ class Runtime:
 
     def __init__(
         self,
-        endpointer: Endpointer,
+        hearing: Hearing,
         transcriber: Transcriber,
         thinker: Thinker,
         speaker: Speaker,
         on_turn: Callable[[TurnRecord], None],
         chunk_queue_size: int = 256,
-        denoiser: Callable[[FloatAudio], FloatAudio] | None = None,
-        echo_tail_s: float = 0.0,
         on_activity: Callable[[], None] = lambda: None,
-        barge_in: BargeInDetector | None = None,
-        echo_reference: Callable[[], float] = lambda: SILENCE_DBFS,
         captions: Captions | None = None,
     ) -> None:
-        self._endpointer = endpointer
+        self._hearing = hearing
         self._transcriber = transcriber
         self._thinker = thinker
         self._speaker = speaker
         self._on_turn = on_turn
-        self._denoiser = denoiser
-        self._echo_tail_s = echo_tail_s
         self._on_activity = on_activity
-        self._deaf_until = 0.0
-        self._barge_in = barge_in
-        self._echo_reference = echo_reference
         self._captions = captions
-        self._speaking_now = threading.Event()
-        self._barging = False
         self._last_activity = 0.0
         self._chunks: queue.Queue[AudioChunk] = queue.Queue(maxsize=chunk_queue_size)
-        self._events: queue.Queue[_Event] = queue.Queue()
+        self._events: queue.Queue[_Event] = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
         self._listening = threading.Event()
         self._stopping = threading.Event()
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="turn-job")
         self._turn: _Turn | None = None
         self._turn_count = 0
-        self._segment_start = 0
+        self._turn_states: list[str] = [TurnState.IDLE.value]
         self.dropped_chunks = 0
-        self.records: list[TurnRecord] = []
+        self.records: deque[TurnRecord] = deque(maxlen=RECORDS_KEPT)
+        """The most recent finished turns."""
         self.machine = TurnMachine(
             on_enter={
                 TurnState.IDLE: self._entered_idle,
@@ -106,7 +105,8 @@ class Runtime:
                 TurnState.THINKING: self._entered_thinking,
                 TurnState.SPEAKING: self._entered_speaking,
                 TurnState.RESET: self._entered_reset,
-            }
+            },
+            on_any_enter=lambda state: self._turn_states.append(state.value),
         )
 
     # --- audio side -------------------------------------------------------------------------------
@@ -119,62 +119,38 @@ class Runtime:
             self.dropped_chunks += 1
 
     def wait_for_turn(self, timeout: float) -> bool:
-        """Block until every delivered chunk is processed and the bot is listening again."""
+        """Block until every delivered chunk is processed and the bot is listening again (False on timeout
+        or when the runtime stops)."""
         deadline = time.monotonic() + timeout
         while self._chunks.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)
-        return self._listening.wait(max(0.0, deadline - time.monotonic()))
+        while not self._listening.wait(0.05):
+            if self._stopping.is_set() or time.monotonic() >= deadline:
+                return False
+        return True
 
     def _process_chunks(self) -> None:
-        stale = False
         while not self._stopping.is_set():
             try:
                 chunk = self._chunks.get(timeout=0.05)
             except queue.Empty:
                 continue
             try:
-                listening = self._listening.is_set() and chunk.arrived_at >= self._deaf_until
-                watching = self._speaking_now.is_set() and self._barge_in is not None
-                if not (listening or self._barging or watching):
-                    stale = True  # half-duplex: what is heard while the bot is busy is dropped unheard
-                    continue
-                if self._denoiser is not None:
-                    chunk = AudioChunk(self._denoiser(chunk.samples), chunk.arrived_at)
-                if self._barging:
-                    self._barging = not self._listening.is_set()
-                elif not listening:
-                    stale = not self._check_barge_in(chunk)
-                    continue
-                if stale:
-                    self._endpointer.reset()
-                    stale = False
-                utterance = self._endpointer.push(chunk)
-                if self._endpointer.heard_sound:
+                heard = self._hearing.hear(chunk)
+                if self._hearing.heard_sound:
                     self._activity(chunk.arrived_at)
-                if utterance is not None:
+                if heard is not None and heard.utterance is not None:
                     self._listening.clear()
-                    self._post(Trigger.UTTERANCE_ENDED, utterance=utterance)
+                    self._post(Trigger.UTTERANCE_ENDED, utterance=heard.utterance)
+                elif heard is not None and heard.barge_in:
+                    turn = self._turn
+                    self._post(Trigger.BARGE_IN, turn.record.turn if turn else 0, barged=True)
             except Exception:
                 log.exception("audio processing failed; the turn is reset")
                 self._listening.clear()
                 self._post(Trigger.RESET)
             finally:
                 self._chunks.task_done()
-
-    def _check_barge_in(self, chunk: AudioChunk) -> bool:
-        """While the bot speaks: True once the user has talked over it (the endpointer then holds their
-        speech so far, and a barge-in trigger is on its way)."""
-        assert self._barge_in is not None
-        if not self._barge_in.push(chunk, self._echo_reference()):
-            return False
-        self._endpointer.reset()
-        for held in self._barge_in.held:
-            self._endpointer.push(held)
-        self._barge_in.reset()
-        self._barging = True
-        turn = self._turn
-        self._post(Trigger.BARGE_IN, turn.record.turn if turn else 0)
-        return True
 
     def _activity(self, now: float) -> None:
         """Tell the session something happened (noise heard, the bot speaking), at most once a second."""
@@ -229,7 +205,7 @@ class Runtime:
                 self._captions.close()
         if failure:
             raise failure[0]
-        return self.records
+        return list(self.records)
 
     def stop(self) -> None:
         """Ask the loop to end (from any thread)."""
@@ -239,8 +215,17 @@ class Runtime:
         """Abandon the turn in flight and go back to idle (from any thread)."""
         self._post(Trigger.RESET)
 
+    def forget(self, forget_memory: Callable[[], None]) -> None:
+        """End the conversation now (from any thread, a signal handler included): the turn in flight is
+        reset, and once its jobs have finished (so nothing more can be remembered) `forget_memory` runs
+        and the turns kept in RAM are dropped."""
+        self._post(Trigger.RESET, forget=forget_memory)
+
     def _post(self, trigger: Trigger, turn: int = 0, **payload: Any) -> None:
-        self._events.put(_Event(trigger, turn, payload))
+        try:
+            self._events.put(_Event(trigger, turn, payload), timeout=_POST_TIMEOUT_S)
+        except queue.Full:
+            log.error("the event queue is full (the loop is stuck?); %s is dropped", trigger.value)
 
     def _job(self, turn: _Turn, work: Callable[[], None]) -> None:
         def guarded() -> None:
@@ -251,12 +236,13 @@ class Runtime:
                 turn.record.outcome = "failed"
                 self._post(Trigger.RESET, turn.record.turn)
 
-        self._jobs.submit(guarded)
+        turn.jobs.append(self._jobs.submit(guarded))
 
     # --- state callbacks: they only start or cancel work --------------------------------------------
 
     def _entered_idle(self, payload: dict[str, Any]) -> None:
         self._listening.clear()
+        self._hearing.set_mode(Mode.OFF)
         if self._captions is not None:
             self._captions.idle()
         self._close_turn("reset")
@@ -264,24 +250,26 @@ class Runtime:
             self._post(Trigger.START)
 
     def _entered_listening(self, payload: dict[str, Any]) -> None:
-        self._speaking_now.clear()
         if self._captions is not None:
             self._captions.idle()
-        previous = self.machine.visited[-2]
+        previous = self.machine.previous
         outcome = {TurnState.TRANSCRIBING: "no_words", TurnState.THINKING: "no_reply"}.get(
             previous, "replied"
         )
-        if self._barging:
-            outcome = "interrupted"  # the user is talking: no echo tail, their speech is already held
+        if payload.get("barged"):
+            outcome = "interrupted"
         elif previous is TurnState.SPEAKING:
-            # what the input hears for a moment after the bot stops is still the bot's own voice
-            self._deaf_until = time.monotonic() + self._echo_tail_s
             self._activity(time.monotonic())
         self._close_turn(outcome)
-        self._listening.set()
+        held = self._hearing.set_mode(Mode.LISTENING)
+        if held is not None:
+            self._post(Trigger.UTTERANCE_ENDED, utterance=held)  # heard while busy: this is the next turn
+        else:
+            self._listening.set()
 
     def _entered_transcribing(self, payload: dict[str, Any]) -> None:
         utterance: Utterance = payload["utterance"]
+        self._hearing.set_mode(Mode.BUSY)
         self._turn_count += 1
         turn = _Turn(TurnRecord(self._turn_count, utterance.last_voiced_at, utterance.endpoint_at))
         self._turn = turn
@@ -326,9 +314,7 @@ class Runtime:
 
     def _entered_speaking(self, payload: dict[str, Any]) -> None:
         turn = self._require_turn()
-        if self._barge_in is not None:
-            self._barge_in.reset()
-        self._speaking_now.set()
+        self._hearing.set_mode(Mode.SPEAKING)
         pending = turn.pending
         assert pending is not None, "the table allows speaking only with a reply"
 
@@ -336,25 +322,39 @@ class Runtime:
             turn.record.first_audio = time.monotonic()
             self._activity(turn.record.first_audio)
 
+        def saying(sentence: str, duration_s: float) -> None:
+            if not turn.cancel.is_set():
+                turn.record.reply.append(sentence)  # as it is heard: an interrupted turn keeps its start
+            if self._captions is not None:
+                self._captions.saying(sentence, duration_s)
+
         def speak() -> None:
-            on_sentence = self._captions.saying if self._captions is not None else _not_captioned
-            played = self._speaker.speak(pending, turn.cancel, first_audio, on_sentence)
+            spoken = self._speaker.speak(pending, turn.cancel, first_audio, saying)
             turn.record.done = time.monotonic()
-            turn.record.reply = played
-            if played and not turn.cancel.is_set():
-                self._thinker.remember(turn.record.transcript, " ".join(played))
+            turn.record.playback = spoken.playback
+            if spoken.sentences and not turn.cancel.is_set():
+                self._thinker.remember(turn.record.transcript, " ".join(spoken.sentences))
             self._post(Trigger.SPOKEN, turn.record.turn)
 
         self._job(turn, speak)
 
     def _entered_reset(self, payload: dict[str, Any]) -> None:
         self._listening.clear()
-        self._speaking_now.clear()
-        self._barging = False
-        if self._turn is not None:
-            self._turn.cancel.set()
-            if self._turn.record.outcome == "open":
-                self._turn.record.outcome = "reset"
+        self._hearing.set_mode(Mode.OFF)
+        turn = self._turn
+        if turn is not None:
+            turn.cancel.set()
+            if turn.record.outcome == "open":
+                turn.record.outcome = "reset"
+        forget_memory: Callable[[], None] | None = payload.get("forget")
+        if forget_memory is None:
+            return
+        if turn is not None:
+            wait(turn.jobs, timeout=_FORGET_WAIT_S)  # a reply finishing now must not be remembered later
+            turn.record.transcript, turn.record.reply = "", []
+            turn.record.outcome = "forgotten"
+        forget_memory()
+        self.records.clear()
 
     def _require_turn(self) -> _Turn:
         if self._turn is None:
@@ -365,9 +365,9 @@ class Runtime:
         turn, self._turn = self._turn, None
         if turn is None:
             return
-        states = [state.value for state in self.machine.visited[self._segment_start :]]
-        self._segment_start = len(self.machine.visited) - 1
+        states, self._turn_states = self._turn_states, self._turn_states[-1:]
         turn.cancel.set()  # releases whatever the turn still holds (generation, synthesis, playback)
+        wait(turn.jobs, timeout=_CLOSE_WAIT_S)  # cancelled jobs end within milliseconds: their figures count
         record = turn.record
         record.done = record.done or time.monotonic()
         if record.outcome == "open":
@@ -375,10 +375,6 @@ class Runtime:
         record.states = states
         self.records.append(record)
         self._on_turn(record)
-
-
-def _not_captioned(sentence: str, duration_s: float) -> None:
-    return None
 
 
 def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:

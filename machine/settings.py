@@ -44,12 +44,12 @@ class LiveAudioSettings(_Section):
     output_device: str = Field("default", min_length=1)
     block_ms: int = Field(20, ge=5, le=200)
     capture_queue_blocks: int = Field(250, ge=4, le=10_000)
-    playback_queue_blocks: int = Field(8, ge=2, le=1000)
+    playback_queue_blocks: int = Field(50, ge=2, le=1000)
     output_gain: float = Field(1.0, gt=0.0, le=4.0)
-    echo_tail_ms: int = Field(300, ge=0, le=5000)
+    echo_max_delay_ms: int = Field(1500, ge=0, le=5000)
+    echo_margin_db: float = Field(6.0, ge=0.0, le=40.0)
     barge_in: bool = False
     barge_in_ms: int = Field(480, ge=96, le=5000)
-    barge_in_margin_db: float = Field(6.0, ge=0.0, le=40.0)
     denoiser: Literal["none", "rnnoise"] = "none"
     stall_timeout_s: float = Field(3.0, gt=0.1, le=60.0)
     reopen_initial_s: float = Field(0.5, gt=0.0, le=60.0)

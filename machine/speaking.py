@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from machine.ports import AudioSink, SpeechAudio, Synthesizer
+from machine.ports import AudioSink, PlaybackReport, SpeechAudio, Synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,14 @@ class _Synthesised:
 
 
 _END = object()
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """What a reply came to: the sentences that started playing, and how the audio fared."""
+
+    sentences: list[str]
+    playback: PlaybackReport
 
 
 class Speaker:
@@ -36,7 +44,7 @@ class Speaker:
         cancel: threading.Event,
         on_first_audio: Callable[[], None] = lambda: None,
         on_sentence: Callable[[str, float], None] = lambda sentence, duration_s: None,
-    ) -> list[str]:
+    ) -> Spoken:
         """Synthesise and play until the sentences run out or `cancel` is set; returns what was played.
 
         `on_sentence(sentence, duration_s)` is called just before the first audio of each sentence plays,
@@ -75,6 +83,7 @@ class Speaker:
         worker.start()
         played: list[str] = []
         started = False
+        playback = PlaybackReport()
         try:
             while not cancel.is_set():
                 try:
@@ -92,10 +101,10 @@ class Speaker:
             stop.set()
             worker.join()
             if started:
-                self._sink.end_reply()
+                playback = self._sink.end_reply(cancel)
         if failure:
             raise RuntimeError(f"speech synthesis failed: {failure[0]}") from failure[0]
-        return played
+        return Spoken(played, playback)
 
     def _play(
         self,

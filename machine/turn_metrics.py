@@ -11,6 +11,8 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from machine.ports import PlaybackReport
+
 #: (stage name, from timestamp, to timestamp): the stages reported per turn and by the benchmark.
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("endpoint", "last_voiced", "endpoint"),
@@ -42,7 +44,9 @@ class TurnRecord:
     """The failed reply checks of this turn, in order (see :mod:`machine.reply_checks`)."""
     outcome: str = "open"
     """How the turn ended: replied, cut (a strike ended the reply early), gave_up (three strikes),
-    interrupted, no_words, no_reply, reset, or failed."""
+    interrupted, no_words, no_reply, reset, forgotten, or failed."""
+    playback: PlaybackReport = field(default_factory=PlaybackReport)
+    """How the reply's audio fared: seconds synthesised and delivered, device underruns."""
 
     def stages(self) -> dict[str, float]:
         """Each stage's duration in seconds, for the stages whose two timestamps are known."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from machine.barge_in import BargeInDetector
 from machine.captions import ChatboxCaptions
 from machine.content_classifiers import TextClassifier, profanity_probability
 from machine.conversation_memory import BlockMemory
+from machine.echo_gate import EchoGate, PlaybackLevels
 from machine.endpointing import Endpointer
+from machine.hearing import Hearing
 from machine.ports import AudioSink, Captions, ChatModel, FloatAudio, Synthesizer
 from machine.reply_checks import ReplyChecker
 from machine.runtime import Runtime
@@ -35,14 +35,15 @@ def build_runtime(
     memory: BlockMemory,
     sink: AudioSink,
     on_turn: Callable[[TurnRecord], None],
-    echo_reference: Callable[[], float] | None = None,
+    playback_levels: PlaybackLevels | None = None,
 ) -> Runtime:
     """Load every model named in the settings and connect them into a runtime that plays into `sink`.
 
-    `echo_reference` (the level being played now) enables barge-in when `machine.audio.barge_in` is on."""
+    `playback_levels` (what the sink plays, for live audio) turns on the echo gate, and with it barge-in
+    when `machine.audio.barge_in` is on."""
     persona = settings.persona()
     captions = build_captions(settings)  # first: a wrong host fails before the models load
-    endpointer = Endpointer(SileroVoiceActivity(), settings.endpointing)
+    hearing = build_hearing(settings, playback_levels)
     transcriber = WhisperxTranscriber(settings.transcriber, settings.bot_name)
     thinker = Thinker(
         build_chat_model(settings.chat_model),
@@ -55,17 +56,32 @@ def build_runtime(
     )
     speaker = Speaker(build_synthesizer(settings.synthesizer), sink)
     return Runtime(
-        endpointer,
+        hearing,
         transcriber,
         thinker,
         speaker,
         on_turn,
         chunk_queue_size=settings.audio.capture_queue_blocks,
-        denoiser=_denoiser(settings.audio.denoiser),
-        echo_tail_s=settings.audio.echo_tail_ms / 1000,
         on_activity=memory.touch,
         captions=captions,
-        **_barge_in(settings, echo_reference),
+    )
+
+
+def build_hearing(settings: MachineSettings, playback_levels: PlaybackLevels | None) -> Hearing:
+    """The bot's ears: silero-vad endpointing, the optional denoiser, and, on live audio, the echo gate
+    and barge-in."""
+    audio = settings.audio
+    gate = (
+        EchoGate(playback_levels, audio.echo_margin_db, audio.echo_max_delay_ms)
+        if playback_levels is not None
+        else None
+    )
+    return Hearing(
+        Endpointer(SileroVoiceActivity(), settings.endpointing),
+        gate,
+        barge_in_ms=audio.barge_in_ms if audio.barge_in and gate is not None else None,
+        max_held_s=2 * settings.endpointing.max_utterance_s,
+        denoiser=_denoiser(audio.denoiser),
     )
 
 
@@ -101,18 +117,6 @@ def build_synthesizer(settings: SynthesizerSettings) -> Synthesizer:
 
         return CoquiSynthesizer(settings.coqui)
     return PiperSynthesizer(settings)
-
-
-def _barge_in(settings: MachineSettings, echo_reference: Callable[[], float] | None) -> dict[str, Any]:
-    if not (settings.audio.barge_in and echo_reference is not None):
-        return {}
-    detector = BargeInDetector(
-        SileroVoiceActivity(),
-        settings.endpointing.vad_threshold,
-        hold_ms=settings.audio.barge_in_ms,
-        margin_db=settings.audio.barge_in_margin_db,
-    )
-    return {"barge_in": detector, "echo_reference": echo_reference}
 
 
 def _denoiser(name: str) -> Callable[[FloatAudio], FloatAudio] | None:

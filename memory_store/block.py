@@ -193,10 +193,11 @@ class MemoryBlock:
                 self._records.write_activity(last)
                 self._stored_activity = last
 
-    def reset(self) -> None:
-        """End the session now (a reset command or signal): its memories are forgotten."""
+    def reset(self, why: str = "reset") -> None:
+        """End the session now (a reset command or signal, or the runtime stopping): its memories are
+        forgotten, and with the embedded store purged from its files; `why` goes to the log."""
         with self._lock:
-            self._forget("reset")
+            self._forget(why)
 
     def end_if_idle(self, now: float) -> bool:
         """Forget the session if it has been idle longer than `sessions.idle_timeout_s`; True if it ended."""

@@ -47,6 +47,9 @@ class SessionSettings(_Section):
     """How often the runtime's in-process timer runs the session-expiry flow (embedded Chroma only)."""
     expiry_jitter_s: float = Field(10.0, ge=0.0, le=3600.0)
     """A random 0..jitter seconds added to each interval of that timer."""
+    forget_on_exit: bool = True
+    """When the runtime stops (normal end, Ctrl-C, SIGTERM, an error) its block's session ends and is
+    forgotten, durably, before the store closes; false keeps it for the next start (until it expires)."""
 
     @model_validator(mode="after")
     def _write_often_enough(self) -> SessionSettings:

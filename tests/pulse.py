@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 
 def ensure_server() -> None:
@@ -65,3 +68,73 @@ def recording(source: str, wav: Path) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class LevelMeter:
+    """The level of a source every 20 ms, read live with parec (monotonic time, dBFS)."""
+
+    def __init__(self, source: str) -> None:
+        self._process = subprocess.Popen(
+            [
+                "parec",
+                f"--device={source}",
+                "--format=float32le",
+                "--rate=16000",
+                "--channels=1",
+                "--latency-msec=20",
+            ],
+            stdout=subprocess.PIPE,
+        )
+        self.levels: list[tuple[float, float]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        while data := self._process.stdout.read(320 * 4):
+            samples = np.frombuffer(data, dtype=np.float32)
+            rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+            self.levels.append((time.monotonic(), 20 * np.log10(rms) if rms > 0 else -120.0))
+
+    def loud_for(self, seconds: float, db: float = -45.0) -> bool:
+        """Whether the last `seconds` were all louder than `db`."""
+        recent = self.levels[-round(seconds / 0.02) :]
+        return len(recent) == round(seconds / 0.02) and all(level > db for _, level in recent)
+
+    def quiet_for(self, seconds: float, db: float = -60.0) -> bool:
+        """Whether the last `seconds` were all quieter than `db`."""
+        recent = self.levels[-round(seconds / 0.02) :]
+        return len(recent) == round(seconds / 0.02) and all(level < db for _, level in recent)
+
+    def wait(self, condition: Callable[[], bool], timeout: float) -> None:
+        """Wait until `condition` holds (AssertionError after `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "the level never got there"
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        """Stop reading."""
+        self._process.terminate()
+        self._process.wait(timeout=5)
+
+
+@contextmanager
+def loopback(source: str, sink: str, latency_ms: int) -> Iterator[None]:
+    """What `source` hears is played into `sink` `latency_ms` later (an echo path), while the block runs."""
+    module = subprocess.run(
+        [
+            "pactl",
+            "load-module",
+            "module-loopback",
+            f"source={source}",
+            f"sink={sink}",
+            f"latency_msec={latency_ms}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        yield
+    finally:
+        unload(module)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from machine.ports import FloatAudio
+from machine.ports import FloatAudio, PlaybackReport
 
 
 class RealTimeSink:
@@ -32,9 +32,10 @@ class RealTimeSink:
             self.interrupted += 1
         self.plays.append((started, time.monotonic()))
 
-    def end_reply(self) -> None:
+    def end_reply(self, cancel: threading.Event) -> PlaybackReport:
         """Count the closed reply."""
         self.replies_ended += 1
+        return PlaybackReport()
 
     def gaps_s(self) -> list[float]:
         """Silence between the end of each play call and the start of the next."""

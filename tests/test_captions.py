@@ -1,5 +1,9 @@
 """Chatbox captions: pages that fit VRChat's chatbox, sent to a real OSC server on loopback, spaced and in
-step with speech; the typing indicator; failures that never reach the conversation; the Speaker's hook."""
+step with speech; the typing indicator; failures that never reach the conversation; the Speaker's hook.
+
+No test sleeps to let time pass: tests wait (with an anti-hang bound) for a message to arrive, order events
+with a later message that would queue behind anything wrongly kept, or close the captions (which stops the
+sender thread) before reading what was sent."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import ThreadingOSCUDPServer
+from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
 from test_runtime import MemorySink, ToneSynthesizer
 from test_settings import write_config
 
@@ -31,8 +36,8 @@ INTERVAL_S = 0.25
 """The spacing the tests configure (VRChat needs 1.5 s; tests would take too long)."""
 
 TOLERANCE_S = 0.1
-"""Arrival times on the server lag the sends by scheduling jitter: up to 0.09 s was seen on a busy 2-core
-machine, so a gap between two arrivals may look that much shorter than the gap between the sends."""
+"""Sends are stamped just after the sender decided to send: a sender thread preempted in between (tens of
+milliseconds on a busy 2-core machine) stamps one page late, so the next gap may look that much shorter."""
 
 REPLY = (
     "Oh, that is a lovely question, and I have been thinking about it all evening while the stars came out "
@@ -51,41 +56,63 @@ class Received:
 
 
 class Chatbox:
-    """A real OSC server on 127.0.0.1 that records every message with its monotonic arrival time."""
+    """A real OSC server on 127.0.0.1 that records every message it receives, in order, and a log of every
+    message the captions send (stamped with the monotonic time of the send, failed sends included)."""
 
     def __init__(self) -> None:
         self.messages: list[Received] = []
-        self._lock = threading.Lock()
+        self.sends: list[Received] = []
+        self._changed = threading.Condition()
         dispatcher = Dispatcher()
         dispatcher.set_default_handler(self._record)
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
         self.port = self.server.server_address[1]
 
     def _record(self, address: str, *args: object) -> None:
-        with self._lock:
+        with self._changed:
             self.messages.append(Received(address, args, time.monotonic()))
+            self._changed.notify_all()
+
+    def record_send(self, address: str, args: list[str | bool]) -> None:
+        with self._changed:
+            self.sends.append(Received(address, tuple(args), time.monotonic()))
+            self._changed.notify_all()
 
     def received(self, address: str) -> list[Received]:
-        with self._lock:
+        with self._changed:
             return [message for message in self.messages if message.address == address]
+
+    def sent(self, address: str) -> list[Received]:
+        """What the captions sent to `address`; final once they are closed (the sender has stopped)."""
+        with self._changed:
+            return [message for message in self.sends if message.address == address]
 
     def texts(self) -> list[str]:
         return [str(message.args[0]) for message in self.received(INPUT_ADDRESS)]
+
+    def sent_texts(self) -> list[str]:
+        return [str(message.args[0]) for message in self.sent(INPUT_ADDRESS)]
 
     def typing(self) -> list[object]:
         return [message.args[0] for message in self.received(TYPING_ADDRESS)]
 
     def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Anti-hang bound only: returns as soon as `condition` holds."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"the chatbox never got there: {self.messages}"
-            time.sleep(0.01)
+        """Returns once `condition` holds (woken by every message); the timeout is an anti-hang bound."""
+        with self._changed:
+            reached = self._changed.wait_for(condition, timeout)
+        assert reached, f"the chatbox never got there: received {self.messages}, sent {self.sends}"
 
 
 @pytest.fixture
-def chatbox() -> Iterator[Chatbox]:
+def chatbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Chatbox]:
     box = Chatbox()
+    send = SimpleUDPClient.send_message
+
+    def recorded_send(client: SimpleUDPClient, address: str, value: list[str | bool]) -> None:
+        box.record_send(address, value)
+        send(client, address, value)
+
+    monkeypatch.setattr(SimpleUDPClient, "send_message", recorded_send)
     thread = threading.Thread(target=box.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield box
@@ -173,31 +200,33 @@ def test_a_long_reply_is_paged_in_order_spaced_and_in_step_with_speech(
     started = time.monotonic()
     captions.saying(REPLY, duration_s)
     chatbox.wait_for(lambda: len(chatbox.texts()) == len(expected))
-    time.sleep(INTERVAL_S)  # nothing more comes
-    pages = chatbox.received(INPUT_ADDRESS)
-    assert [page.args[0] for page in pages] == expected
+    captions.close()  # the sender stops: what it sent is final
+    assert chatbox.texts() == expected
+    pages = chatbox.sent(INPUT_ADDRESS)
+    assert [page.args[0] for page in pages] == expected, "nothing more was sent"
     for page in pages:
         assert_fits_the_chatbox(str(page.args[0]))
     assert " ".join(str(page.args[0]) for page in pages).split() == REPLY.split()
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(pages)]
     assert min(gaps) >= INTERVAL_S - TOLERANCE_S, gaps
-    # page n is not shown before its words are spoken (n/4 of the way through the sentence)
+    # page n is not sent before its words are spoken (n/4 of the way through the sentence)
     for index, page in enumerate(pages):
-        assert page.at - started >= index * duration_s / len(pages) - TOLERANCE_S
+        assert page.at - started >= index * duration_s / len(pages)
 
 
 def test_sentences_faster_than_the_spacing_are_merged_not_lost(
     chatbox: Chatbox, open_captions: Callable[..., ChatboxCaptions]
 ) -> None:
-    captions = open_captions(min_interval_s=1.0)
+    captions = open_captions(min_interval_s=2 * INTERVAL_S)
     captions.saying("One.", 0.05)
     chatbox.wait_for(lambda: chatbox.texts() == ["One."])
     captions.saying("Two.", 0.05)  # both wait for the spacing, then go out together
     captions.saying("Three.", 0.05)
     chatbox.wait_for(lambda: len(chatbox.texts()) == 2)
-    assert chatbox.texts() == ["One.", "Two. Three."]
-    first, second = chatbox.received(INPUT_ADDRESS)
-    assert second.at - first.at >= 1.0 - TOLERANCE_S
+    captions.close()
+    assert chatbox.texts() == chatbox.sent_texts() == ["One.", "Two. Three."]
+    first, second = chatbox.sent(INPUT_ADDRESS)
+    assert second.at - first.at >= 2 * INTERVAL_S - TOLERANCE_S
 
 
 def test_the_oldest_unshown_pages_are_dropped_when_too_many_wait(
@@ -208,8 +237,9 @@ def test_the_oldest_unshown_pages_are_dropped_when_too_many_wait(
     for sentence in sentences:
         captions.saying(sentence, 0.0)
     chatbox.wait_for(lambda: chatbox.texts()[-1:] == sentences[-1:])
-    time.sleep(INTERVAL_S * 2)
-    shown = chatbox.texts()
+    captions.close()
+    shown = chatbox.sent_texts()
+    assert chatbox.texts() == shown
     assert shown[-3:] == sentences[-3:]  # the newest are kept, in order
     assert len(shown) < len(sentences)  # older ones were dropped (the first may have gone out at once)
     assert shown == sorted(shown) and set(shown) <= set(sentences)
@@ -221,21 +251,22 @@ def test_idle_drops_the_pages_not_yet_spoken(
     captions = open_captions()
     captions.thinking()
     chatbox.wait_for(lambda: chatbox.typing() == [True])
-    started = time.monotonic()
     captions.saying(REPLY, 1.0)  # pages due at 0, 0.25, 0.5 and 0.75 s
     captions.idle()  # interrupted while the first page is spoken
-    chatbox.wait_for(lambda: chatbox.typing() == [True, False])
-    chatbox.wait_for(lambda: len(chatbox.texts()) == 1)
-    time.sleep(max(0.0, started + 1.0 + INTERVAL_S - time.monotonic()))
-    assert chatbox.texts() == paginate(REPLY)[:1]
+    # due at once, so it queues behind any page idle() wrongly kept, and goes out after them
+    captions.saying("Fence.", 0.0)
+    chatbox.wait_for(lambda: "Fence." in " ".join(chatbox.texts()))
+    captions.close()
+    shown = " ".join(chatbox.sent_texts())
+    assert shown.split() == f"{paginate(REPLY)[0]} Fence.".split()
+    assert chatbox.typing() == [True, False]
 
 
 def test_idle_still_shows_the_pages_already_spoken(
     chatbox: Chatbox, open_captions: Callable[..., ChatboxCaptions]
 ) -> None:
-    captions = open_captions(min_interval_s=0.3)
-    captions.saying(REPLY, 0.1)  # all four pages spoken within 0.1 s, the spacing holds three back
-    time.sleep(0.15)
+    captions = open_captions()
+    captions.saying(REPLY, 0.0)  # all four pages spoken at once, the spacing holds three back
     captions.idle()
     chatbox.wait_for(lambda: chatbox.texts() == paginate(REPLY))
 
@@ -250,7 +281,7 @@ def test_the_sound_and_the_indicator_follow_the_options(
     captions.idle()
     captions.close()
     assert chatbox.received(INPUT_ADDRESS)[0].args == ("Ding.", True, True)
-    assert chatbox.typing() == []
+    assert chatbox.sent(TYPING_ADDRESS) == []
 
 
 def test_close_turns_the_indicator_off(
@@ -266,18 +297,19 @@ def test_close_turns_the_indicator_off(
 def test_close_drops_what_is_not_shown(
     chatbox: Chatbox, open_captions: Callable[..., ChatboxCaptions]
 ) -> None:
+    threads = set(threading.enumerate())
     captions = open_captions()
-    started = time.monotonic()
     captions.saying(REPLY, 1.0)  # pages due at 0, 0.25, 0.5 and 0.75 s
     captions.close()
+    assert set(threading.enumerate()) <= threads, "the sender has stopped: nothing more can be sent"
     captions.close()  # twice is harmless
     captions.saying("After the end.", 0.1)  # and so is a late call
-    time.sleep(max(0.0, started + 1.0 + INTERVAL_S - time.monotonic()))
-    assert chatbox.texts() in ([], paginate(REPLY)[:1])  # the first page may have gone out at once
+    assert set(threading.enumerate()) <= threads
+    assert chatbox.sent_texts() in ([], paginate(REPLY)[:1])  # the first page may have gone out at once
 
 
 def test_send_failures_are_logged_once_and_never_reach_the_conversation(
-    caplog: pytest.LogCaptureFixture,
+    chatbox: Chatbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="machine.captions")
     # a broadcast address without SO_BROADCAST: every send fails with a PermissionError
@@ -286,12 +318,9 @@ def test_send_failures_are_logged_once_and_never_reach_the_conversation(
     captions.thinking()
     captions.saying(REPLY, 0.1)  # four pages: four failing sends, 0.25 s apart
     assert time.monotonic() - started < 1.0  # anti-hang bound: the calls only hand over
-    deadline = time.monotonic() + 10
-    while not caplog.records or time.monotonic() - started < 5 * INTERVAL_S:
-        assert time.monotonic() < deadline, "the failure was never logged"
-        time.sleep(0.05)
+    chatbox.wait_for(lambda: len(chatbox.sent(INPUT_ADDRESS)) == 4)  # the typing indicator failed first
     captions.idle()
-    captions.close()
+    captions.close()  # the sender has stopped: everything it logged is in
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "255.255.255.255:9000" in warnings[0].getMessage()
@@ -368,7 +397,7 @@ def test_speaker_announces_each_sentence_as_its_first_audio_starts() -> None:
         threading.Event(),
         on_sentence=lambda sentence, duration_s: events.append((sentence, duration_s)),
     )
-    assert played == ["Hello.", "How are you?"]
+    assert played.sentences == ["Hello.", "How are you?"]
     assert events == [
         ("Hello.", 0.1),
         ("play", 1600),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,9 @@ import pytest
 import soundfile
 
 from machine.__main__ import main
+from machine.ports import AudioChunk
+from machine.recorded import RecordedSource
+from machine.turn_metrics import TurnRecord
 from memory_store import MemorySystem
 from memory_store import load_settings as load_memory_settings
 
@@ -28,9 +34,75 @@ def test_live_mode_with_a_missing_device_lists_the_devices(
     assert "index" in error and "name" in error, "the available devices are listed"
 
 
-def test_devices_command_lists_devices(capsys: pytest.CaptureFixture[str]) -> None:
+class _FakePortAudio:
+    """PortAudio with the given devices (none: no sound server is running)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    def get_device_count(self) -> int:
+        return len(self._names)
+
+    def get_device_info_by_index(self, index: int) -> dict[str, object]:
+        return {
+            "name": self._names[index],
+            "hostApi": 0,
+            "maxInputChannels": 2,
+            "maxOutputChannels": 2,
+            "defaultSampleRate": 48_000.0,
+        }
+
+    def get_host_api_info_by_index(self, index: int) -> dict[str, object]:
+        return {"name": "ALSA"}
+
+    def terminate(self) -> None:
+        pass
+
+
+def test_devices_command_lists_devices(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("machine.audio.devices.open_portaudio", lambda: _FakePortAudio(["pulse"]))
     assert main(["devices"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].split() == ["index", "in", "out", "rate", "name"]
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split() == ["index", "in", "out", "rate", "name"]
+    assert rows[1].split() == ["0", "2", "2", "48000", "pulse", "(ALSA)"]
+
+
+def test_devices_command_without_any_device_says_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("machine.audio.devices.open_portaudio", lambda: _FakePortAudio([]))
+    assert main(["devices"]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert "no audio devices at all: is a sound server running?" in printed.err
+    assert "pulseaudio --start" in printed.err and "Windows" in printed.err
+
+
+def test_help_says_what_each_command_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for command in ("run", "devices", "demo", "diagram"):
+        described = [line for line in lines if line.split()[:1] == [command] and len(line.split()) > 3]
+        assert described, f"--help does not say what `{command}` does"
+
+
+@pytest.mark.parametrize("command", [[], ["demo"]])
+def test_an_unwritable_output_is_named_before_models_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    question = tmp_path / "question.wav"
+    soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    bad = tmp_path / "a-file" / "out"
+    for loader in ("machine.recorded_conversation.build_runtime", "machine.demo.run_demo"):
+        monkeypatch.setattr(loader, lambda *args, **kwargs: pytest.fail("the models were loaded"))
+    inputs = [] if command else ["--input", str(question)]
+    assert main([*command, *inputs, "--output", str(bad), "--fast"]) == 2
+    assert capsys.readouterr().err == f"error: cannot write to --output {bad}: Not a directory\n"
 
 
 @pytest.mark.parametrize(
@@ -87,3 +159,58 @@ def test_a_second_runtime_on_the_same_store_stops_before_loading_models(
     error = capsys.readouterr().err
     assert f"is in use by process {os.getpid()}" in error
     assert "memory_store.client: http" in error
+
+
+class _LoudnessRuntime:
+    """Stands in for the runtime: a file with sound above -40 dBFS starts one turn, reported (as the
+    runtime does) before the bot listens again."""
+
+    def __init__(self, on_turn: Callable[[TurnRecord], None]) -> None:
+        self._on_turn = on_turn
+        self._loud = False
+        self._turns = 0
+
+    def _deliver(self, chunk: AudioChunk) -> None:
+        self._loud = self._loud or float(np.max(np.abs(chunk.samples))) > 0.01
+
+    def _wait_for_turn(self, timeout: float) -> bool:
+        if self._loud:
+            self._turns += 1
+            self._loud = False
+            self._on_turn(TurnRecord(self._turns, 0.0, 0.0, transcript="hello", reply=["Hi!"]))
+        return True
+
+    def run(self, source: RecordedSource) -> list[TurnRecord]:
+        source.run(self._deliver, self._wait_for_turn, threading.Event())
+        return []
+
+
+def test_files_without_speech_are_named_and_turns_jsonl_is_always_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noise = np.random.default_rng(0).normal(0.0, 0.001, 16_000).astype(np.float32)  # -60 dBFS hiss
+    folder = tmp_path / "questions"
+    folder.mkdir()
+    soundfile.write(str(folder / "q1.wav"), noise, 16_000)
+    soundfile.write(str(folder / "q2.wav"), noise * 100, 16_000)  # "speech"
+    soundfile.write(str(folder / "q3.wav"), noise, 16_000)
+    output = tmp_path / "out"
+    monkeypatch.setattr(
+        "machine.recorded_conversation.open_memory", lambda *args, **kwargs: contextlib.nullcontext()
+    )
+    monkeypatch.setattr(
+        "machine.recorded_conversation.build_runtime",
+        lambda settings, memory, sink, on_turn, **kwargs: _LoudnessRuntime(on_turn),
+    )
+
+    assert main(["--input", str(folder / "q1.wav"), "--output", str(output), "--fast"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"no speech heard in {folder / 'q1.wav'}"]
+    assert (output / "turns.jsonl").read_text(encoding="utf-8") == ""
+
+    assert main(["--input", str(folder), "--output", str(output), "--fast"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2:] == [
+        f"no speech heard in {folder / 'q1.wav'}",
+        f"no speech heard in {folder / 'q3.wav'}",
+    ]
+    assert len((output / "turns.jsonl").read_text(encoding="utf-8").splitlines()) == 1

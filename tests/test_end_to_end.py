@@ -56,3 +56,25 @@ def test_spoken_question_gets_a_spoken_english_reply(
 
     printed = capsys.readouterr().out
     assert f"you: {turn['transcript']}" in printed and json.dumps(turn["transcript"]) in printed
+
+
+def test_fast_run_over_a_folder_answers_every_question(
+    tmp_path: Path, speak_16k: Callable[[str], np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --fast each file is said the moment the bot listens again: none may be lost (each used to arrive
+    inside the blind echo tail and be dropped), and the endpoint stage is measured in audio time."""
+    folder = tmp_path / "questions"
+    folder.mkdir()
+    questions = ["What is your favourite colour?", "Do you like music?", "Where do you live, Celeste?"]
+    for index, text in enumerate(questions):
+        write_wav(folder / f"q{index}.wav", speak_16k(text), SAMPLE_RATE)
+    out = tmp_path / "out"
+
+    assert main(["--input", str(folder), "--output", str(out), "--fast"]) == 0
+
+    turns = [json.loads(line) for line in (out / "turns.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(turns) == len(questions), [t["transcript"] for t in turns]
+    for turn, text in zip(turns, questions, strict=True):
+        assert words(turn["transcript"])[:2] == words(text)[:2], (turn["transcript"], text)
+        assert 0.4 <= turn["stages"]["endpoint"] <= 0.7, "end_silence_ms of audio, however fast it arrived"
+    assert "no speech heard" not in capsys.readouterr().out

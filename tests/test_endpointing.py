@@ -65,7 +65,9 @@ def test_tone_burst_is_one_utterance_with_pre_roll_and_a_short_tail() -> None:
     index, utterance = closed[0]
     pre_roll, end_silence, tail = math.ceil(320 / 32), math.ceil(500 / 32), math.ceil(200 / 32)
     assert index == 20 + 20 + end_silence - 1, "ends after end_silence_ms of unvoiced chunks"
-    assert utterance.last_voiced_at == 39.0
+    assert utterance.endpoint_at - utterance.last_voiced_at == pytest.approx(end_silence * 0.032), (
+        "the endpoint stage is measured in audio time, so it is right however fast the chunks arrive"
+    )
     assert utterance.endpoint_at == float(index)
     assert len(utterance.samples) == (pre_roll + 20 + tail) * CHUNK_SAMPLES
     assert not np.any(utterance.samples[: pre_roll * CHUNK_SAMPLES]), "the pre-roll is the silence before"
@@ -96,13 +98,44 @@ def test_silence_is_pruned_as_it_arrives() -> None:
     assert endpointer.held_chunks == math.ceil(320 / 32) + SETTINGS.start_chunks
 
 
-def test_long_speech_is_cut_at_the_maximum_length() -> None:
+def test_long_speech_is_cut_at_its_last_pause_and_the_rest_stays_open() -> None:
+    """At the maximum length the utterance ends in the speaker's last pause, not mid-word; the words after
+    the pause stay open and end as the next utterance, so nothing is lost."""
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(max_utterance_s=3.0))  # 94 chunks
+    first_words, second_words = tone(50, amplitude=0.3), tone(60, amplitude=0.4)
+    closed = run(endpointer, silence(10) + first_words + silence(6) + second_words + silence(30))
+    assert [u.truncated for _, u in closed] == [True, False]
+    cut, rest = closed[0][1].samples, closed[1][1].samples
+    assert np.count_nonzero(np.isclose(np.abs(cut).max(), 0.3)) == 1 and np.abs(cut).max() < 0.35, (
+        "the first piece ends in the pause: none of the second words are in it"
+    )
+    loud_second = np.count_nonzero(np.abs(rest) > 0.35)
+    assert loud_second == np.count_nonzero(np.abs(np.concatenate(second_words)) > 0.35), (
+        "every sample of the words after the pause is in the next utterance"
+    )
+
+
+def test_speech_without_a_pause_is_cut_at_the_maximum_and_nothing_is_dropped() -> None:
     endpointer = Endpointer(LoudnessVad(), EndpointingSettings(max_utterance_s=2.0))
-    closed = run(endpointer, tone(200))
+    speech = tone(200)
+    closed = run(endpointer, speech + silence(30))
     max_chunks = math.ceil(2000 / 32)
-    assert len(closed) >= 2
-    assert all(u.truncated for _, u in closed)
+    assert len(closed) >= 3 and all(u.truncated for _, u in closed[:-1]) and not closed[-1][1].truncated
     assert all(len(u.samples) <= max_chunks * CHUNK_SAMPLES for _, u in closed)
+    voiced = sum(np.count_nonzero(u.samples) for _, u in closed)
+    assert voiced == np.count_nonzero(np.concatenate(speech)), "every voiced sample reaches an utterance"
+
+
+def test_masked_chunks_are_silence_but_their_audio_is_kept_inside_speech() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    before = endpointer.noise_floor.db
+    for samples in tone(30):
+        assert endpointer.push(AudioChunk(samples, 0.0), masked=True) is None
+    assert not endpointer.in_speech and endpointer.noise_floor.db == before, (
+        "echo is neither speech nor noise"
+    )
+    closed = run(endpointer, tone(10) + [tone(1)[0]] * 3 + silence(30))
+    assert len(closed) == 1
 
 
 def test_pauses_shorter_than_the_end_silence_do_not_split_an_utterance() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,11 +13,16 @@ import pytest
 from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thinker
 from test_endpointing import LoudnessVad, silence, tone
 
+from machine import runtime as runtime_module
 from machine.endpointing import Endpointer
+from machine.hearing import Hearing
+from machine.live_conversation import _handle_signals
 from machine.ports import (
+    CHUNK_SAMPLES,
     AudioChunk,
     Captions,
     FloatAudio,
+    PlaybackReport,
     SpeechAudio,
     Transcript,
 )
@@ -67,8 +74,9 @@ class MemorySink:
         if self.seconds_per_play and cancel.wait(self.seconds_per_play):
             self.cancelled = True
 
-    def end_reply(self) -> None:
-        pass
+    def end_reply(self, cancel: threading.Event) -> PlaybackReport:
+        seconds = sum(len(part) for part in self.replies[-1]) / 16_000
+        return PlaybackReport(seconds, seconds, 0)
 
 
 class ScriptedSource:
@@ -87,7 +95,7 @@ class ScriptedSource:
             assert wait_for_turn(10), "the bot never came back to listening"
             for samples in silence(5) + tone(chunks) + silence(25):
                 deliver(AudioChunk(samples, time.monotonic()))
-        assert wait_for_turn(10)
+        assert wait_for_turn(10) or stopping.is_set()
 
 
 def make_runtime(
@@ -104,7 +112,7 @@ def make_runtime(
     memory = RecentWindow(4)
     thinker = make_thinker(chat, memory, max_sentences=2, first_clause_words=0)
     runtime = Runtime(
-        Endpointer(LoudnessVad(), EndpointingSettings()),
+        Hearing(Endpointer(LoudnessVad(), EndpointingSettings()), None, barge_in_ms=None, max_held_s=60),
         transcriber,
         thinker,
         Speaker(synthesizer, sink),
@@ -268,41 +276,170 @@ def test_stop_during_a_turn_abandons_it_and_ends_in_idle() -> None:
     assert not runtime.machine.refused
 
 
-def test_echo_tail_and_activity_hook() -> None:
-    """Right after the bot speaks, input is its own echo and is dropped; sound counts as activity."""
+class Say:
+    """A source that says each utterance at once, without waiting for the bot, after an optional event."""
+
+    def __init__(self, *utterances: tuple[threading.Event | None, int]) -> None:
+        self.utterances = utterances
+
+    def run(
+        self,
+        deliver: Callable[[AudioChunk], None],
+        wait_for_turn: Callable[[float], bool],
+        stopping: threading.Event,
+    ) -> None:
+        assert wait_for_turn(10)
+        for after, chunks in self.utterances:
+            if after is not None:
+                assert after.wait(10), "the bot never got there"
+            for samples in silence(5) + tone(chunks) + silence(25):
+                deliver(AudioChunk(samples, time.monotonic()))
+        assert wait_for_turn(20)
+
+
+def runtime_with(
+    hearing: Hearing,
+    transcriber: ScriptedTranscriber,
+    replies: list[str],
+    sink: MemorySink,
+    memory: RecentWindow | None = None,
+    on_turn: Callable[[TurnRecord], None] = lambda record: None,
+) -> Runtime:
+    thinker = make_thinker(ScriptedChatModel(replies), memory or RecentWindow(4), max_sentences=2)
+    return Runtime(hearing, transcriber, thinker, Speaker(ToneSynthesizer(), sink), on_turn=on_turn)
+
+
+def hearing(barge_in_ms: int | None = None) -> Hearing:
+    return Hearing(Endpointer(LoudnessVad(), EndpointingSettings()), None, barge_in_ms, max_held_s=60)
+
+
+def test_speech_heard_while_the_bot_is_busy_is_answered_next() -> None:
+    """A user who goes on talking while the bot transcribes is not dropped: it is the next turn."""
+    ears = hearing()
+
+    class WaitsForTheNextWords(ScriptedTranscriber):
+        def transcribe(self, samples: FloatAudio) -> Transcript:
+            if not self.heard:
+                deadline = time.monotonic() + 10
+                while ears.held_s == 0 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # a slow model: the second utterance arrives meanwhile
+            return super().transcribe(samples)
+
+    transcriber = WaitsForTheNextWords(["first", "second"])
+    runtime = runtime_with(ears, transcriber, ["One.", "Two."], MemorySink())
+    records = run_with_timeout(runtime, Say((None, 15), (None, 20)))
+    assert [(r.transcript, r.outcome) for r in records] == [("first", "replied"), ("second", "replied")]
+    assert transcriber.heard[1] >= 20 * CHUNK_SAMPLES, "the held utterance is all there"
+
+
+def test_a_user_who_talks_over_the_bot_stops_it_and_is_answered() -> None:
+    playing = threading.Event()
+
+    def on_play() -> None:
+        if playing.is_set():
+            sink.seconds_per_play = 0.0  # the second reply plays at once
+        playing.set()
+
+    sink = MemorySink(on_play=on_play, seconds_per_play=5.0)
+    transcriber = ScriptedTranscriber(["tell me a story", "wait, stop"])
+    runtime = runtime_with(
+        hearing(barge_in_ms=256), transcriber, ["Once upon a time. There was.", "Yes?"], sink
+    )
+    records = run_with_timeout(runtime, Say((None, 15), (playing, 20)))
+    assert [r.outcome for r in records] == ["interrupted", "replied"]
+    assert sink.cancelled, "the reply was cut, not played to the end"
+    assert records[0].reply == ["Once upon a time."], "an interrupted turn records what was said"
+    assert records[0].playback.synthesised_s > 0
+    assert records[1].transcript == "wait, stop" and transcriber.heard[1] >= 20 * CHUNK_SAMPLES
+
+
+def test_half_duplex_drops_speech_over_the_bot_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    playing = threading.Event()
+    sink = MemorySink(on_play=playing.set, seconds_per_play=1.5)
+    ears = hearing(barge_in_ms=None)
+    runtime = runtime_with(ears, ScriptedTranscriber(["hello"]), ["Hi."], sink)
+    with caplog.at_level("WARNING", logger="machine.hearing"):
+        records = run_with_timeout(runtime, Say((None, 15), (playing, 20)))
+    assert [r.outcome for r in records] == ["replied"] and not sink.cancelled
+    assert ears.dropped_s >= 20 * CHUNK_SAMPLES / 16_000
+    assert "dropped" in caplog.text and "barge_in" in caplog.text
+
+
+def test_a_forget_runs_only_after_the_turn_in_flight_has_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGUSR1 while the bot speaks: the turn is reset first, its jobs finish, and only then is memory
+    forgotten, so a reply finishing meanwhile cannot be remembered after the forget."""
+    stopped_playing = threading.Event()
+    forgotten: list[bool] = []
+    memory = RecentWindow(4)
+
+    def forget() -> None:
+        forgotten.append(stopped_playing.is_set())
+        memory.exchanges.clear()
+
+    class Playing(MemorySink):
+        def end_reply(self, cancel: threading.Event) -> PlaybackReport:
+            stopped_playing.set()
+            return super().end_reply(cancel)
+
+    def ask_for_a_forget() -> None:
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    sink = Playing(on_play=ask_for_a_forget, seconds_per_play=0.3)
+    seen: list[TurnRecord] = []
+    runtime = runtime_with(
+        hearing(), ScriptedTranscriber(["my cat is Pickles"]), ["Nice."], sink, memory, seen.append
+    )
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        _handle_signals(runtime, BlockMemoryStub(forget), None)  # type: ignore[arg-type]
+        records = run_with_timeout(runtime, Say((None, 15)))
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+    assert forgotten == [True], "forgotten once, after the turn's playback had stopped"
+    assert memory.exchanges == [], "nothing was remembered after the forget"
+    assert [(r.outcome, r.transcript, r.reply) for r in records] == [("forgotten", "", [])], (
+        "no transcript is kept in RAM after a forget"
+    )
+    assert [(r.outcome, r.transcript) for r in seen] == [("forgotten", "")]
+
+
+class BlockMemoryStub:
+    def __init__(self, forget: Callable[[], None]) -> None:
+        self.forget = forget
+
+
+def test_finished_turns_kept_in_ram_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_module, "RECORDS_KEPT", 2)
+    runtime, *_ = make_runtime(["one", "two", "three"], ["A.", "B.", "C."])
+    records = run_with_timeout(runtime, ScriptedSource([10, 10, 10]))
+    assert [r.transcript for r in records] == ["two", "three"]
+    assert len(runtime.machine.visited) <= 256
+
+
+def test_the_event_queue_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the loop stuck, triggers beyond the queue's size are dropped (and logged), not piled up."""
+    monkeypatch.setattr(runtime_module, "EVENT_QUEUE_SIZE", 4)
+    monkeypatch.setattr(runtime_module, "_POST_TIMEOUT_S", 0.01)
+    runtime, *_ = make_runtime([], [])
+    for _ in range(10):
+        runtime.reset()
+    assert runtime._events.qsize() == 4
+    assert caplog.text.count("the event queue is full") == 6
+
+
+def test_sound_counts_as_activity_at_most_once_a_second() -> None:
     activity: list[float] = []
-    transcriber = ScriptedTranscriber(["hello", "again"])
-    thinker = make_thinker(ScriptedChatModel(["Hi.", "Yes."]), RecentWindow(2), max_sentences=1)
+    thinker = make_thinker(ScriptedChatModel(["Hi."]), RecentWindow(2), max_sentences=1)
     runtime = Runtime(
-        Endpointer(LoudnessVad(), EndpointingSettings()),
-        transcriber,
+        hearing(),
+        ScriptedTranscriber(["hello"]),
         thinker,
         Speaker(ToneSynthesizer(), MemorySink()),
         on_turn=lambda record: None,
-        echo_tail_s=0.5,
         on_activity=lambda: activity.append(time.monotonic()),
     )
-
-    class EchoSource:
-        def run(
-            self,
-            deliver: Callable[[AudioChunk], None],
-            wait_for_turn: Callable[[float], bool],
-            stopping: threading.Event,
-        ) -> None:
-            assert wait_for_turn(10)
-            for samples in silence(5) + tone(15) + silence(25):
-                deliver(AudioChunk(samples, time.monotonic()))
-            assert wait_for_turn(10)
-            # the echo of the reply arrives at once: inside the tail, so it is never heard as a user
-            for samples in tone(10):
-                deliver(AudioChunk(samples, time.monotonic()))
-            time.sleep(0.6)
-            for samples in silence(5) + tone(15) + silence(25):
-                deliver(AudioChunk(samples, time.monotonic()))
-            assert wait_for_turn(10)
-
-    records = run_with_timeout(runtime, EchoSource())  # type: ignore[arg-type]
-    assert [r.transcript for r in records] == ["hello", "again"]
-    assert len(transcriber.heard) == 2
+    run_with_timeout(runtime, Say((None, 15)))
     assert 1 <= len(activity) <= 3, "activity extends the session, reported at most once a second"

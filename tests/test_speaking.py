@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+import pytest
 from realtime_sink import RealTimeSink
 
 from machine.ports import FloatAudio, SpeechAudio
@@ -58,13 +59,16 @@ class CancelDuringSecondSentence(RealTimeSink):
 
 def speak_in_thread(speaker: Speaker, sentences: Iterable[str], cancel: threading.Event) -> list[str]:
     result: list[list[str]] = []
-    thread = threading.Thread(target=lambda: result.append(speaker.speak(sentences, cancel)), daemon=True)
+    thread = threading.Thread(
+        target=lambda: result.append(speaker.speak(sentences, cancel).sentences), daemon=True
+    )
     thread.start()
     thread.join(timeout=20)
     assert not thread.is_alive(), "the speaker hung"
     return result[0]
 
 
+@pytest.mark.slow  # plays 1.5 s in real time
 def test_next_sentences_are_ready_when_the_previous_one_ends() -> None:
     """Synthesis of sentence n+1 (80 ms) overlaps the playback of sentence n (250 ms): no silence between.
 

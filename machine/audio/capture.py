@@ -31,6 +31,14 @@ class DeviceLostError(OSError):
     """The input device stopped delivering audio or went away."""
 
 
+def short_cause(exc: BaseException) -> str:
+    """One line saying why a device failed: no device table, no advice meant for a configuration error."""
+    if isinstance(exc, DeviceNotFoundError):
+        return exc.reason
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class BlockConverter:
     """Turns device blocks of any length at any rate into fixed 512-sample chunks at 16 kHz."""
 
@@ -113,20 +121,28 @@ class DeviceSource:
         """Capture until `stopping` is set, reopening the device after faults."""
         backoff = self._settings.reopen_initial_s
         first = True
+        attempt = 0  # reopening attempts since the device was last open
         while not stopping.is_set():
             stream: pyaudio.Stream | None = None
             try:
                 stream = self._open()
                 if not first:
                     self.reopened += 1
-                    log.info("input device reopened")
+                    log.info("input device reopened (attempt %d)", attempt)
                 first = False
+                attempt = 0
                 backoff = self._settings.reopen_initial_s
                 self._pump(stream, deliver, stopping)
             except (OSError, DeviceNotFoundError) as exc:
                 if first:
-                    raise
-                log.warning("input device lost (%s); reopening in %.1f s", exc, backoff)
+                    raise  # never opened: a configuration error, with the full device list
+                attempt += 1
+                log.warning(
+                    "input device lost (%s), reopening in %.1f s (attempt %d)",
+                    short_cause(exc),
+                    backoff,
+                    attempt,
+                )
                 self._on_interrupted()
                 stopping.wait(backoff)
                 backoff = min(backoff * 2, self._settings.reopen_max_s)

@@ -25,7 +25,14 @@ Direction = Literal["input", "output"]
 
 
 class DeviceNotFoundError(LookupError):
-    """The configured device does not exist; the message lists the devices that do."""
+    """The configured device does not exist; the message lists the devices that do.
+
+    `reason` is the one-line cause alone (e.g. "no input device matches 'CABLE'"), for a log line when a
+    device that was open goes missing: that is a transient fault, not a configuration error."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message.splitlines()[0]
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,27 @@ def describe(devices: list[DeviceInfo]) -> str:
     return "\n".join(rows)
 
 
+NO_DEVICES = (
+    "there are no audio devices at all: is a sound server running? On Linux start one with "
+    "`pulseaudio --start` (or PipeWire's `systemctl --user start pipewire-pulse`); on Windows check that "
+    "Settings > System > Sound lists an input and an output"
+)
+
+
+def device_table() -> str:
+    """`python -m machine devices`: every input and output device with its default rate.
+
+    Raises DeviceNotFoundError when PortAudio finds no device at all (usually: no sound server)."""
+    audio = open_portaudio()
+    try:
+        devices = list_devices(audio)
+    finally:
+        audio.terminate()
+    if not devices:
+        raise DeviceNotFoundError(NO_DEVICES)
+    return describe(devices)
+
+
 def pulse_names(direction: Direction) -> set[str] | None:
     """Names of PulseAudio sources (input) or sinks (output); None when PulseAudio cannot be asked."""
     kind = "sources" if direction == "input" else "sinks"
@@ -120,7 +148,8 @@ def resolve(audio: pyaudio.PyAudio, setting: str, direction: Direction) -> Resol
         listing = describe(devices) if devices else "(no devices at all: is a sound server running?)"
         return DeviceNotFoundError(
             f"machine.audio.{direction}_device: {reason}. Set it to `default`, an index, part of a name, "
-            f"or pulse:NAME. The {direction} devices are:\n{listing}"
+            f"or pulse:NAME. The {direction} devices are:\n{listing}",
+            reason=reason,
         )
 
     if setting.startswith("pulse:"):

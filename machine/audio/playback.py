@@ -1,18 +1,23 @@
-"""Playing the bot's voice on an output device, from a bounded queue, so a reply can be stopped at once.
+"""Playing the bot's voice on an output device, written ahead through a bounded queue, stoppable at once.
 
-The PortAudio callback takes one block per call from the queue and plays silence when it is empty, so the
-stream stays open between replies. `play` waits while its audio drains; cancelling empties the queue, so
-at most the block already handed to the device is heard.
+`play` queues a reply's audio block by block (up to `playback_queue_blocks` ahead of the device) and
+returns as soon as it is queued, so sentences follow each other without a gap; `end_reply` waits until
+the device has played the last block. The PortAudio callback only takes one block per call (silence when
+the queue is empty, so the stream stays open between replies), notes its level and play time for the
+echo gate, and counts underruns: the device's own (PortAudio's output-underflow flag) and the queue
+running dry in the middle of a sentence; silence while the next sentence is still being generated is
+reported apart, as a pause. Cancelling empties the queue, so at most the blocks already handed
+to the device are heard.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pyaudio
@@ -20,8 +25,9 @@ import soxr
 
 from machine.audio import drain
 from machine.audio.devices import resolve, supports_rate
-from machine.endpointing import SILENCE_DBFS, dbfs
-from machine.ports import FloatAudio
+from machine.echo_gate import PlaybackLevels
+from machine.endpointing import dbfs
+from machine.ports import FloatAudio, PlaybackReport
 from machine.settings import LiveAudioSettings
 
 log = logging.getLogger(__name__)
@@ -30,9 +36,10 @@ log = logging.getLogger(__name__)
 class DeviceSink:
     """The runtime's audio sink for live output (see :class:`machine.ports.AudioSink`)."""
 
-    def __init__(self, audio: pyaudio.PyAudio, settings: LiveAudioSettings) -> None:
+    def __init__(self, audio: pyaudio.PyAudio, settings: LiveAudioSettings, levels: PlaybackLevels) -> None:
         self._audio = audio
         self._settings = settings
+        self._levels = levels
         self._device = resolve(audio, settings.output_device, "output")
         self._blocks: queue.Queue[FloatAudio] = queue.Queue(maxsize=settings.playback_queue_blocks)
         self._stream: pyaudio.Stream | None = None
@@ -40,13 +47,18 @@ class DeviceSink:
         self._source_rate = 0
         self._block = 0
         self._resampler: soxr.ResampleStream | None = None
-        self._level_db = SILENCE_DBFS
-        self._playing = threading.Event()
-
-    @property
-    def level_db(self) -> float:
-        """Level of the block the device is playing now (silence when idle): the echo reference."""
-        return self._level_db if self._playing.is_set() else SILENCE_DBFS
+        self._partial = np.zeros(0, dtype=np.float32)
+        self._in_reply = False
+        self._feeding = False
+        self._draining = False
+        self._paused = 0
+        self._synthesised = 0
+        self._handed = 0
+        self._underruns = 0
+        self._idle = threading.Event()
+        self._idle.set()
+        self.underruns_total = 0
+        """Underruns over the life of the sink."""
 
     def _open(self, rate: int) -> None:
         self.close()
@@ -60,14 +72,24 @@ class DeviceSink:
         )
         silence = np.zeros(self._block, dtype=np.float32)
 
-        def next_block(data: bytes | None, frames: int, timing: object, status: int) -> tuple[bytes, int]:
+        def next_block(
+            data: bytes | None, frames: int, timing: dict[str, Any], status: int
+        ) -> tuple[bytes, int]:
+            now = time.monotonic()
+            if status & pyaudio.paOutputUnderflow and self._in_reply:
+                self._count_underrun()
             try:
                 block = self._blocks.get_nowait()
-                self._level_db = dbfs(block)
-                self._playing.set()
             except queue.Empty:
-                block = silence
-                self._playing.clear()
+                if self._feeding:
+                    self._count_underrun()  # in the middle of a sentence, nothing is ready to play
+                elif self._in_reply and not self._draining:
+                    self._paused += len(silence)  # waiting for the next sentence
+                self._idle.set()
+                return silence.tobytes(), pyaudio.paContinue
+            self._handed += len(block)
+            ahead = timing.get("output_buffer_dac_time", 0.0) - timing.get("current_time", 0.0)
+            self._levels.record(now + min(max(ahead, 0.0), 1.0), dbfs(block))
             return block.tobytes(), pyaudio.paContinue
 
         self._stream = self._audio.open(
@@ -82,42 +104,76 @@ class DeviceSink:
         self._stream_rate, self._source_rate = stream_rate, rate
         log.info("playing to %s at %d Hz", self._device.pulse_name or device.name, stream_rate)
 
+    def _count_underrun(self) -> None:
+        self._underruns += 1
+        self.underruns_total += 1
+
     def begin_reply(self, sample_rate: int) -> None:
-        """Make sure the stream runs at (or resamples from) `sample_rate`."""
+        """Make sure the stream runs at (or resamples from) `sample_rate`; start counting a new reply."""
         if self._stream is None or self._source_rate != sample_rate or not self._stream.is_active():
             self._open(sample_rate)
+        self._partial = np.zeros(0, dtype=np.float32)
+        self._synthesised = self._handed = self._underruns = self._paused = 0
+        self._draining = False
+        self._in_reply = True
 
     def play(self, audio: FloatAudio, cancel: threading.Event) -> None:
-        """Queue `audio` block by block and wait until it has been played, or drop it all when cancelled."""
+        """Queue `audio` after what is queued already (blocking while the queue is full); returns when it
+        is all queued, or at once when `cancel` is set (then everything queued is dropped)."""
+        self._synthesised += len(audio)
         audio = audio * self._settings.output_gain
         if self._resampler is not None:
             audio = self._resampler.resample_chunk(audio)
-        blocks = math.ceil(len(audio) / self._block)
-        padded = np.zeros(blocks * self._block, dtype=np.float32)
-        padded[: len(audio)] = audio
-        for block in padded.reshape(blocks, self._block):
-            while not cancel.is_set():
-                try:
-                    self._blocks.put(block, timeout=0.02)
-                    break
-                except queue.Full:
-                    continue
-            if cancel.is_set():
-                break
-        while not cancel.is_set() and (not self._blocks.empty() or self._playing.is_set()):
+        pending = np.concatenate([self._partial, audio.astype(np.float32, copy=False)])
+        whole = len(pending) // self._block * self._block
+        self._partial = pending[whole:]
+        self._queue(pending[:whole].reshape(-1, self._block), cancel)
+
+    def _queue(self, blocks: np.ndarray, cancel: threading.Event) -> None:
+        self._feeding = True
+        try:
+            for block in blocks:
+                self._idle.clear()
+                while not cancel.is_set():
+                    try:
+                        self._blocks.put(block, timeout=0.02)
+                        break
+                    except queue.Full:
+                        continue
+                if cancel.is_set():
+                    self.stop()
+                    return
+        finally:
+            self._feeding = False
+
+    def end_reply(self, cancel: threading.Event) -> PlaybackReport:
+        """Queue the last partial block, wait until the device has played everything (and its own buffer),
+        and report the reply's audio: seconds synthesised and delivered, underruns."""
+        if self._partial.size and not cancel.is_set():
+            last = np.zeros(self._block, dtype=np.float32)
+            last[: self._partial.size] = self._partial
+            self._queue(last.reshape(1, -1), cancel)
+        self._partial = np.zeros(0, dtype=np.float32)
+        self._draining = True
+        while not cancel.is_set() and not (self._blocks.empty() and self._idle.is_set()):
             cancel.wait(0.005)
+        if self._stream is not None and not cancel.is_set():
+            cancel.wait(self._stream.get_output_latency())
         if cancel.is_set():
             self.stop()
-
-    def end_reply(self) -> None:
-        """Wait out the device's own buffer, so the reply has really been heard when this returns."""
-        if self._stream is not None:
-            time.sleep(self._stream.get_output_latency())
+        self._in_reply = False
+        synthesised = self._synthesised / self._source_rate if self._source_rate else 0.0
+        delivered = min(synthesised, self._handed / self._stream_rate) if self._stream_rate else 0.0
+        paused = self._paused / self._stream_rate if self._stream_rate else 0.0
+        report = PlaybackReport(round(synthesised, 3), round(delivered, 3), self._underruns, round(paused, 3))
+        if report.underruns:
+            log.warning("the reply's audio ran dry %d time(s) on the way to the device", report.underruns)
+        return report
 
     def stop(self) -> None:
         """Silence at once: drop everything queued."""
+        self._feeding = False
         drain(self._blocks)
-        self._playing.clear()
 
     def close(self) -> None:
         """Close the output stream."""

@@ -124,7 +124,11 @@ class TransformersChatModel:
         """How many prompt tokens the last reply took from the kept cache instead of prefilling them."""
 
     def _save_dequantised(self, folder: Path) -> None:
-        """Keep the dequantised weights, so the next start loads them in about a second."""
+        """Keep the dequantised weights, so the next start loads them in about a second.
+
+        A cache that cannot be written (read-only, full) costs only the speed-up: the model loaded already,
+        so one WARNING names the folder and the reason, and nothing half-written is left behind."""
+        staging: Path | None = None
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
@@ -133,8 +137,14 @@ class TransformersChatModel:
             staging.rename(folder)
             log.info("saved the dequantised chat model to %s", folder)
         except OSError as exc:
-            log.warning("could not cache the dequantised chat model in %s: %s", folder.parent, exc)
-            shutil.rmtree(staging, ignore_errors=True)
+            log.warning(
+                "could not cache the dequantised chat model at %s (%s); it will be dequantised again at "
+                "the next start (set machine.chat_model.cache_dir to a writable folder)",
+                folder,
+                exc.strerror or exc,
+            )
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def _reference(settings: ChatModelSettings) -> tuple[str, str | None]:

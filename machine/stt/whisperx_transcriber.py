@@ -1,7 +1,8 @@
 """Speech to text with whisperx on already endpointed audio.
 
 The runtime's endpointer has already cut the utterance, so whisperx's own VAD is replaced by one that
-hands the whole utterance on as a single segment (split at 30 s, whisper's window). Audio goes in as
+hands the whole utterance on as a single segment; one longer than whisper's 30 s window is split at its
+quietest moments (pauses), never mid-word, and whisperx joins the pieces into one transcript. Audio goes in as
 numpy (whisperx's file loader would need ffmpeg). The bot's name is passed as a hotword and in the
 initial prompt so whisper spells it right.
 """
@@ -11,20 +12,35 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import whisperx
-from whisperx.vads.vad import Vad
 
 from machine import bundled_models
 from machine.ports import SAMPLE_RATE, FloatAudio, Transcript
 from machine.settings import BUNDLED, TranscriberSettings
 
+# whisperx imports pyannote.audio, which tries to load torchcodec's FFmpeg decoders and, when the system
+# has no matching FFmpeg, warns in 22 lines at every start. Audio reaches whisperx as numpy here, so no
+# decoder is ever needed: that one warning is silenced (only it, only from pyannote's loader).
+warnings.filterwarnings(
+    "ignore",
+    message=r"\s*torchcodec is not installed correctly",
+    category=UserWarning,
+    module=r"pyannote\.audio\.core\.io",
+)
+
+import whisperx  # noqa: E402  # after the filter above
+from whisperx.vads.vad import Vad  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 _WINDOW_S = 30.0
+_SEARCH_S = 8.0
+"""A piece ends at the quietest 100 ms in the last `_SEARCH_S` seconds of a window."""
+_PAUSE_S = 0.1
 _LEAD_IN_S = 0.25
 
 
@@ -46,9 +62,24 @@ class WholeUtterance(Vad):
         return audio
 
     def __call__(self, audio: dict[str, Any], **kwargs: Any) -> list[_Segment]:
-        duration = len(audio["waveform"]) / audio["sample_rate"]
-        starts = np.arange(0.0, duration, _WINDOW_S)
-        return [_Segment(float(start), float(min(start + _WINDOW_S, duration))) for start in starts]
+        rate = audio["sample_rate"]
+        return [_Segment(start / rate, end / rate) for start, end in pieces(audio["waveform"], rate)]
+
+
+def pieces(samples: np.ndarray, rate: int) -> list[tuple[int, int]]:
+    """(start, end) sample ranges of at most 30 s covering `samples`, cut at the quietest moments."""
+    window, search, pause = int(_WINDOW_S * rate), int(_SEARCH_S * rate), int(_PAUSE_S * rate)
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    while len(samples) - start > window:
+        region = np.square(samples[start + window - search : start + window], dtype=np.float64)
+        summed = np.concatenate([[0.0], np.cumsum(region)])
+        energy = summed[pause:] - summed[:-pause]  # the energy of every 100 ms stretch
+        cut = start + window - search + int(np.argmin(energy)) + pause // 2
+        ranges.append((start, cut))
+        start = cut
+    ranges.append((start, len(samples)))
+    return ranges
 
 
 class WhisperxTranscriber:

@@ -1,0 +1,219 @@
+"""What the bot hears, chunk by chunk, whatever it is doing: the runtime's ears.
+
+Every input chunk goes through the echo gate (:mod:`machine.echo_gate`) and the endpointer, in every
+state, so nothing a user says is dropped unheard:
+
+- **listening**: a closed utterance starts a turn;
+- **busy** (transcribing, thinking): a closed utterance is held and starts the next turn as soon as the
+  bot listens again;
+- **speaking**, with barge-in on: a user who talks over the bot for `barge_in_ms` (half of that window
+  voiced above the echo) stops it, and what they say from their first word on becomes the next turn; a
+  short utterance that ends while the bot is still talking is held for the next turn;
+- **speaking**, half-duplex (barge-in off): speech heard over the bot is dropped, and the log says so;
+- **off** (idle, reset): nothing is held.
+
+The echo gate replaces a blind "deaf for a moment after speaking" tail: right after the bot stops, only
+what could be its own echo is masked, so a user who starts as the bot finishes keeps their first words.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+
+import numpy as np
+
+from machine.echo_gate import EchoGate
+from machine.endpointing import CHUNK_MS, Endpointer
+from machine.ports import SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
+
+log = logging.getLogger(__name__)
+
+_HELD_GAP = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
+"""Silence put between utterances held while the bot was busy, when they are joined into one."""
+
+
+_UNJUDGED_CHUNKS = math.ceil(4000 / CHUNK_MS)
+"""While the echo path is being learned, up to 4 s of input wait to be judged."""
+
+
+class Mode(str, Enum):
+    """What the bot is doing, as far as hearing is concerned."""
+
+    OFF = "off"
+    LISTENING = "listening"
+    BUSY = "busy"
+    SPEAKING = "speaking"
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What one chunk led to: an utterance to answer now, or a barge-in."""
+
+    utterance: Utterance | None = None
+    barge_in: bool = False
+
+
+class Hearing:
+    """The runtime's ears: `hear` is called from the processing worker; `set_mode` from the event loop."""
+
+    def __init__(
+        self,
+        endpointer: Endpointer,
+        echo_gate: EchoGate | None,
+        barge_in_ms: int | None,
+        max_held_s: float,
+        denoiser: Callable[[FloatAudio], FloatAudio] | None = None,
+    ) -> None:
+        self._endpointer = endpointer
+        self._gate = echo_gate
+        self._denoiser = denoiser
+        self._barge_window = math.ceil(barge_in_ms / CHUNK_MS) if barge_in_ms is not None else 0
+        self._recent_voice: deque[bool] = deque(maxlen=max(1, self._barge_window))
+        self._max_held = int(max_held_s * SAMPLE_RATE)
+        self._lock = threading.Lock()
+        self._mode = Mode.OFF
+        self._held: Utterance | None = None
+        self._barged = False
+        self._unjudged: deque[AudioChunk] = deque(maxlen=_UNJUDGED_CHUNKS)
+        self.dropped_s = 0.0
+        """Seconds of speech dropped so far because the bot was speaking (half-duplex)."""
+
+    @property
+    def held_s(self) -> float:
+        """Seconds of speech held for the next turn."""
+        held = self._held
+        return held.duration_s if held is not None else 0.0
+
+    @property
+    def heard_sound(self) -> bool:
+        """Whether the last chunk was louder than the background (speech or not)."""
+        return self._endpointer.heard_sound
+
+    def set_mode(self, mode: Mode) -> Utterance | None:
+        """Switch mode; entering LISTENING hands back an utterance held meanwhile, to be answered now."""
+        with self._lock:
+            if self._mode is Mode.SPEAKING:
+                self._judge_unjudged()  # judged as well as can be: what is heard is not dropped unheard
+                self._left_speaking()
+            self._mode = mode
+            if mode is Mode.SPEAKING:
+                self._barged = False
+                self._recent_voice.clear()
+            if mode is Mode.OFF:
+                self._drop_held("the turn was reset")
+                self._endpointer.reset()
+            if mode is Mode.LISTENING and self._held is not None:
+                held, self._held = self._held, None
+                self._mode = Mode.BUSY  # the held utterance is this turn's
+                return held
+            return None
+
+    def hear(self, chunk: AudioChunk) -> Heard | None:
+        """Take one input chunk; returns what it led to, if anything."""
+        with self._lock:
+            if self._mode is Mode.OFF:
+                return None
+            if self._denoiser is not None:
+                chunk = AudioChunk(self._denoiser(chunk.samples), chunk.arrived_at)
+            if self._gate is None:
+                return self._judged(chunk, new_voice=True)
+            self._gate.observe(chunk)
+            if self._mode is Mode.SPEAKING and not self._gate.path.learned:
+                # The echo path is not known yet (the first reply of a run): the chunk is judged once it
+                # is, so a user who talks over the bot's first words is not masked as its echo.
+                if len(self._unjudged) == self._unjudged.maxlen:
+                    self._judge_oldest()
+                self._unjudged.append(chunk)
+                return None
+            heard = self._judge_unjudged()
+            return self._judged(chunk, self._gate.judge(chunk)) or heard
+
+    def _judge_oldest(self) -> Heard | None:
+        assert self._gate is not None
+        oldest = self._unjudged.popleft()
+        return self._judged(oldest, self._gate.judge(oldest))
+
+    def _judge_unjudged(self) -> Heard | None:
+        heard = None
+        while self._unjudged:
+            heard = self._judge_oldest() or heard
+        return heard
+
+    def _judged(self, chunk: AudioChunk, new_voice: bool) -> Heard | None:
+        utterance = self._endpointer.push(chunk, masked=not new_voice)
+        if self._mode is Mode.SPEAKING:
+            return self._while_speaking(utterance)
+        if utterance is None:
+            return None
+        if utterance.truncated:
+            log.info(
+                "an utterance reached machine.endpointing.max_utterance_s; it was cut at a pause and "
+                "what follows is the next utterance"
+            )
+        if self._mode is Mode.LISTENING:
+            self._mode = Mode.BUSY  # one utterance per turn: the next is held until the bot listens
+            return Heard(utterance=utterance)
+        self._hold(utterance)
+        return None
+
+    def _while_speaking(self, utterance: Utterance | None) -> Heard | None:
+        voiced = self._endpointer.in_speech and self._endpointer.last_voiced
+        if self._barge_window:
+            self._recent_voice.append(voiced)
+            if utterance is not None:
+                self._hold(utterance)
+            if (
+                not self._barged
+                and self._endpointer.in_speech
+                and len(self._recent_voice) == self._barge_window
+                and sum(self._recent_voice) * 2 >= self._barge_window
+            ):
+                self._barged = True
+                log.info("barge-in: a user talked over the bot; it stops and listens")
+                return Heard(barge_in=True)
+            return None
+        if utterance is not None:
+            self._drop(utterance.duration_s)
+        return None
+
+    def _left_speaking(self) -> None:
+        if self._barge_window:
+            return  # what the user is saying goes on into the next turn
+        if self._endpointer.in_speech:
+            self._drop(self._endpointer.held_chunks * CHUNK_MS / 1000)
+            self._endpointer.reset()
+
+    def _drop(self, seconds: float) -> None:
+        self.dropped_s += seconds
+        log.warning(
+            "dropped %.1f s of speech heard while the bot was speaking (half-duplex: turn on "
+            "machine.audio.barge_in to let a user talk over the bot)",
+            seconds,
+        )
+
+    def _hold(self, utterance: Utterance) -> None:
+        if self._held is None:
+            self._held = utterance
+        else:
+            joined = np.concatenate([self._held.samples, _HELD_GAP, utterance.samples])
+            if len(joined) > self._max_held:
+                log.warning(
+                    "more than %.0f s of speech was heard while the bot was busy; the oldest is dropped",
+                    self._max_held / SAMPLE_RATE,
+                )
+                joined = joined[-self._max_held :]
+            self._held = replace(
+                utterance, samples=joined, truncated=self._held.truncated or utterance.truncated
+            )
+        log.info("heard %.1f s of speech while busy; it is answered next", utterance.duration_s)
+
+    def _drop_held(self, why: str) -> None:
+        if self._held is not None:
+            log.warning("dropped %.1f s of speech held for the next turn: %s", self._held.duration_s, why)
+            self._held = None

@@ -1,0 +1,119 @@
+"""The bot's ears on synthetic signals with a known timeline: what is heard while it speaks, right after,
+and while it is busy, with the echo gate learning the echo path on the way."""
+
+from __future__ import annotations
+
+import pytest
+from test_echo_gate import at_level, speech_like_levels
+from test_endpointing import LoudnessVad
+
+from machine.echo_gate import SLOT_S, EchoGate, PlaybackLevels
+from machine.endpointing import Endpointer
+from machine.hearing import Heard, Hearing, Mode
+from machine.ports import CHUNK_SAMPLES, AudioChunk
+from machine.settings import EndpointingSettings
+
+START = 1000
+
+
+def ears(levels: PlaybackLevels, barge_in_ms: int | None) -> Hearing:
+    gate = EchoGate(levels, margin_db=6.0, max_delay_ms=1500)
+    return Hearing(Endpointer(LoudnessVad(), EndpointingSettings()), gate, barge_in_ms, max_held_s=60)
+
+
+def feed(hearing: Hearing, levels_db: list[float], first_slot: int) -> list[tuple[int, Heard]]:
+    """Chunks at the given levels, one per slot; returns (slot, what it led to) for every outcome."""
+    out = []
+    for offset, level in enumerate(levels_db):
+        slot = first_slot + offset
+        heard = hearing.hear(AudioChunk(at_level(level, seed=slot), (slot + 0.5) * SLOT_S))
+        if heard is not None:
+            out.append((slot, heard))
+    return out
+
+
+def bot_plays(levels: PlaybackLevels, played: list[float], first_slot: int) -> None:
+    for offset, level in enumerate(played):
+        levels.record((first_slot + offset + 0.5) * SLOT_S, level)
+
+
+def test_a_user_who_talks_over_the_first_reply_of_a_run_barges_in_and_keeps_their_first_words() -> None:
+    """Separate cables, first reply of a run: the echo path is not known yet when the user starts (0.6 s in),
+    so their chunks wait to be judged; once the gate has learned that the cable carries no echo, they are
+    judged a new voice, the bot is stopped, and the utterance starts with their first word."""
+    levels = PlaybackLevels()
+    played = speech_like_levels(8.0)
+    bot_plays(levels, played, START)
+    hearing = ears(levels, barge_in_ms=480)
+    hearing.set_mode(Mode.SPEAKING)
+    user_from = 19  # about 0.6 s into the reply, the user talks 8 dB under the bot's loudest syllables
+    signal = [-120.0] * user_from + [-26.0] * 60 + [-120.0] * 40
+    outcomes = feed(hearing, signal, START)
+    assert [heard.barge_in for _, heard in outcomes] == [True], outcomes
+    barged_at = outcomes[0][0] - START
+    assert barged_at < 100, "judged as soon as the echo path is known (about 2.4 s into the first reply)"
+    held = hearing.set_mode(Mode.LISTENING)
+    assert held is not None, "what the user said while the bot spoke is this turn's"
+    voiced = [
+        i for i in range(0, len(held.samples), CHUNK_SAMPLES) if abs(held.samples[i : i + 512]).max() > 0
+    ]
+    assert len(voiced) >= 58, "every chunk of the user's speech is in the utterance, the first ones too"
+
+
+def test_once_the_path_is_known_a_barge_in_takes_about_barge_in_ms() -> None:
+    levels = PlaybackLevels()
+    bot_plays(levels, speech_like_levels(12.0), START)
+    hearing = ears(levels, barge_in_ms=480)
+    hearing.set_mode(Mode.SPEAKING)
+    assert feed(hearing, [-120.0] * 150, START) == [], "a silent cable while the bot speaks"
+    outcomes = feed(hearing, [-26.0] * 40, START + 150)
+    assert [heard.barge_in for _, heard in outcomes] == [True]
+    took_ms = (outcomes[0][0] - (START + 150) + 1) * SLOT_S * 1000
+    assert took_ms <= 480 + 3 * 32, f"{took_ms:.0f} ms"
+
+
+@pytest.mark.parametrize("barge_in_ms", [None, 480])
+def test_a_one_second_echo_is_never_heard_as_a_user_while_or_after_the_bot_speaks(
+    barge_in_ms: int | None,
+) -> None:
+    """A loopback returns the bot's voice 1 s later at -3 dB, for every reply, and for a second after each."""
+    levels = PlaybackLevels()
+    hearing = ears(levels, barge_in_ms)
+    slot = START
+    for reply in range(3):
+        played = speech_like_levels(4.0, seed=reply)
+        bot_plays(levels, played, slot)
+        echo = [-120.0] * 31 + [level - 3.0 for level in played]
+        hearing.set_mode(Mode.SPEAKING)
+        assert feed(hearing, echo[: len(played)], slot) == []
+        slot += len(played)
+        assert hearing.set_mode(Mode.LISTENING) is None
+        assert feed(hearing, echo[len(played) :] + [-120.0] * 30, slot) == [], f"reply {reply}: the echo tail"
+        slot += len(echo) - len(played) + 30
+    assert hearing.dropped_s == 0.0, "nothing was taken for speech, so nothing was dropped"
+
+
+def test_half_duplex_drops_a_user_over_the_bot_and_counts_it() -> None:
+    levels = PlaybackLevels()
+    bot_plays(levels, speech_like_levels(12.0), START)
+    hearing = ears(levels, barge_in_ms=None)
+    hearing.set_mode(Mode.SPEAKING)
+    feed(hearing, [-120.0] * 150 + [-26.0] * 40 + [-120.0] * 30, START)
+    assert hearing.dropped_s >= 40 * SLOT_S
+    assert hearing.set_mode(Mode.LISTENING) is None
+
+
+def test_speech_while_busy_is_held_and_joined_for_the_next_turn() -> None:
+    hearing = Hearing(Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60)
+    hearing.set_mode(Mode.LISTENING)
+    first = feed(hearing, [-20.0] * 20 + [-120.0] * 20, START)
+    assert len(first) == 1 and first[0][1].utterance is not None
+    assert feed(hearing, [-20.0] * 20 + [-120.0] * 20 + [-20.0] * 15 + [-120.0] * 20, START + 40) == []
+    assert hearing.held_s > (20 + 15) * SLOT_S
+    held = hearing.set_mode(Mode.LISTENING)
+    assert held is not None and hearing.held_s == 0.0
+    hearing.set_mode(Mode.BUSY)
+    feed(hearing, [-20.0] * 20 + [-120.0] * 20, START + 200)
+    assert hearing.held_s > 0
+    hearing.set_mode(Mode.OFF)
+    assert hearing.held_s == 0.0, "a reset drops what was held"
