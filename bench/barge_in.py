@@ -55,7 +55,8 @@ INTERRUPTIONS = [
 VOCABULARY = [
     *("little", "fox", "lived", "edge", "very", "old", "forest", "full", "tall", "trees", "quiet", "rivers"),
     *("every", "morning", "walked", "down", "river", "drink", "watch", "fish", "jumping", "bright", "water"),
-    *("evening", "came", "home", "warm", "stars", "moon"),
+    *("evening", "came", "home", "warm", "stars", "moon", "the", "a", "and", "to", "of", "in", "there"),
+    *("was", "who", "at", "with", "we", "it", "is", "on", "when", "they", "all", "one", "day", "time"),
 ]
 
 

@@ -23,6 +23,7 @@ bot's echo by the margin to be heard while it speaks.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ import numpy as np
 
 from machine.endpointing import CHUNK_MS, SILENCE_DBFS, dbfs
 from machine.ports import AudioChunk
+
+log = logging.getLogger(__name__)
 
 SLOT_S = CHUNK_MS / 1000
 """The playback level history has one slot per input chunk's duration."""
@@ -134,7 +137,9 @@ class EchoGate:
         enough = _LEARN_FROM + self._max_delay  # an echo as late as the longest delay has been heard
         if self._since_estimate >= _LEARN_EVERY and len(self._observed) >= enough:
             self._since_estimate = 0
-            self.path = self._estimate()
+            path, self.path = self.path, self._estimate()
+            if _differs(path, self.path):
+                log.info("echo path: %s", _describe(self.path))
 
     def _estimate(self) -> EchoPath:
         slots = np.array([slot for slot, _ in self._observed], dtype=np.int64)
@@ -156,3 +161,17 @@ class EchoGate:
         if best is None or best[0] < _ECHO_MATCH:
             return EchoPath(0, _FLOOR_DB, learned=True)  # the input does not follow the playback: no echo
         return best[1]
+
+
+def _differs(before: EchoPath, after: EchoPath) -> bool:
+    return (
+        before.learned != after.learned
+        or abs(before.delay_slots - after.delay_slots) > _JITTER_SLOTS
+        or abs(before.gain_db - after.gain_db) > 6.0
+    )
+
+
+def _describe(path: EchoPath) -> str:
+    if path.gain_db <= _FLOOR_DB:
+        return "none (the input does not follow the playback)"
+    return f"{path.delay_slots * SLOT_S:.2f} s late, {path.gain_db:+.0f} dB"
