@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -32,11 +33,11 @@ import numpy as np
 from turn_latency import machine_description
 
 import machine.wiring
-from machine.audio_file import to_mono_16k, write_wav
-from machine.live_conversation import run_live
+from machine.audio.files import to_mono_16k, write_wav
 from machine.ports import SAMPLE_RATE, ChatMessage, Sampling
+from machine.runs.live import run_live
 from machine.settings import MachineSettings, load_settings
-from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
@@ -213,18 +214,34 @@ def main() -> int:
     parser.add_argument("--loopback-minutes", type=float, default=2.0)
     parser.add_argument("--config", type=Path)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "barge_in.json")
+    parser.add_argument("--part", choices=("echo", "barge-in"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.part is None:  # each part in a process of its own, as a user runs one bot per process
+        for part in ("echo", "barge-in"):
+            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part], check=True)
+        return report(args.output, load_settings(args.config).audio.barge_in_ms + 150)
     pulse.ensure_server()
     settings = load_settings(args.config)
-    scratch = args.output.parent / "scratch-barge-in"
+    scratch = args.output.parent / f"scratch-{args.part}"
     scratch.mkdir(parents=True, exist_ok=True)
     memory_settings = load_memory_settings(args.config).model_copy(update={"path": scratch / "memory"})
     try:
-        echo = echo_loopback(settings, memory_settings, args.loopback_minutes, scratch)
-        tries = barge_in_tries(settings, memory_settings, args.tries, scratch)
+        if args.part == "echo":
+            part: object = echo_loopback(settings, memory_settings, args.loopback_minutes, scratch)
+        else:
+            part = barge_in_tries(settings, memory_settings, args.tries, scratch)
     finally:
-        subprocess.run(["rm", "-rf", str(scratch)], check=False)
-    goal_ms = settings.audio.barge_in_ms + 150
+        shutil.rmtree(scratch, ignore_errors=True)
+    args.output.with_suffix(f".{args.part}.json").write_text(json.dumps(part, indent=2), encoding="utf-8")
+    return 0
+
+
+def report(output: Path, goal_ms: int) -> int:
+    """Print the table of both parts and write the result."""
+    echo = json.loads(output.with_suffix(".echo.json").read_text(encoding="utf-8"))
+    tries = json.loads(output.with_suffix(".barge-in.json").read_text(encoding="utf-8"))
+    output.with_suffix(".echo.json").unlink()
+    output.with_suffix(".barge-in.json").unlink()
     print(f"{'try':>3}  {'stop ms':>7}  {'outcome':<12} {'answered':<8} heard")
     for row in tries:
         stop, outcome, answered = str(row["stop_ms"]), str(row["outcome"]), str(row["answered"])
@@ -248,8 +265,8 @@ def main() -> int:
         "tries": tries,
         "echo_loopback": echo,
     }
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {args.output}")
+    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {output}")
     return 0
 
 

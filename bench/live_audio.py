@@ -29,16 +29,16 @@ import numpy as np
 import psutil
 from turn_latency import machine_description
 
-from machine.audio_file import to_mono_16k, write_wav
-from machine.denoise.rnnoise import RnnoiseDenoiser
-from machine.endpointing import Endpointer
-from machine.live_conversation import LiveRun, run_live
+from machine.audio.files import to_mono_16k, write_wav
+from machine.listen.endpointing import Endpointer
+from machine.listen.rnnoise_denoiser import RnnoiseDenoiser
+from machine.listen.silero_vad import SileroVoiceActivity
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
-from machine.process_memory import limit_malloc_arenas
+from machine.runs.live import LiveRun, run_live
+from machine.runs.process_memory import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
-from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord
-from machine.vad.silero import SileroVoiceActivity
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from memory_store import Memory, MemoryStoreSettings, MemorySystem, SentenceTransformerEmbedder
-from memory_store.block_records import memory_id, seq_of
-from memory_store.chroma_store import ChromaStore
+from memory_store.chroma.block_records import memory_id, seq_of
+from memory_store.chroma.chroma_store import ChromaStore
 from memory_store.embedding import Vectors
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory_recall.json"

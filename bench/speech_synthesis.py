@@ -39,9 +39,9 @@ from turn_latency import machine_description, write_result
 
 from machine.ports import Synthesizer
 from machine.settings import BUNDLED, CoquiSettings, load_settings
-from machine.speaking import Speaker
-from machine.tts.coqui_synthesizer import CoquiSynthesizer
-from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.speak.coqui_synthesizer import CoquiSynthesizer
+from machine.speak.piper_synthesizer import PiperSynthesizer
+from machine.speak.speaker import Speaker
 
 coqui_tiny = from_tests.load("coqui_tiny")
 realtime_sink = from_tests.load("realtime_sink")

@@ -25,8 +25,8 @@ import from_tests
 from turn_latency import machine_description, write_result
 
 from machine.ports import ChatMessage, ChatModel, Sampling
+from machine.reply.thinking import ReplyEvents, Thinker
 from machine.settings import MachineSettings, load_settings
-from machine.thinking import ReplyEvents, Thinker
 from machine.turn_metrics import median_and_p95
 from machine.wiring import build_chat_model, build_reply_checker
 

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine.demo import synthesise_questions
-from machine.recorded_conversation import run_recorded
+from machine.runs.demo import synthesise_questions
+from machine.runs.recorded import run_recorded
 from machine.settings import load_settings
 from machine.turn_metrics import latency_table, summarise
 from memory_store import load_settings as load_memory_settings

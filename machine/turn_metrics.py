@@ -41,7 +41,7 @@ class TurnRecord:
     reply: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
     strikes: list[str] = field(default_factory=list)
-    """The failed reply checks of this turn, in order (see :mod:`machine.reply_checks`)."""
+    """The failed reply checks of this turn, in order (see :mod:`machine.reply.checks`)."""
     outcome: str = "open"
     """How the turn ended: replied, cut (a strike ended the reply early), gave_up (three strikes),
     interrupted, no_words, no_reply, reset, forgotten, or failed."""

@@ -10,29 +10,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from machine.captions import ChatboxCaptions
-from machine.content_classifiers import TextClassifier, profanity_probability
-from machine.conversation_memory import BlockMemory
-from machine.echo_gate import EchoGate, PlaybackLevels
-from machine.endpointing import Endpointer
-from machine.hearing import Hearing
-from machine.ports import AudioSink, Captions, ChatModel, FloatAudio, Synthesizer
-from machine.reply_checks import ReplyChecker
+from machine.listen.echo_gate import EchoGate, PlaybackLevels
+from machine.listen.endpointing import Endpointer
+from machine.listen.hearing import Hearing
+from machine.listen.silero_vad import SileroVoiceActivity
+from machine.listen.whisperx_transcriber import WhisperxTranscriber
+from machine.ports import AudioSink, Captions, ChatModel, ConversationMemory, FloatAudio, Synthesizer
+from machine.reply.checks import ReplyChecker
+from machine.reply.profanity_classifier import profanity_probability
+from machine.reply.thinking import Thinker
 from machine.runtime import Runtime
 from machine.settings import ChatModelSettings, MachineSettings, SynthesizerSettings
-from machine.speaking import Speaker
-from machine.stt.whisperx_transcriber import WhisperxTranscriber
-from machine.thinking import Thinker
-from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.speak.captions import ChatboxCaptions
+from machine.speak.piper_synthesizer import PiperSynthesizer
+from machine.speak.speaker import Speaker
 from machine.turn_metrics import TurnRecord
-from machine.vad.silero import SileroVoiceActivity
 
 log = logging.getLogger(__name__)
 
 
 def build_runtime(
     settings: MachineSettings,
-    memory: BlockMemory,
+    memory: ConversationMemory,
     sink: AudioSink,
     on_turn: Callable[[TurnRecord], None],
     playback_levels: PlaybackLevels | None = None,
@@ -91,6 +90,8 @@ def build_reply_checker(settings: MachineSettings, persona: str) -> ReplyChecker
     checks = settings.reply_checks
     classifier = None
     if checks.classifier_model is not None:
+        from machine.reply.transformers_classifier import TextClassifier
+
         classifier = TextClassifier(
             checks.classifier_model, checks.classifier_labels, settings.chat_model.device
         )
@@ -101,10 +102,10 @@ def build_chat_model(settings: ChatModelSettings) -> ChatModel:
     """The chat model `machine.chat_model.backend` names: loaded here with transformers, or streamed from
     an OpenAI-compatible server; each backend module is imported only when it is chosen."""
     if settings.backend == "openai":
-        from machine.llm.openai_chat import OpenAIChatModel
+        from machine.reply.openai_chat import OpenAIChatModel
 
         return OpenAIChatModel(settings)
-    from machine.llm.transformers_chat import TransformersChatModel
+    from machine.reply.transformers_chat import TransformersChatModel
 
     return TransformersChatModel(settings)
 
@@ -113,7 +114,7 @@ def build_synthesizer(settings: SynthesizerSettings) -> Synthesizer:
     """The synthesiser `machine.synthesizer.backend` names; Coqui (and torch's TTS stack) is imported only
     when it is chosen."""
     if settings.backend == "coqui":
-        from machine.tts.coqui_synthesizer import CoquiSynthesizer
+        from machine.speak.coqui_synthesizer import CoquiSynthesizer
 
         return CoquiSynthesizer(settings.coqui)
     return PiperSynthesizer(settings)
@@ -121,7 +122,7 @@ def build_synthesizer(settings: SynthesizerSettings) -> Synthesizer:
 
 def _denoiser(name: str) -> Callable[[FloatAudio], FloatAudio] | None:
     if name == "rnnoise":
-        from machine.denoise.rnnoise import RnnoiseDenoiser
+        from machine.listen.rnnoise_denoiser import RnnoiseDenoiser
 
         return RnnoiseDenoiser()
     return None

@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
-from memory_store.block_records import BlockGoneError, BlockRecords, memory_id
-from memory_store.chroma_store import ChromaStore
+from memory_store.chroma.block_records import BlockGoneError, BlockRecords, memory_id
+from memory_store.chroma.chroma_store import ChromaStore
 from memory_store.embedding import Embedder, embed_memories
 from memory_store.errors import MemoryStoreError
 from memory_store.memory import Memory, TurnContext, capped

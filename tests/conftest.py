@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from machine.audio_file import to_mono_16k
+from machine.audio.files import to_mono_16k
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
 
 if TYPE_CHECKING:
-    from machine.llm.transformers_chat import TransformersChatModel
-    from machine.stt.whisperx_transcriber import WhisperxTranscriber
-    from machine.tts.piper_synthesizer import PiperSynthesizer
+    from machine.listen.whisperx_transcriber import WhisperxTranscriber
+    from machine.reply.transformers_chat import TransformersChatModel
+    from machine.speak.piper_synthesizer import PiperSynthesizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def private_memory_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     """Every test that opens InfiniMemory through the configuration gets a store of its own, not data/."""
     patch = pytest.MonkeyPatch()
     patch.setenv("MEMORY_STORE_PATH", str(tmp_path_factory.mktemp("memory")))
-    patch.setenv("MEMORY_STORE_SESSIONS__EXPIRY_CHECK_EVERY_S", "3600")  # no Prefect runs mid-test
+    patch.setenv("MEMORY_STORE_SESSIONS__EXPIRY_CHECK_EVERY_S", "3600")  # no expiry check mid-test
     yield
     patch.undo()
 
@@ -47,7 +47,7 @@ def memory_settings() -> MemoryStoreSettings:
 @pytest.fixture(scope="session")
 def synthesizer(settings: MachineSettings) -> PiperSynthesizer:
 
-    from machine.tts.piper_synthesizer import PiperSynthesizer
+    from machine.speak.piper_synthesizer import PiperSynthesizer
 
     return PiperSynthesizer(settings.synthesizer)
 
@@ -55,7 +55,7 @@ def synthesizer(settings: MachineSettings) -> PiperSynthesizer:
 @pytest.fixture(scope="session")
 def transcriber(settings: MachineSettings) -> WhisperxTranscriber:
 
-    from machine.stt.whisperx_transcriber import WhisperxTranscriber
+    from machine.listen.whisperx_transcriber import WhisperxTranscriber
 
     return WhisperxTranscriber(settings.transcriber, settings.bot_name)
 
@@ -63,7 +63,7 @@ def transcriber(settings: MachineSettings) -> WhisperxTranscriber:
 @pytest.fixture(scope="session")
 def chat_model(settings: MachineSettings) -> TransformersChatModel:
 
-    from machine.llm.transformers_chat import TransformersChatModel
+    from machine.reply.transformers_chat import TransformersChatModel
 
     return TransformersChatModel(settings.chat_model)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from machine.audio_file import AudioInputError, read_wav, to_mono_16k, wav_inputs
+from machine.audio.files import read_wav, to_mono_16k, wav_inputs
+from machine.ports import AudioInputError
 
 
 def tone(rate: int, seconds: float = 0.5, frequency: float = 440.0) -> np.ndarray:

@@ -27,10 +27,17 @@ from test_runtime import MemorySink, ToneSynthesizer
 from test_settings import write_config
 
 from companion_settings import ConfigError
-from machine.captions import INPUT_ADDRESS, MAX_CHARS, MAX_LINES, TYPING_ADDRESS, ChatboxCaptions, paginate
 from machine.ports import FloatAudio, SpeechAudio
 from machine.settings import CaptionSettings, load_settings
-from machine.speaking import Speaker
+from machine.speak.captions import (
+    INPUT_ADDRESS,
+    MAX_CHARS,
+    MAX_LINES,
+    TYPING_ADDRESS,
+    ChatboxCaptions,
+    paginate,
+)
+from machine.speak.speaker import Speaker
 
 INTERVAL_S = 0.25
 """The spacing the tests configure (VRChat needs 1.5 s; tests would take too long)."""
@@ -311,7 +318,7 @@ def test_close_drops_what_is_not_shown(
 def test_send_failures_are_logged_once_and_never_reach_the_conversation(
     chatbox: Chatbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="machine.captions")
+    caplog.set_level(logging.INFO, logger="machine.speak.captions")
     # a broadcast address without SO_BROADCAST: every send fails with a PermissionError
     captions = ChatboxCaptions("255.255.255.255", 9000, min_interval_s=INTERVAL_S)
     started = time.monotonic()

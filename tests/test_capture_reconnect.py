@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from machine.audio.capture import DeviceSource
-from machine.audio.devices import DeviceNotFoundError
-from machine.ports import AudioChunk
+from machine.ports import AudioChunk, DeviceNotFoundError
 from machine.settings import LiveAudioSettings
 
 _CABLE = {

@@ -15,8 +15,8 @@ import pytest
 import soundfile
 
 from machine.__main__ import main
+from machine.audio.recorded import RecordedSource
 from machine.ports import AudioChunk
-from machine.recorded import RecordedSource
 from machine.turn_metrics import TurnRecord
 from memory_store import MemorySystem
 from memory_store import load_settings as load_memory_settings
@@ -98,7 +98,7 @@ def test_an_unwritable_output_is_named_before_models_load(
     soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
     (tmp_path / "a-file").write_text("", encoding="utf-8")
     bad = tmp_path / "a-file" / "out"
-    for loader in ("machine.recorded_conversation.build_runtime", "machine.demo.run_demo"):
+    for loader in ("machine.runs.recorded.build_runtime", "machine.runs.demo.run_demo"):
         monkeypatch.setattr(loader, lambda *args, **kwargs: pytest.fail("the models were loaded"))
     inputs = [] if command else ["--input", str(question)]
     assert main([*command, *inputs, "--output", str(bad), "--fast"]) == 2
@@ -148,7 +148,7 @@ def test_a_second_runtime_on_the_same_store_stops_before_loading_models(
     question = tmp_path / "question.wav"
     soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
     monkeypatch.setattr(
-        "machine.recorded_conversation.build_runtime",
+        "machine.runs.recorded.build_runtime",
         lambda *args, **kwargs: pytest.fail("the models were loaded although the store is in use"),
     )
     first = MemorySystem.open(load_memory_settings())  # the first runtime's store
@@ -195,11 +195,9 @@ def test_files_without_speech_are_named_and_turns_jsonl_is_always_written(
     soundfile.write(str(folder / "q2.wav"), noise * 100, 16_000)  # "speech"
     soundfile.write(str(folder / "q3.wav"), noise, 16_000)
     output = tmp_path / "out"
+    monkeypatch.setattr("machine.runs.recorded.open_memory", lambda *args, **kwargs: contextlib.nullcontext())
     monkeypatch.setattr(
-        "machine.recorded_conversation.open_memory", lambda *args, **kwargs: contextlib.nullcontext()
-    )
-    monkeypatch.setattr(
-        "machine.recorded_conversation.build_runtime",
+        "machine.runs.recorded.build_runtime",
         lambda settings, memory, sink, on_turn, **kwargs: _LoudnessRuntime(on_turn),
     )
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from chat_fakes import make_thinker
 
-from machine.conversation_memory import BlockMemory, open_memory
 from machine.ports import ChatMessage, MemoryContext, Sampling
+from machine.runs.memory import BlockMemory, open_memory
 from memory_store import MemoryStoreSettings
 
 pytestmark = pytest.mark.models

@@ -10,7 +10,7 @@ import yaml
 from coqui_tiny import HOP_LENGTH, build_tiny_vits
 
 from machine.settings import CoquiSettings, SynthesizerSettings, load_settings
-from machine.tts.coqui_synthesizer import CoquiSynthesizer
+from machine.speak.coqui_synthesizer import CoquiSynthesizer
 
 pytestmark = pytest.mark.models
 
@@ -54,7 +54,7 @@ def test_speaks_each_sentence_as_float32_at_the_models_rate(coqui: CoquiSynthesi
 
 
 def test_wiring_picks_the_backend_by_setting(tiny_model: tuple[Path, Path]) -> None:
-    from machine.tts.piper_synthesizer import PiperSynthesizer
+    from machine.speak.piper_synthesizer import PiperSynthesizer
     from machine.wiring import build_synthesizer
 
     model_path, config_path = tiny_model

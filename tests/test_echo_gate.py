@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from machine.echo_gate import SLOT_S, EchoGate, PlaybackLevels
+from machine.listen.echo_gate import SLOT_S, EchoGate, PlaybackLevels
 from machine.ports import CHUNK_SAMPLES, AudioChunk
 
 

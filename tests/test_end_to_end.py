@@ -11,9 +11,9 @@ import pytest
 from speech import words
 
 from machine.__main__ import main
-from machine.audio_file import read_wav, write_wav
+from machine.audio.files import read_wav, write_wav
+from machine.listen.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import SAMPLE_RATE
-from machine.stt.whisperx_transcriber import WhisperxTranscriber
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from machine.endpointing import SILENCE_DBFS, Endpointer, NoiseFloor, dbfs
+from machine.listen.endpointing import SILENCE_DBFS, Endpointer, NoiseFloor, dbfs
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
 from machine.settings import EndpointingSettings
 

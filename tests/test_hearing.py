@@ -7,9 +7,9 @@ import pytest
 from test_echo_gate import at_level, speech_like_levels
 from test_endpointing import LoudnessVad
 
-from machine.echo_gate import SLOT_S, EchoGate, PlaybackLevels
-from machine.endpointing import Endpointer
-from machine.hearing import Heard, Hearing, Mode
+from machine.listen.echo_gate import SLOT_S, EchoGate, PlaybackLevels
+from machine.listen.endpointing import Endpointer
+from machine.listen.hearing import Heard, Hearing, Mode
 from machine.ports import CHUNK_SAMPLES, AudioChunk
 from machine.settings import EndpointingSettings
 

@@ -20,11 +20,11 @@ import pulse
 import pytest
 from speech import word_error_rate, words
 
-from machine.audio_file import read_wav, write_wav
-from machine.live_conversation import run_live
+from machine.audio.files import read_wav, write_wav
+from machine.listen.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import SAMPLE_RATE
+from machine.runs.live import run_live
 from machine.settings import MachineSettings
-from machine.stt.whisperx_transcriber import WhisperxTranscriber
 from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 

@@ -21,12 +21,12 @@ import pytest
 import soundfile
 
 from machine.__main__ import main
-from machine.conversation_memory import BlockMemory, open_memory
-from machine.demo import demo_block, run_demo
+from machine.runs.demo import demo_block, run_demo
+from machine.runs.memory import BlockMemory, open_memory
 from machine.settings import MachineSettings
 from memory_store import MemoryStoreSettings, MemorySystem
 from memory_store import load_settings as load_memory_settings
-from memory_store.forgetting import SQLITE_FILE
+from memory_store.chroma.forgetting import SQLITE_FILE
 from memory_store.settings import SessionSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,7 +129,7 @@ SIGTERM_CHILD = textwrap.dedent(
     import sys, threading
     import numpy as np
     import memory_store.system
-    from machine.conversation_memory import open_memory
+    from machine.runs.memory import open_memory
     from memory_store import MemoryStoreSettings
 
     class OneVector:
@@ -239,7 +239,7 @@ def runtimes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
     def build(settings: MachineSettings, memory: BlockMemory, *args: object, **kwargs: object) -> FakeRuntime:
         return FakeRuntime(memory, seen)
 
-    monkeypatch.setattr("machine.recorded_conversation.build_runtime", build)
+    monkeypatch.setattr("machine.runs.recorded.build_runtime", build)
     return seen
 
 
@@ -266,7 +266,7 @@ def test_the_fresh_flag_forgets_before_a_recorded_run(
 
 def test_the_fresh_flag_reaches_a_live_run(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, object]] = []
-    monkeypatch.setattr("machine.live_conversation.run_live", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("machine.runs.live.run_live", lambda *args, **kwargs: calls.append(kwargs))
 
     assert main(["--fresh"]) == 0
     assert main([]) == 0
@@ -303,7 +303,7 @@ def test_the_demo_starts_fresh_in_its_own_block_and_leaves_the_bots_block_alone(
         memory.remember(CANARY, ANSWER)
     with open_memory(kept, demo_block(settings.memory_block)) as memory:  # an earlier demo
         memory.remember("Hi from an earlier demo", "Hello")
-    monkeypatch.setattr("machine.demo.synthesise_questions", write_silent_questions)
+    monkeypatch.setattr("machine.runs.demo.synthesise_questions", write_silent_questions)
 
     run_demo(settings, kept, tmp_path / "out", realtime=False)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from machine.audio.recorded import RecordedSource
 from machine.ports import AudioChunk
-from machine.recorded import RecordedSource
 from machine.settings import RecordedInputSettings
 
 SETTINGS = RecordedInputSettings(lead_silence_ms=0, trail_silence_ms=100)

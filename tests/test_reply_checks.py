@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from companion_settings import ConfigError
-from machine.content_classifiers import profanity_probability
-from machine.reply_checks import ReplyChecker
+from machine.reply.checks import ReplyChecker
+from machine.reply.profanity_classifier import profanity_probability
 from machine.settings import MachineSettings, ReplyCheckSettings
 
 PERSONA = "You are Testy, a friendly companion who hangs out with people in VRChat and talks with them."
@@ -108,7 +108,7 @@ def test_a_custom_classifier_and_threshold_are_used() -> None:
 
 
 def test_patterns_that_do_not_compile_are_refused() -> None:
-    with pytest.raises(ValueError, match="not a regular expression"):
+    with pytest.raises(ValueError, match="not a valid regular expression"):
         ReplyCheckSettings(blocked_patterns=("(unclosed",))
 
 
@@ -116,7 +116,7 @@ def test_patterns_that_do_not_compile_are_refused() -> None:
 def test_a_text_classification_model_loads_through_the_real_path() -> None:
     """The optional classifier loads like a hub model would; here the bundled MiniLM encoder with a fresh
     (random) two-label head stands in for a toxicity model, since no hub is reachable."""
-    from machine.content_classifiers import TextClassifier
+    from machine.reply.transformers_classifier import TextClassifier
     from memory_store.embedding import bundled_model_folder
 
     folder = str(bundled_model_folder())

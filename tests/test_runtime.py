@@ -14,9 +14,8 @@ from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thi
 from test_endpointing import LoudnessVad, silence, tone
 
 from machine import runtime as runtime_module
-from machine.endpointing import Endpointer
-from machine.hearing import Hearing
-from machine.live_conversation import _handle_signals
+from machine.listen.endpointing import Endpointer
+from machine.listen.hearing import Hearing
 from machine.ports import (
     CHUNK_SAMPLES,
     AudioChunk,
@@ -26,9 +25,10 @@ from machine.ports import (
     SpeechAudio,
     Transcript,
 )
+from machine.runs.live import _handle_signals
 from machine.runtime import Runtime
 from machine.settings import EndpointingSettings
-from machine.speaking import Speaker
+from machine.speak.speaker import Speaker
 from machine.turn_metrics import TurnRecord
 
 FULL_TURN = ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
@@ -358,7 +358,7 @@ def test_half_duplex_drops_speech_over_the_bot_and_says_so(caplog: pytest.LogCap
     sink = MemorySink(on_play=playing.set, seconds_per_play=1.5)
     ears = hearing(barge_in_ms=None)
     runtime = runtime_with(ears, ScriptedTranscriber(["hello"]), ["Hi."], sink)
-    with caplog.at_level("WARNING", logger="machine.hearing"):
+    with caplog.at_level("WARNING", logger="machine.listen.hearing"):
         records = run_with_timeout(runtime, Say((None, 15), (playing, 20)))
     assert [r.outcome for r in records] == ["replied"] and not sink.cancelled
     assert ears.dropped_s >= 20 * CHUNK_SAMPLES / 16_000

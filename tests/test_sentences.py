@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from machine.sentences import SentenceSplitter, default_stop_strings, speakable
+from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
 
 
 def feed_all(splitter: SentenceSplitter, pieces: list[str]) -> tuple[list[str], int]:

@@ -11,7 +11,7 @@ import pytest
 from realtime_sink import RealTimeSink
 
 from machine.ports import FloatAudio, SpeechAudio
-from machine.speaking import Speaker
+from machine.speak.speaker import Speaker
 
 RATE = 16_000
 

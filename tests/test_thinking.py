@@ -8,11 +8,11 @@ import threading
 import pytest
 from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thinker
 
-from machine.content_classifiers import profanity_probability
 from machine.ports import ChatMessage, Exchange, MemoryContext
-from machine.reply_checks import ReplyChecker, Strike
+from machine.reply.checks import ReplyChecker, Strike
+from machine.reply.profanity_classifier import profanity_probability
+from machine.reply.thinking import ReplyEvents, build_messages
 from machine.settings import ReplyCheckSettings
-from machine.thinking import ReplyEvents, build_messages
 
 PERSONA = "You are Testy. Be kind. Never swear."
 RECALLED = (

@@ -1,4 +1,4 @@
-"""Live audio through PyAudio: finding devices, capturing the world, playing the bot's voice."""
+"""Audio in and out: PyAudio devices (capture, playback) and recorded WAV files (source and sink)."""
 
 from __future__ import annotations
 

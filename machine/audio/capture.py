@@ -20,8 +20,8 @@ import pyaudio
 import soxr
 
 from machine.audio import drain
-from machine.audio.devices import DeviceNotFoundError, pulse_names, resolve, supports_rate
-from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
+from machine.audio.devices import pulse_names, resolve, supports_rate
+from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, Deliver, DeviceNotFoundError, WaitForTurn
 from machine.settings import LiveAudioSettings
 
 log = logging.getLogger(__name__)
@@ -112,12 +112,7 @@ class DeviceSource:
         names = pulse_names("input")
         return names is None or self._device.pulse_name in names
 
-    def run(
-        self,
-        deliver: Callable[[AudioChunk], None],
-        wait_for_turn: Callable[[float], bool],
-        stopping: threading.Event,
-    ) -> None:
+    def run(self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event) -> None:
         """Capture until `stopping` is set, reopening the device after faults."""
         backoff = self._settings.reopen_initial_s
         first = True
@@ -151,9 +146,7 @@ class DeviceSource:
                     stream.close()  # closing an active stream aborts it: nothing pending is waited for
                 drain(self._blocks)
 
-    def _pump(
-        self, stream: pyaudio.Stream, deliver: Callable[[AudioChunk], None], stopping: threading.Event
-    ) -> None:
+    def _pump(self, stream: pyaudio.Stream, deliver: Deliver, stopping: threading.Event) -> None:
         converter = BlockConverter(self.rate)
         stream.start_stream()
         last_audio = last_check = time.monotonic()

@@ -21,18 +21,9 @@ from typing import Literal
 
 import pyaudio
 
+from machine.ports import DeviceNotFoundError
+
 Direction = Literal["input", "output"]
-
-
-class DeviceNotFoundError(LookupError):
-    """The configured device does not exist; the message lists the devices that do.
-
-    `reason` is the one-line cause alone (e.g. "no input device matches 'CABLE'"), for a log line when a
-    device that was open goes missing: that is a transient fault, not a configuration error."""
-
-    def __init__(self, message: str, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason or message.splitlines()[0]
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ import soxr
 
 from machine.audio import drain
 from machine.audio.devices import resolve, supports_rate
-from machine.echo_gate import PlaybackLevels
-from machine.endpointing import dbfs
+from machine.listen.echo_gate import PlaybackLevels
+from machine.listen.endpointing import dbfs
 from machine.ports import FloatAudio, PlaybackReport
 from machine.settings import LiveAudioSettings
 

@@ -1,5 +1,5 @@
-"""The session-expiry flow under `prefect_test_harness`: as a deployment runs it (own connection to the
-store, from the configuration) and as the runtime runs it (in-process timer, against its own system)."""
+"""The session-expiry flow under `prefect_test_harness`, as a deployment runs it: its own connection to the
+store, from the configuration. (The runtime's in-process timer is tested in tests/memory_store.)"""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.session_expiry import SessionExpiryTimer, expire_idle_sessions
+from flows.session_expiry import expire_idle_sessions
 from memory_store import MemoryStoreSettings, MemorySystem, load_settings
-from memory_store.chroma_store import ChromaStore
+from memory_store.chroma.chroma_store import ChromaStore
 from memory_store.embedding import Vectors, embed_memories
 
 pytestmark = pytest.mark.slow  # starts a Prefect test server (seconds)
@@ -83,23 +83,3 @@ def test_the_deployed_flow_ends_idle_sessions_and_its_run_shows_in_the_api(confi
     assert ended == ["idle-bot"]
     assert stored_blocks(settings) == {"busy-bot"}
     assert completed_expiry_runs() == runs_before + 1
-
-
-def test_the_runtime_runs_the_flow_on_a_timer_against_its_own_system(config: Path) -> None:
-    settings = load_settings(config)
-    now = [time.time()]
-    system = MemorySystem.open(settings, clock=lambda: now[0], embedder=LengthEmbedder())
-    system.block("celeste").remember("hello", "hi")
-    now[0] += 2 * IDLE_S  # only this system's clock says the session is idle
-    runs_before = completed_expiry_runs()
-    timer = SessionExpiryTimer(system, every_s=0.2, jitter_s=0.0)
-
-    timer.start()
-    deadline = time.monotonic() + 90
-    while "celeste" in system._store.last_activity_by_block() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    timer.stop()
-    system.close()
-
-    assert stored_blocks(settings) == set()
-    assert completed_expiry_runs() > runs_before

@@ -16,7 +16,7 @@ from pathlib import Path
 import sentence_transformers  # noqa: F401 (imported before forking: the slow part, done once)
 
 from memory_store import MemoryStoreSettings, MemorySystem, SentenceTransformerEmbedder
-from memory_store.block_records import seq_of
+from memory_store.chroma.block_records import seq_of
 
 
 def write_memories(folder: Path, count: int) -> None:

@@ -31,7 +31,7 @@ import chromadb  # noqa: F401 (imported before forking: the slow part, done once
 import numpy as np
 
 from memory_store import Memory, MemoryStoreSettings, MemorySystem
-from memory_store.block_records import memory_id, seq_of
+from memory_store.chroma.block_records import memory_id, seq_of
 from memory_store.embedding import Vectors, embed_memories
 
 CANARY = "The canary's secret is marmalade-47 under the blue bridge"

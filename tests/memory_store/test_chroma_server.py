@@ -15,7 +15,7 @@ import pytest
 from memory_fakes import FakeClock, WordHashEmbedder
 
 from memory_store import MemoryStoreError, MemoryStoreSettings, MemorySystem
-from memory_store.block_records import seq_of
+from memory_store.chroma.block_records import seq_of
 
 IDLE = 600.0
 CHROMA = shutil.which("chroma") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "chroma")

@@ -17,7 +17,7 @@ from memory_fakes import OpenSystem, WordHashEmbedder, settings_for
 
 from companion_settings import ConfigError
 from memory_store import MemoryStoreError, MemorySystem, load_settings
-from memory_store.block_records import seq_of
+from memory_store.chroma.block_records import seq_of
 from memory_store.embedding import Vectors
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from memory_fakes import OpenSystem
 from memory_topics import THIRD_TOPIC_QUESTION, TOPICS
 
 from memory_store import MemoryBlock, SentenceTransformerEmbedder
-from memory_store.block_records import seq_of
+from memory_store.chroma.block_records import seq_of
 
 pytestmark = pytest.mark.models
 

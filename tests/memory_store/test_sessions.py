@@ -10,11 +10,11 @@ import pytest
 from memory_fakes import FakeClock, OpenSystem, WordHashEmbedder
 
 from memory_store import MemorySystem
-from memory_store.block_records import seq_of
-from memory_store.chroma_store import ChromaStore
+from memory_store.chroma.block_records import seq_of
+from memory_store.chroma.chroma_store import ChromaStore
+from memory_store.chroma.forgetting import zero_unused_index_slots
+from memory_store.chroma.index_health import HEADER
 from memory_store.embedding import embed_memories
-from memory_store.forgetting import zero_unused_index_slots
-from memory_store.index_health import HEADER
 
 IDLE = 600.0
 SESSIONS = {"idle_timeout_s": IDLE, "activity_write_interval_s": 5.0}

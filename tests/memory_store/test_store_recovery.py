@@ -26,10 +26,10 @@ from store_crash_worker import CANARY
 from worker_process import WorkerProcess
 
 from memory_store import MemoryStoreError, MemoryStoreSettings, MemorySystem
-from memory_store.block_records import seq_of
-from memory_store.chroma_store import COLLECTION_PREFIX
-from memory_store.forgetting import PENDING_FILE
-from memory_store.index_health import damaged_index_files, vector_segments
+from memory_store.chroma.block_records import seq_of
+from memory_store.chroma.chroma_store import COLLECTION_PREFIX
+from memory_store.chroma.forgetting import PENDING_FILE
+from memory_store.chroma.index_health import damaged_index_files, vector_segments
 
 WORKER = Path(__file__).with_name("store_crash_worker.py")
 INDEX_WRITE_AT = 21_000

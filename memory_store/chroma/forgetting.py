@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from memory_store.index_health import index_header
+from memory_store.chroma.index_health import index_header
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ is silent while the bot speaks (separate virtual cables) or a room whose noise i
 any level is heard. A 1 s loopback teaches a 1 s delay, so its late echo is recognised. Until
 `max_delay_ms` + 0.8 s of playback has been heard (once per run), the gate cannot know and assumes the
 worst: any delay up to the maximum and a gain of 0 dB (the echo as loud as the playback); what is heard
-meanwhile waits to be judged (see :mod:`machine.hearing`).
+meanwhile waits to be judged (see :mod:`machine.listen.hearing`).
 
 This is a level test, not an echo canceller: over a loud, direct echo path a user must be louder than the
 bot's echo by the margin to be heard while it speaks.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from machine.endpointing import CHUNK_MS, SILENCE_DBFS, dbfs
+from machine.listen.endpointing import CHUNK_MS, SILENCE_DBFS, dbfs
 from machine.ports import AudioChunk
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What the bot hears, chunk by chunk, whatever it is doing: the runtime's ears.
 
-Every input chunk goes through the echo gate (:mod:`machine.echo_gate`) and the endpointer, in every
+Every input chunk goes through the echo gate (:mod:`machine.listen.echo_gate`) and the endpointer, in every
 state, so nothing a user says is dropped unheard:
 
 - **listening**: a closed utterance starts a turn;
@@ -28,8 +28,8 @@ from enum import Enum
 
 import numpy as np
 
-from machine.echo_gate import EchoGate
-from machine.endpointing import CHUNK_MS, Endpointer
+from machine.listen.echo_gate import EchoGate
+from machine.listen.endpointing import CHUNK_MS, Endpointer
 from machine.ports import SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """The runtime's conversation memory: one InfiniMemory block (see `memory_store`), and its session timer.
 
 With the embedded Chroma (`memory_store.client: persistent`) only this process may open the store, so the
-runtime ends idle sessions itself: once at open, then on a timer (the session-expiry flow); with a Chroma
-server a Prefect worker runs that flow's deployment. When the runtime stops, its block's session is
-forgotten (`memory_store.sessions.forget_on_exit`).
+runtime ends idle sessions itself: once at open, then on a plain timer (no Prefect in the voice process);
+with a Chroma server a Prefect worker runs the session-expiry flow's deployment. When the runtime stops,
+its block's session is forgotten (`memory_store.sessions.forget_on_exit`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from flows.session_expiry import SessionExpiryTimer
 from machine.ports import Exchange, MemoryContext
 from memory_store import MemoryBlock, MemoryStoreSettings, MemorySystem
+from memory_store.expiry_timer import SessionExpiryTimer
 
 log = logging.getLogger(__name__)
 

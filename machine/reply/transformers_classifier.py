@@ -1,8 +1,6 @@
-"""Classifiers that score how bad a reply is, for the content checks of :mod:`machine.reply_checks`.
+"""A transformers text-classification model as a content classifier (a reply checks backend).
 
-The default is alt-profanity-check (a maintained offline linear model, well under a millisecond per
-sentence). Users with internet may add any transformers text-classification model by hub id or folder
-(e.g. ``unitary/toxic-bert``); its configured labels are the bad ones.
+Any model by hub id or folder (e.g. ``unitary/toxic-bert``); its configured labels are the bad ones.
 """
 
 from __future__ import annotations
@@ -11,24 +9,17 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from profanity_check import predict_prob  # ~3 s (scikit-learn and the model): paid at start, not mid-reply
+from transformers import pipeline
 
 from companion_settings import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def profanity_probability(text: str) -> float:
-    """alt-profanity-check's probability that `text` is offensive."""
-    return float(predict_prob([text])[0])
-
-
 class TextClassifier:
     """A transformers sequence-classification model; scores a text by its most likely bad label."""
 
     def __init__(self, model: str, bad_labels: Sequence[str], device: str = "cpu") -> None:
-        from transformers import pipeline
-
         try:
             self._pipeline: Any = pipeline("text-classification", model=model, device=device, top_k=None)
         except (OSError, ValueError) as exc:  # a missing folder, an invalid hub id

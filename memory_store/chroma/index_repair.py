@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from chromadb.errors import NotFoundError
 
-from memory_store.block_records import (
+from memory_store.chroma.block_records import (
     LAST_ACTIVITY,
     collection_configuration,
     memory_from_metadata,

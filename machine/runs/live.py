@@ -18,9 +18,9 @@ from types import FrameType
 from machine.audio.capture import DeviceSource
 from machine.audio.devices import open_portaudio, resolve
 from machine.audio.playback import DeviceSink
-from machine.conversation_memory import BlockMemory, open_memory
-from machine.echo_gate import PlaybackLevels
-from machine.recorded_conversation import print_turn
+from machine.listen.echo_gate import PlaybackLevels
+from machine.runs.memory import BlockMemory, open_memory
+from machine.runs.recorded import print_turn
 from machine.runtime import Runtime
 from machine.settings import MachineSettings
 from machine.turn_metrics import TurnRecord

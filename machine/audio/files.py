@@ -12,11 +12,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from machine.ports import SAMPLE_RATE, FloatAudio
-
-
-class AudioInputError(ValueError):
-    """Audio that the runtime cannot use, with the reason and how to fix it."""
+from machine.ports import SAMPLE_RATE, AudioInputError, FloatAudio
 
 
 def to_mono_16k(samples: np.ndarray, sample_rate: int, source: str = "audio") -> FloatAudio:

@@ -29,18 +29,18 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
-from memory_store.block_records import BlockRecords
-from memory_store.embedding import Vectors
-from memory_store.errors import MemoryStoreError
-from memory_store.forgetting import (
+from memory_store.chroma.block_records import BlockRecords
+from memory_store.chroma.forgetting import (
     PENDING_FILE,
     SQLITE_FILE,
     forget_durably,
     pending_blocks,
     purge_files,
 )
-from memory_store.index_health import damaged_index_files, probe_collections, vector_segments
-from memory_store.index_repair import REBUILDING_PREFIX, finish_rebuild, rebuild_collection
+from memory_store.chroma.index_health import damaged_index_files, probe_collections, vector_segments
+from memory_store.chroma.index_repair import REBUILDING_PREFIX, finish_rebuild, rebuild_collection
+from memory_store.embedding import Vectors
+from memory_store.errors import MemoryStoreError
 from memory_store.memory import Memory
 from memory_store.settings import HnswSettings, MemoryStoreSettings
 from memory_store.store_lock import PreviousOwner, StoreLock

@@ -107,8 +107,8 @@ class Endpointer:
     def push(self, chunk: AudioChunk, masked: bool = False) -> Utterance | None:
         """Feed one chunk; returns an utterance when this chunk closes one.
 
-        A `masked` chunk (the bot's own echo, see :mod:`machine.echo_gate`) counts as silence and leaves the
-        noise floor alone; its audio is still kept when it falls inside an utterance."""
+        A `masked` chunk (the bot's own echo, see :mod:`machine.listen.echo_gate`) counts as silence and
+        leaves the noise floor alone; its audio is still kept when it falls inside an utterance."""
         if chunk.samples.shape != (CHUNK_SAMPLES,):
             raise ValueError(
                 f"the endpointer takes chunks of {CHUNK_SAMPLES} samples, got {chunk.samples.shape}"

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from machine.audio_file import wav_inputs
-from machine.conversation_memory import open_memory
-from machine.recorded import RecordedSource, WavReplySink
+from machine.audio.files import wav_inputs
+from machine.audio.recorded import RecordedSource, WavReplySink
+from machine.runs.memory import open_memory
 from machine.settings import MachineSettings
 from machine.turn_metrics import TurnRecord
 from machine.wiring import build_runtime

@@ -96,13 +96,13 @@ def _is_sparse(path: Path) -> bool:
 def probe_collections(folder: Path, names: list[str]) -> dict[str, str]:
     """Collection name -> why it is damaged, for the `names` a child process could not query correctly.
 
-    The child (`python -m memory_store.index_probe`) reports each collection before and after probing
+    The child (`python -m memory_store.chroma.index_probe`) reports each collection before and after probing
     it; when it dies or hangs, the collection it was on is damaged and the rest are probed again.
     """
     damaged: dict[str, str] = {}
     remaining = list(names)
     while remaining:
-        command = [sys.executable, "-m", "memory_store.index_probe", str(folder), *remaining]
+        command = [sys.executable, "-m", "memory_store.chroma.index_probe", str(folder), *remaining]
         current, reported = None, set()
         try:
             finished = subprocess.run(

@@ -1,7 +1,7 @@
 """The child process of `index_health.probe_collections`: asks each named collection for some of its own
 vectors back and whether a query finds each one as its own nearest neighbour.
 
-    python -m memory_store.index_probe STORE_FOLDER COLLECTION...
+    python -m memory_store.chroma.index_probe STORE_FOLDER COLLECTION...
 
 Prints `probing NAME` before and `ok NAME` or `damaged NAME WHY` after each collection, flushed, so the
 parent knows which collection a crash (a segfault in a corrupt index) happened on.

@@ -2,7 +2,7 @@
 
 Every piece of a reply is checked, together with the pieces released before it, *before* it reaches the
 synthesiser; the whole reply is checked once more when generation ends. A failed check is a
-:class:`Strike` (see :class:`machine.thinking.Thinker` for what a strike leads to).
+:class:`Strike` (see :class:`machine.reply.thinking.Thinker` for what a strike leads to).
 
 Format: not empty, no role tags or turn markers, no repetition loops (within the reply, or an earlier
 reply said again), no sentence longer than the limit, no gibberish (run-together or stretched words), in

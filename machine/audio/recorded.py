@@ -14,8 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from machine.audio_file import read_wav, write_wav
-from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, PlaybackReport
+from machine.audio.files import read_wav, write_wav
+from machine.ports import (
+    CHUNK_SAMPLES,
+    SAMPLE_RATE,
+    AudioChunk,
+    Deliver,
+    FloatAudio,
+    PlaybackReport,
+    WaitForTurn,
+)
 from machine.settings import RecordedInputSettings
 
 CHUNK_S = CHUNK_SAMPLES / SAMPLE_RATE
@@ -53,12 +61,7 @@ class RecordedSource:
         padding = -len(joined) % CHUNK_SAMPLES
         return np.concatenate([joined, np.zeros(padding, dtype=np.float32)])
 
-    def run(
-        self,
-        deliver: Callable[[AudioChunk], None],
-        wait_for_turn: Callable[[float], bool],
-        stopping: threading.Event,
-    ) -> None:
+    def run(self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event) -> None:
         """Play every file; `wait_for_turn(timeout)` blocks until the bot listens again (False on timeout).
 
         The turns a file starts are finished once the bot listens again, so a turn count unchanged since

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from machine.audio_file import write_wav
-from machine.recorded_conversation import run_recorded
+from machine.audio.files import write_wav
+from machine.runs.recorded import run_recorded
 from machine.settings import MachineSettings
-from machine.tts.piper_synthesizer import PiperSynthesizer
+from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import STAGES, TurnRecord, latency_table
 from memory_store import MemoryStoreSettings
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext
-from machine.reply_checks import ReplyChecker, Strike
-from machine.sentences import SentenceSplitter, default_stop_strings, speakable
+from machine.reply.checks import ReplyChecker, Strike
+from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
 from machine.settings import ChatModelSettings, ReplyCheckSettings
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,0 @@
-"""Noise suppression applied to input chunks before levels and VAD."""

@@ -1,0 +1,1 @@
+"""Hearing: echo gate, silero-vad, endpointing, the optional denoiser, and whisperx speech to text."""

@@ -1,0 +1,1 @@
+"""Replying: the thinker (memory + chat model), sentences, the three-strike checks, chat backends."""

@@ -1,0 +1,1 @@
+"""Speaking: sentences synthesised ahead while earlier ones play, captions, the TTS backends."""
