@@ -36,6 +36,7 @@ from memory_store.chroma.forgetting import (
     forget_durably,
     pending_blocks,
     purge_files,
+    scrub_index_folders,
 )
 from memory_store.chroma.index_health import damaged_index_files, probe_collections, vector_segments
 from memory_store.chroma.index_repair import REBUILDING_PREFIX, finish_rebuild, rebuild_collection
@@ -169,9 +170,11 @@ class ChromaStore:
             self._client.delete_collection(COLLECTION_PREFIX + block)
 
     def close(self) -> None:
-        """Release the client and, for the embedded store, its folder."""
+        """Release the client and, for the embedded store, scrub its index files and release the folder."""
         with contextlib.suppress(Exception):
             self._client.close()  # type: ignore[attr-defined]
+        if self._folder is not None and self._lock is not None:
+            scrub_index_folders(self._folder)  # what the index wrote past its elements is stale memory
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -61,6 +61,9 @@ def forget_durably(folder: Path, blocks: list[str], delete: Callable[[str], None
     path.unlink()
 
 
+_LINK_LENGTH_BYTES = 4
+
+
 def purge_files(folder: Path) -> None:
     """Vacuum the SQLite file, remove unused index folders and zero unused slots of the others."""
     with contextlib.closing(
@@ -71,29 +74,40 @@ def purge_files(folder: Path) -> None:
         database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         live = {row[0] for row in database.execute("SELECT id FROM segments")}
     for entry in folder.iterdir():
-        if not (entry.is_dir() and is_uuid(entry.name)):
-            continue
-        if entry.name in live:
-            zero_unused_index_slots(entry)
-        else:
+        if entry.is_dir() and is_uuid(entry.name) and entry.name not in live:
             shutil.rmtree(entry, ignore_errors=True)
+    scrub_index_folders(folder)
+
+
+def scrub_index_folders(folder: Path) -> None:
+    """Zero what every vector-index folder of the store holds past its element count."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and is_uuid(entry.name):
+            zero_unused_index_slots(entry)
 
 
 def zero_unused_index_slots(segment: Path) -> None:
-    """Overwrite the slots past the element count in a vector-index folder's `data_level0.bin` with zeros."""
-    header, data = segment / "header.bin", segment / "data_level0.bin"
-    if not (header.is_file() and data.is_file()):
+    """Overwrite what lies past the element count in a vector-index folder with zeros: the unused slots of
+    `data_level0.bin` and the unused entries of `length.bin` (one 4-byte link-list length per element). The
+    index writes whole buffers of its capacity, and what it never filled holds whatever memory was there,
+    which may be text of a forgotten block."""
+    header = segment / "header.bin"
+    if not header.is_file():
         return
     read = index_header(header.read_bytes())
     if read is None:  # a header cut short: the index is damaged and goes at the next open
         return
-    used = read.elements * read.bytes_per_element
-    size = data.stat().st_size
-    if read.bytes_per_element == 0 or used >= size:
+    if read.bytes_per_element:
+        _zero_from(segment / "data_level0.bin", read.elements * read.bytes_per_element)
+    _zero_from(segment / "length.bin", read.elements * _LINK_LENGTH_BYTES)
+
+
+def _zero_from(path: Path, used: int) -> None:
+    if not path.is_file() or used >= path.stat().st_size:
         return
-    with data.open("r+b") as file:
+    with path.open("r+b") as file:
         file.seek(used)
-        file.write(bytes(size - used))
+        file.write(bytes(path.stat().st_size - used))
 
 
 def is_uuid(name: str) -> bool:

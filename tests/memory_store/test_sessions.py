@@ -163,6 +163,27 @@ def test_unused_index_slots_are_zeroed_and_used_ones_kept(tmp_path: Path) -> Non
     (tmp_path / "header.bin").write_bytes(header)
     (tmp_path / "data_level0.bin").write_bytes(b"".join(used) + CANARY.encode()[:32])
 
+    (tmp_path / "length.bin").write_bytes(b"\x01\x00\x00\x00" * 2 + CANARY.encode()[:40])
+
     zero_unused_index_slots(tmp_path)
 
     assert (tmp_path / "data_level0.bin").read_bytes() == b"".join(used) + bytes(32)
+    assert (tmp_path / "length.bin").read_bytes() == b"\x01\x00\x00\x00" * 2 + bytes(40), (
+        "the link-list lengths past the element count are zeroed too (they held stale memory once)"
+    )
+
+
+def test_closing_the_store_scrubs_what_the_index_files_hold_past_their_elements(
+    open_system: OpenSystem, store_dir: Path
+) -> None:
+    """The index writes buffers of its capacity; past its elements they hold stale process memory, which may
+    be a forgotten block's text. Closing the store zeroes it in every block's index folder."""
+    system = open_system(sessions=SESSIONS)
+    system.block("nova").remember("Nova keeps this", "Noted")
+    system.close()
+    lengths = next(store_dir.rglob("length.bin"))
+    size = lengths.stat().st_size
+    lengths.write_bytes(lengths.read_bytes()[:4] + CANARY.encode().ljust(size - 4, b"!")[: size - 4])
+    reopened = open_system(sessions=SESSIONS)
+    reopened.close()
+    assert files_holding(store_dir, CANARY) == []
