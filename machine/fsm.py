@@ -68,6 +68,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.SPOKEN, "source": S.SPEAKING, "dest": S.LISTENING},
     {"trigger": T.BARGE_IN, "source": S.SPEAKING, "dest": S.LISTENING},
     {"trigger": T.STOP, "source": S.LISTENING, "dest": S.IDLE},
+    # a turn in flight when the runtime stops is abandoned: reset, then idle
+    {
+        "trigger": T.STOP,
+        "source": [S.TRANSCRIBING, S.THINKING, S.SPEAKING],
+        "dest": S.RESET,
+        "after": "_settle_after_reset",
+    },
     {"trigger": T.RESET, "source": "*", "dest": S.RESET, "after": "_settle_after_reset"},
     {"trigger": T.SETTLE, "source": S.RESET, "dest": S.IDLE},
 ]
@@ -77,10 +84,13 @@ StateCallback = Callable[[dict[str, Any]], None]
 
 def _plain(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The table with enum members replaced by their names, as transitions expects."""
-    return [
-        {key: value.value if isinstance(value, Enum) else value for key, value in row.items()}
-        for row in table
-    ]
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return value.value if isinstance(value, Enum) else value
+
+    return [{key: plain(value) for key, value in row.items()} for row in table]
 
 
 class TurnMachine:

@@ -178,10 +178,8 @@ class Runtime:
                     continue
                 if event.trigger is Trigger.STOP:
                     self._stopping.set()
-                    if self.machine.current is TurnState.LISTENING:
-                        self.machine.fire(Trigger.STOP)
-                    elif self.machine.current is not TurnState.IDLE:
-                        self.machine.fire(Trigger.RESET)  # a turn in flight is abandoned
+                    if self.machine.current is not TurnState.IDLE:
+                        self.machine.fire(Trigger.STOP)  # the table abandons a turn in flight
                     break
                 self.machine.fire(event.trigger, **event.payload)
         finally:

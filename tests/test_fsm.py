@@ -24,6 +24,9 @@ UNGUARDED: dict[tuple[TurnState, Trigger], TurnState] = {
     (S.IDLE, T.START): S.LISTENING,
     (S.LISTENING, T.UTTERANCE_ENDED): S.TRANSCRIBING,
     (S.LISTENING, T.STOP): S.IDLE,
+    (S.TRANSCRIBING, T.STOP): S.IDLE,  # through reset: the turn in flight is abandoned
+    (S.THINKING, T.STOP): S.IDLE,
+    (S.SPEAKING, T.STOP): S.IDLE,
     (S.SPEAKING, T.SPOKEN): S.LISTENING,
     (S.SPEAKING, T.BARGE_IN): S.LISTENING,
     (S.RESET, T.SETTLE): S.IDLE,
