@@ -236,7 +236,8 @@ def main() -> int:
     pulse.ensure_server()
     settings = load_settings(args.config)
     scratch = args.output.parent / f"scratch-{args.part}"
-    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(scratch, ignore_errors=True)  # a killed run's memory would make every reply a repeat
+    scratch.mkdir(parents=True)
     memory_settings = load_memory_settings(args.config).model_copy(update={"path": scratch / "memory"})
     try:
         if args.part == "echo":

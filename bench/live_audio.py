@@ -161,7 +161,8 @@ def main() -> int:
     cost = {"levels_vad_pct_core": processing_cost(settings, signal, denoise=False)}
     cost["levels_vad_rnnoise_pct_core"] = processing_cost(settings, signal, denoise=True)
     scratch = Path(args.output).parent / "scratch"
-    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(scratch, ignore_errors=True)  # a killed run's memory would make every reply a repeat
+    scratch.mkdir(parents=True)
     try:
         memory_settings = load_memory_settings(args.config).model_copy(update={"path": scratch / "memory"})
         run = live_run(settings, memory_settings, args.minutes, args.speech_every, scratch)
