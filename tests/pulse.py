@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine.listen.endpointing import dbfs
+
 
 def ensure_server() -> None:
     """Start PulseAudio (per user, never idle-exiting) unless one answers already."""
@@ -91,19 +93,23 @@ class LevelMeter:
     def _read(self) -> None:
         assert self._process.stdout is not None
         while data := self._process.stdout.read(320 * 4):
-            samples = np.frombuffer(data, dtype=np.float32)
-            rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-            self.levels.append((time.monotonic(), 20 * np.log10(rms) if rms > 0 else -120.0))
+            self.levels.append((time.monotonic(), dbfs(np.frombuffer(data, dtype=np.float32))))
+
+    def _last(self, seconds: float) -> list[float] | None:
+        """The levels of the last `seconds`, or None while fewer have been read."""
+        count = round(seconds / 0.02)
+        recent = [level for _, level in self.levels[-count:]]
+        return recent if len(recent) == count else None
 
     def loud_for(self, seconds: float, db: float = -45.0) -> bool:
         """Whether the last `seconds` were all louder than `db`."""
-        recent = self.levels[-round(seconds / 0.02) :]
-        return len(recent) == round(seconds / 0.02) and all(level > db for _, level in recent)
+        recent = self._last(seconds)
+        return recent is not None and min(recent) > db
 
     def quiet_for(self, seconds: float, db: float = -60.0) -> bool:
         """Whether the last `seconds` were all quieter than `db`."""
-        recent = self.levels[-round(seconds / 0.02) :]
-        return len(recent) == round(seconds / 0.02) and all(level < db for _, level in recent)
+        recent = self._last(seconds)
+        return recent is not None and max(recent) < db
 
     def wait(self, condition: Callable[[], bool], timeout: float) -> None:
         """Wait until `condition` holds (AssertionError after `timeout` seconds)."""

@@ -57,8 +57,6 @@ class DeviceSink:
         self._underruns = 0
         self._idle = threading.Event()
         self._idle.set()
-        self.underruns_total = 0
-        """Underruns over the life of the sink."""
 
     def _open(self, rate: int) -> None:
         self.close()
@@ -77,12 +75,12 @@ class DeviceSink:
         ) -> tuple[bytes, int]:
             now = time.monotonic()
             if status & pyaudio.paOutputUnderflow and self._in_reply:
-                self._count_underrun()
+                self._underruns += 1
             try:
                 block = self._blocks.get_nowait()
             except queue.Empty:
                 if self._feeding:
-                    self._count_underrun()  # in the middle of a sentence, nothing is ready to play
+                    self._underruns += 1  # in the middle of a sentence, nothing is ready to play
                 elif self._in_reply and not self._draining:
                     self._paused += len(silence)  # waiting for the next sentence
                 self._idle.set()
@@ -103,10 +101,6 @@ class DeviceSink:
         )
         self._stream_rate, self._source_rate = stream_rate, rate
         log.info("playing to %s at %d Hz", self._device.pulse_name or device.name, stream_rate)
-
-    def _count_underrun(self) -> None:
-        self._underruns += 1
-        self.underruns_total += 1
 
     def begin_reply(self, sample_rate: int) -> None:
         """Make sure the stream runs at (or resamples from) `sample_rate`; start counting a new reply."""

@@ -106,10 +106,10 @@ class EchoGate:
 
     def expected_echo_db(self, slot: int) -> float:
         """The loudest echo the input could carry at `slot`, by what is believed about the path."""
-        if self.path.learned:
-            first, last = slot - self.path.delay_slots - _JITTER_SLOTS, slot - self.path.delay_slots
-            last += _JITTER_SLOTS
-        else:
+        if self.path.learned:  # around the learned delay
+            centre = slot - self.path.delay_slots
+            first, last = centre - _JITTER_SLOTS, centre + _JITTER_SLOTS
+        else:  # any delay up to the longest
             first, last = slot - self._max_delay - _JITTER_SLOTS, slot
         played = float(self._levels.slots(first, last).max())
         return played + self.path.gain_db if played > SILENCE_DBFS else SILENCE_DBFS
