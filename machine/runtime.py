@@ -5,10 +5,16 @@ feeds them to the bot's ears (:mod:`machine.listen.hearing`: echo gate, endpoint
 so nothing a user says is dropped unheard; models run in job threads. Every job reports back as a trigger
 through one bounded event queue, and the loop in :meth:`Runtime.run` is the only place that fires the
 state machine.
+
+Early work: when the speaker pauses and their turn may go on, the speech so far starts a turn at once
+(transcribing, thinking), and its reply waits in `ready` until the turn is confirmed. If the speaker goes
+on, that turn is dropped unseen: cancelled before any audio, never spoken, remembered, captioned or
+reported; the words before and after the pause become one utterance.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -20,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.listen.hearing import Hearing, Mode
+from machine.listen.hearing import Heard, Hearing, Mode
 from machine.ports import AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
 from machine.reply.checks import Strike
 from machine.reply.thinking import ReplyEvents, Thinker
-from machine.speak.speaker import Speaker
+from machine.speak.speaker import Speaker, Synthesis
 from machine.turn_metrics import TurnRecord
 
 log = logging.getLogger(__name__)
@@ -48,9 +54,14 @@ class _Event:
 
 @dataclass
 class _Turn:
+    key: int
+    """Tells this turn's events from those of turns before it (a dropped turn's number is reused)."""
     record: TurnRecord
+    early_id: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
-    pending: Iterator[str] | None = None
+    pending: Synthesis | None = None
+    """The reply, synthesised from its first sentence on, waiting to be played."""
+    speaking: bool = False
     jobs: list[Future[None]] = field(default_factory=list)
 
 
@@ -82,7 +93,10 @@ class Runtime:
         self._stopping = threading.Event()
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="turn-job")
         self._turn: _Turn | None = None
+        self._turn_keys = itertools.count(1)
         self._turn_count = 0
+        self.dropped_early = 0
+        """Turns started early at a pause and dropped because the speaker went on."""
         self._turn_states: list[str] = [TurnState.IDLE.value]
         self.dropped_chunks = 0
         self.records: deque[TurnRecord] = deque(maxlen=RECORDS_KEPT)
@@ -97,6 +111,7 @@ class Runtime:
                 TurnState.RESET: self._entered_reset,
             },
             on_any_enter=lambda state: self._turn_states.append(state.value),
+            on_turn_over=self._turn_over,
         )
 
     # --- audio side -------------------------------------------------------------------------------
@@ -114,7 +129,7 @@ class Runtime:
         deadline = time.monotonic() + timeout
         while self._chunks.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)
-        while not self._listening.wait(0.05):
+        while not self._listening.wait(max(0.0, min(0.05, deadline - time.monotonic()))):
             if self._stopping.is_set() or time.monotonic() >= deadline:
                 return False
         return True
@@ -129,18 +144,31 @@ class Runtime:
                 heard = self._hearing.hear(chunk)
                 if self._hearing.heard_sound:
                     self._activity(chunk.arrived_at)
-                if heard is not None and heard.utterance is not None:
-                    self._listening.clear()
-                    self._post(Trigger.UTTERANCE_ENDED, utterance=heard.utterance)
-                elif heard is not None and heard.barge_in:
-                    turn = self._turn
-                    self._post(Trigger.BARGE_IN, turn.record.turn if turn else 0, barged=True)
+                if heard is not None:
+                    self._heard(heard)
             except Exception:
                 log.exception("audio processing failed; the turn is reset")
                 self._listening.clear()
                 self._post(Trigger.RESET)
             finally:
                 self._chunks.task_done()
+
+    def _heard(self, heard: Heard) -> None:
+        turn = self._turn
+        if heard.confirmed:
+            self._post(Trigger.TURN_CONFIRMED, utterance=heard.utterance, early_id=heard.early_id)
+        elif heard.resumed:
+            self._post(Trigger.USER_RESUMED, resumed=True, early_id=heard.early_id)
+        elif heard.utterance is not None:
+            self._listening.clear()
+            self._post(
+                Trigger.UTTERANCE_ENDED,
+                utterance=heard.utterance,
+                final=heard.final,
+                early_id=heard.early_id,
+            )
+        elif heard.barge_in:
+            self._post(Trigger.BARGE_IN, turn.key if turn else 0, barged=True)
 
     def _activity(self, now: float) -> None:
         """Tell the session something happened (noise heard, the bot speaking), at most once a second."""
@@ -173,7 +201,7 @@ class Runtime:
                     event = self._events.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
                 except queue.Empty:
                     continue
-                if event.turn and (self._turn is None or event.turn != self._turn.record.turn):
+                if self._stale(event):
                     log.debug("dropping %s from a finished turn", event.trigger.value)
                     continue
                 if event.trigger is Trigger.STOP:
@@ -194,6 +222,16 @@ class Runtime:
         if failure:
             raise failure[0]
         return list(self.records)
+
+    def _stale(self, event: _Event) -> bool:
+        """An event about a turn that is no longer in flight."""
+        turn = self._turn
+        if event.turn:
+            return turn is None or event.turn != turn.key
+        if event.trigger in (Trigger.TURN_CONFIRMED, Trigger.USER_RESUMED):
+            early_id = event.payload.get("early_id")
+            return turn is None or turn.early_id != early_id
+        return False
 
     def stop(self) -> None:
         """Ask the loop to end (from any thread)."""
@@ -222,7 +260,7 @@ class Runtime:
             except Exception:
                 log.exception("turn %d failed", turn.record.turn)
                 turn.record.outcome = "failed"
-                self._post(Trigger.RESET, turn.record.turn)
+                self._post(Trigger.RESET, turn.key)
 
         turn.jobs.append(self._jobs.submit(guarded))
 
@@ -246,26 +284,34 @@ class Runtime:
         )
         if payload.get("barged"):
             outcome = "interrupted"
+        elif payload.get("resumed"):
+            outcome = "resumed"
         elif previous is TurnState.SPEAKING:
             self._activity(time.monotonic())
         self._close_turn(outcome)
         held = self._hearing.set_mode(Mode.LISTENING)
         if held is not None:
             self._post(Trigger.UTTERANCE_ENDED, utterance=held)  # heard while busy: this is the next turn
-        else:
+        elif not self._hearing.pending:
             self._listening.set()
 
     def _entered_transcribing(self, payload: dict[str, Any]) -> None:
         utterance: Utterance = payload["utterance"]
-        self._hearing.set_mode(Mode.BUSY)
         self._turn_count += 1
-        turn = _Turn(TurnRecord(self._turn_count, utterance.last_voiced_at, utterance.endpoint_at))
+        record = TurnRecord(
+            self._turn_count,
+            utterance.last_voiced_at,
+            utterance.endpoint_at,
+            heard=time.monotonic(),
+            early=not payload.get("final", True),
+        )
+        turn = _Turn(next(self._turn_keys), record, early_id=payload.get("early_id", 0))
         self._turn = turn
 
         def transcribe() -> None:
             transcript = self._transcriber.transcribe(utterance.samples)
             turn.record.transcript_ready = time.monotonic()
-            self._post(Trigger.TRANSCRIBED, turn.record.turn, transcript=transcript)
+            self._post(Trigger.TRANSCRIBED, turn.key, transcript=transcript)
 
         self._job(turn, transcribe)
 
@@ -295,8 +341,8 @@ class Runtime:
             first = next(sentences, None)
             if first is not None:
                 turn.record.first_sentence = time.monotonic()
-                turn.pending = _prepend(first, sentences)
-            self._post(Trigger.REPLY_STARTED, turn.record.turn, reply=first)
+                turn.pending = self._speaker.prepare(_prepend(first, sentences), turn.cancel)
+            self._post(Trigger.REPLY_STARTED, turn.key, reply=first)
 
         self._job(turn, think)
 
@@ -305,6 +351,8 @@ class Runtime:
         self._hearing.set_mode(Mode.SPEAKING)
         pending = turn.pending
         assert pending is not None, "the table allows speaking only with a reply"
+        turn.speaking = True
+        turn.record.released = time.monotonic()
 
         def first_audio() -> None:
             turn.record.first_audio = time.monotonic()
@@ -322,7 +370,7 @@ class Runtime:
             turn.record.playback = spoken.playback
             if spoken.sentences and not turn.cancel.is_set():
                 self._thinker.remember(turn.record.transcript, " ".join(spoken.sentences))
-            self._post(Trigger.SPOKEN, turn.record.turn)
+            self._post(Trigger.SPOKEN, turn.key)
 
         self._job(turn, speak)
 
@@ -344,6 +392,13 @@ class Runtime:
         forget_memory()
         self.records.clear()
 
+    def _turn_over(self, payload: dict[str, Any]) -> None:
+        """The speaker's turn ended after the pause that started the turn in flight: its work stands."""
+        turn = self._require_turn()
+        utterance: Utterance | None = payload.get("utterance")
+        if utterance is not None:
+            turn.record.endpoint = utterance.endpoint_at
+
     def _require_turn(self) -> _Turn:
         if self._turn is None:
             raise RuntimeError("no turn in flight")
@@ -356,6 +411,15 @@ class Runtime:
         states, self._turn_states = self._turn_states, self._turn_states[-1:]
         turn.cancel.set()  # releases whatever the turn still holds (generation, synthesis, playback)
         wait(turn.jobs, timeout=_CLOSE_WAIT_S)  # cancelled jobs end within milliseconds: their figures count
+        if turn.pending is not None and not turn.speaking:
+            self._jobs.submit(turn.pending.close)  # never played: its synthesis and generation stop
+        if outcome == "resumed":
+            self._turn_count -= 1  # dropped unseen: the speaker went on, and the next turn takes its place
+            self.dropped_early += 1
+            log.info("the speaker went on after a pause: the work started early is dropped")
+            return
+        if turn.record.early and not self.machine.turn_over:
+            self._hearing.drop_early(turn.early_id)  # the turn ended before the speaker's turn did
         record = turn.record
         record.done = record.done or time.monotonic()
         if record.outcome == "open":

@@ -18,17 +18,34 @@ from machine.ports import Sampling
 
 
 class EndpointingSettings(_Section):
-    """When an utterance starts and ends (silero-vad probability and level, with hysteresis)."""
+    """When an utterance starts and ends (silero-vad probability and level, with hysteresis), and when the
+    speaker's turn is over (a turn-end model, or a silence)."""
 
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     min_level_dbfs: float = Field(-55.0, le=0.0)
     noise_margin_db: float = Field(10.0, ge=0.0, le=60.0)
     noise_floor_rise_db_per_s: float = Field(3.0, gt=0.0, le=100.0)
     start_chunks: int = Field(3, ge=1, le=50)
+    turn_model: Literal["smart_turn", "silence"] = "smart_turn"
+    turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    pause_ms: int = Field(160, ge=64, le=5000)
+    max_silence_ms: int = Field(1500, ge=64, le=10_000)
+    speculate: bool = True
     end_silence_ms: int = Field(500, ge=64, le=5000)
     pre_roll_ms: int = Field(320, ge=0, le=2000)
     min_utterance_ms: int = Field(200, ge=0, le=5000)
     max_utterance_s: float = Field(30.0, gt=1.0, le=120.0)
+
+    @model_validator(mode="after")
+    def _pause_before_end(self) -> EndpointingSettings:
+        end = self.max_silence_ms if self.turn_model == "smart_turn" else self.end_silence_ms
+        if self.pause_ms >= end:
+            name = "max_silence_ms" if self.turn_model == "smart_turn" else "end_silence_ms"
+            raise ValueError(
+                f"pause_ms ({self.pause_ms}) must be shorter than {name} ({end}), the silence that ends "
+                "a turn: the pause is when the turn-end model judges and early work starts"
+            )
+        return self
 
 
 class LiveAudioSettings(_Section):
@@ -57,7 +74,7 @@ class TranscriberSettings(_Section):
     device: str = "cpu"
     compute_type: Literal["int8", "int8_float16", "float16", "float32", "default"] = "int8"
     language: str = Field("en", min_length=2, max_length=3)
-    beam_size: int = Field(5, ge=1, le=10)
+    beam_size: int = Field(1, ge=1, le=10)
     cpu_threads: int = Field(2, ge=0, le=64)
     min_words: int = Field(1, ge=1, le=10)
 
@@ -95,7 +112,8 @@ class ChatModelSettings(_Section):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     max_new_tokens: int = Field(60, ge=4, le=1024)
     max_sentences: int = Field(2, ge=1, le=20)
-    first_clause_words: int = Field(4, ge=0, le=20)
+    first_clause_words: int = Field(3, ge=0, le=20)
+    first_piece_max_words: int = Field(5, ge=0, le=50)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.3, ge=1.0, le=2.0)
@@ -107,6 +125,10 @@ class ChatModelSettings(_Section):
     load_in_4bit: bool = False
     compile: bool = False
     reuse_persona_cache: bool = True
+    cpu_threads: int = Field(1, ge=0, le=256)
+    """torch threads on the CPU (0 = torch's default: all cores)."""
+    quantize: Literal["none", "int8"] = "int8"
+    """On the CPU: int8 dynamic quantisation of the linear layers (ignored on other devices)."""
 
     @model_validator(mode="after")
     def _served_model_named(self) -> ChatModelSettings:

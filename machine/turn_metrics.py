@@ -2,6 +2,10 @@
 
 All timestamps are `time.monotonic()` seconds. Voice-to-voice latency is the first audio sample out
 minus the last voiced sample in. The record never holds audio.
+
+A turn whose work started early, at a pause (`early`), is transcribed and thought about while the end of
+the speaker's turn is still undecided, so its stages overlap: `transcribe` runs from `heard` (the pause),
+not from `endpoint` (the end of the turn), and `wait_for_end` is how long a ready reply waited for it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from machine.ports import PlaybackReport
 #: (stage name, from timestamp, to timestamp): the stages reported per turn and by the benchmark.
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("endpoint", "last_voiced", "endpoint"),
-    ("transcribe", "endpoint", "transcript_ready"),
+    ("transcribe", "heard", "transcript_ready"),
     ("first_token", "transcript_ready", "first_token"),
     ("first_sentence", "first_token", "first_sentence"),
-    ("first_audio", "first_sentence", "first_audio"),
+    ("wait_for_end", "first_sentence", "released"),
+    ("first_audio", "released", "first_audio"),
     ("voice_to_voice", "last_voiced", "first_audio"),
     ("turn_total", "last_voiced", "done"),
 )
@@ -32,9 +37,15 @@ class TurnRecord:
     turn: int
     last_voiced: float
     endpoint: float
+    heard: float | None = None
+    """When the utterance reached the bot: the end of the turn, or for an `early` turn the pause."""
+    early: bool = False
+    """The work started at a pause, before the end of the turn was known (see the module docstring)."""
     transcript_ready: float | None = None
     first_token: float | None = None
     first_sentence: float | None = None
+    released: float | None = None
+    """When the reply was released to the speaker."""
     first_audio: float | None = None
     done: float | None = None
     transcript: str = ""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from machine.listen.echo_gate import EchoGate, PlaybackLevels
-from machine.listen.endpointing import Endpointer
+from machine.listen.endpointing import Endpointer, TurnEnd
 from machine.listen.hearing import Hearing
 from machine.listen.silero_vad import SileroVoiceActivity
 from machine.listen.whisperx_transcriber import WhisperxTranscriber
@@ -20,7 +20,7 @@ from machine.reply.checks import ReplyChecker
 from machine.reply.profanity_classifier import profanity_probability
 from machine.reply.thinking import Thinker
 from machine.runtime import Runtime
-from machine.settings import ChatModelSettings, MachineSettings, SynthesizerSettings
+from machine.settings import ChatModelSettings, EndpointingSettings, MachineSettings, SynthesizerSettings
 from machine.speak.captions import ChatboxCaptions
 from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.speak.speaker import Speaker
@@ -75,13 +75,24 @@ def build_hearing(settings: MachineSettings, playback_levels: PlaybackLevels | N
         if playback_levels is not None
         else None
     )
+    endpointing = settings.endpointing
     return Hearing(
-        Endpointer(SileroVoiceActivity(), settings.endpointing),
+        Endpointer(SileroVoiceActivity(), endpointing, _turn_end(endpointing)),
         gate,
         barge_in_ms=audio.barge_in_ms if audio.barge_in and gate is not None else None,
-        max_held_s=2 * settings.endpointing.max_utterance_s,
+        max_held_s=2 * endpointing.max_utterance_s,
         denoiser=_denoiser(audio.denoiser),
+        speculate=endpointing.speculate,
     )
+
+
+def _turn_end(settings: EndpointingSettings) -> TurnEnd | None:
+    """The turn-end model `turn_model` names (None: the turn ends after a silence)."""
+    if settings.turn_model == "silence":
+        return None
+    from machine.listen.smart_turn import SmartTurn
+
+    return SmartTurn(threshold=settings.turn_threshold).complete
 
 
 def build_reply_checker(settings: MachineSettings, persona: str) -> ReplyChecker:

@@ -7,7 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from machine.listen.endpointing import SILENCE_DBFS, Endpointer, NoiseFloor, dbfs
+from machine.listen.endpointing import (
+    SILENCE_DBFS,
+    Ended,
+    Endpointer,
+    EndpointEvent,
+    NoiseFloor,
+    Paused,
+    Resumed,
+    dbfs,
+)
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
 from machine.settings import EndpointingSettings
 
@@ -35,14 +44,19 @@ def silence(chunks: int) -> list[FloatAudio]:
     return [np.zeros(CHUNK_SAMPLES, dtype=np.float32) for _ in range(chunks)]
 
 
-def run(endpointer: Endpointer, signal: list[FloatAudio]) -> list[tuple[int, Utterance]]:
-    """Push every chunk (chunk i 'arrives' at time i); returns (index, utterance) for each one closed."""
+def events(endpointer: Endpointer, signal: list[FloatAudio]) -> list[tuple[int, EndpointEvent]]:
+    """Push every chunk (chunk i 'arrives' at time i); returns (index, event) for each event."""
     out = []
     for index, samples in enumerate(signal):
-        utterance = endpointer.push(AudioChunk(samples=samples, arrived_at=float(index)))
-        if utterance is not None:
-            out.append((index, utterance))
+        event = endpointer.push(AudioChunk(samples=samples, arrived_at=float(index)))
+        if event is not None:
+            out.append((index, event))
     return out
+
+
+def run(endpointer: Endpointer, signal: list[FloatAudio]) -> list[tuple[int, Utterance]]:
+    """(index, utterance) for each utterance ended."""
+    return [(index, e.utterance) for index, e in events(endpointer, signal) if isinstance(e, Ended)]
 
 
 SETTINGS = EndpointingSettings(start_chunks=3, end_silence_ms=500, pre_roll_ms=320, min_utterance_ms=200)
@@ -149,8 +163,8 @@ def test_flush_and_reset() -> None:
     endpointer = Endpointer(vad, SETTINGS)
     run(endpointer, tone(10))
     assert endpointer.in_speech
-    utterance = endpointer.flush(now=99.0)
-    assert utterance is not None and utterance.endpoint_at == 99.0
+    ended = endpointer.flush(now=99.0)
+    assert ended is not None and ended.utterance.endpoint_at == 99.0
     assert not endpointer.in_speech and endpointer.held_chunks == 0 and vad.resets >= 1
 
 
@@ -178,3 +192,84 @@ def test_steady_noise_above_the_floor_stops_counting_as_speech() -> None:
     assert endpointer.noise_floor.db == pytest.approx(dbfs(hum), abs=0.5)
     assert endpointer.is_voiced(AudioChunk(tone(1, amplitude=0.5)[0], 0.0)), "louder speech still counts"
     assert endpointer.heard_sound
+
+
+PAUSE = math.ceil(EndpointingSettings().pause_ms / 32)
+"""Chunks of silence in the default `pause_ms`."""
+
+
+def test_a_pause_hands_the_speech_on_early_and_the_end_confirms_the_same_speech() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    seen = events(endpointer, silence(5) + tone(20) + silence(30))
+    assert [type(e) for _, e in seen] == [Paused, Ended]
+    (paused_at, paused), (ended_at, ended) = seen
+    assert isinstance(paused, Paused) and isinstance(ended, Ended)
+    assert paused_at == 5 + 20 + PAUSE - 1 and ended_at == 5 + 20 + math.ceil(500 / 32) - 1
+    assert ended.after_pause
+    assert np.array_equal(paused.utterance.samples, ended.utterance.samples), (
+        "the early utterance is what the final one holds: its transcript stands"
+    )
+
+
+def test_speaking_on_after_a_pause_resumes_and_the_words_stay_one_utterance() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    first, second = tone(10, amplitude=0.2), tone(10, amplitude=0.4)
+    seen = events(endpointer, first + silence(12) + second + silence(30))
+    assert [type(e) for _, e in seen] == [Paused, Resumed, Paused, Ended]
+    assert seen[1][0] == 10 + 12 + SETTINGS.start_chunks - 1, "resumed after start_chunks voiced chunks"
+    final = seen[-1][1]
+    assert isinstance(final, Ended) and final.after_pause
+    audio = final.utterance.samples
+    assert np.count_nonzero(np.isclose(np.abs(audio), 0.2, atol=0.01)) > 0, "the words before the pause"
+    assert np.abs(audio).max() > 0.35, "and the words after it"
+
+
+def test_a_click_after_a_pause_does_not_resume() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS)
+    seen = events(endpointer, tone(10) + silence(10) + tone(1) + silence(30))
+    assert [type(e) for _, e in seen] == [Paused, Ended]
+
+
+def test_the_turn_model_ends_a_finished_turn_at_the_pause() -> None:
+    heard: list[int] = []
+
+    def finished(audio: FloatAudio) -> bool:
+        heard.append(len(audio))
+        return True
+
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=finished)
+    seen = events(endpointer, silence(15) + tone(20) + silence(60))
+    paused_at = 15 + 20 + PAUSE - 1
+    assert [(i, type(e)) for i, e in seen] == [(paused_at, Paused), (paused_at + 1, Ended)], (
+        "handed on at the pause, ended by the model's verdict with the next chunk"
+    )
+    assert isinstance(seen[1][1], Ended) and seen[1][1].after_pause
+    pre_roll = math.ceil(320 / 32)
+    assert heard == [(pre_roll + 20 + PAUSE + 1) * CHUNK_SAMPLES], "the model hears the speech and the pause"
+
+
+def test_an_unfinished_turn_ends_after_the_longer_silence() -> None:
+    settings = EndpointingSettings(max_silence_ms=1500)
+    endpointer = Endpointer(LoudnessVad(), settings, turn_end=lambda audio: False)
+    seen = events(endpointer, tone(20) + silence(80))
+    assert [(i, type(e)) for i, e in seen] == [
+        (20 + PAUSE - 1, Paused),
+        (20 + math.ceil(1500 / 32) - 1, Ended),
+    ]
+
+
+def test_a_failing_turn_model_falls_back_to_the_silence(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(audio: FloatAudio) -> bool:
+        raise RuntimeError("onnx says no")
+
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(max_silence_ms=1500), turn_end=broken)
+    seen = events(endpointer, tone(20) + silence(80))
+    assert [type(e) for _, e in seen] == [Paused, Ended]
+    assert "turn-end model failed" in caplog.text
+
+
+def test_pause_must_be_shorter_than_the_end_of_a_turn() -> None:
+    with pytest.raises(ValueError, match=r"pause_ms .* must be shorter than max_silence_ms"):
+        EndpointingSettings(pause_ms=1500, max_silence_ms=1500)
+    with pytest.raises(ValueError, match="must be shorter than end_silence_ms"):
+        EndpointingSettings(turn_model="silence", pause_ms=600, end_silence_ms=500)

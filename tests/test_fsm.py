@@ -1,4 +1,5 @@
-"""The turn state machine: every (state, trigger) pair, the guards, and invariants over random sequences."""
+"""The turn state machine: every (state, trigger) pair, the guards, and invariants over random sequences,
+for final utterances and for early ones (work started at a pause, before the turn is over)."""
 
 from __future__ import annotations
 
@@ -20,25 +21,39 @@ WORDS = {"transcript": Transcript("hello there")}
 NOISE = {"transcript": Transcript(" ... ")}
 REPLY = {"reply": "Hi!"}
 NO_REPLY = {"reply": None}
+EARLY = {"final": False}
 UNGUARDED: dict[tuple[TurnState, Trigger], TurnState] = {
     (S.IDLE, T.START): S.LISTENING,
     (S.LISTENING, T.UTTERANCE_ENDED): S.TRANSCRIBING,
     (S.LISTENING, T.STOP): S.IDLE,
     (S.TRANSCRIBING, T.STOP): S.IDLE,  # through reset: the turn in flight is abandoned
     (S.THINKING, T.STOP): S.IDLE,
+    (S.READY, T.STOP): S.IDLE,
     (S.SPEAKING, T.STOP): S.IDLE,
     (S.SPEAKING, T.SPOKEN): S.LISTENING,
     (S.SPEAKING, T.BARGE_IN): S.LISTENING,
     (S.RESET, T.SETTLE): S.IDLE,
+    # early work: the end of the speaker's turn lets it go on; the speaker going on drops it
+    (S.TRANSCRIBING, T.TURN_CONFIRMED): S.TRANSCRIBING,
+    (S.THINKING, T.TURN_CONFIRMED): S.THINKING,
+    (S.READY, T.TURN_CONFIRMED): S.SPEAKING,
+    (S.TRANSCRIBING, T.USER_RESUMED): S.LISTENING,
+    (S.THINKING, T.USER_RESUMED): S.LISTENING,
+    (S.READY, T.USER_RESUMED): S.LISTENING,
 }
 
 
-def expected_next(state: TurnState, trigger: Trigger, payload: str) -> TurnState | None:
-    """Where the table should go, or None when it must refuse the trigger."""
+def expected_next(
+    state: TurnState, trigger: Trigger, payload: str, turn_over: bool = True
+) -> TurnState | None:
+    """Where the table should go, or None when it must refuse the trigger; `turn_over` is False while the
+    turn in flight started early and its speaker's turn is not confirmed over."""
     if (state, trigger) == (S.TRANSCRIBING, T.TRANSCRIBED):
         return S.THINKING if payload == "words" else S.LISTENING  # noise-only or missing transcript
     if (state, trigger) == (S.THINKING, T.REPLY_STARTED):
-        return S.SPEAKING if payload == "reply" else S.LISTENING  # speaking only with a reply
+        if payload != "reply":
+            return S.LISTENING  # speaking only with a reply
+        return S.SPEAKING if turn_over else S.READY  # and only once the speaker's turn is over
     return UNGUARDED.get((state, trigger))
 
 
@@ -48,34 +63,46 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "noise": NOISE,
     "reply": REPLY,
     "no_reply": NO_REPLY,
+    "early": EARLY,
 }
 PATHS: dict[TurnState, list[tuple[Trigger, dict[str, Any]]]] = {
     S.IDLE: [],
     S.LISTENING: [(T.START, {})],
     S.TRANSCRIBING: [(T.START, {}), (T.UTTERANCE_ENDED, {})],
     S.THINKING: [(T.START, {}), (T.UTTERANCE_ENDED, {}), (T.TRANSCRIBED, WORDS)],
+    S.READY: [(T.START, {}), (T.UTTERANCE_ENDED, EARLY), (T.TRANSCRIBED, WORDS), (T.REPLY_STARTED, REPLY)],
     S.SPEAKING: [(T.START, {}), (T.UTTERANCE_ENDED, {}), (T.TRANSCRIBED, WORDS), (T.REPLY_STARTED, REPLY)],
 }
 
 
-def machine_in(state: TurnState) -> TurnMachine:
+def machine_in(state: TurnState, early: bool = False) -> TurnMachine:
+    """A machine in `state`, reached through the table; `early`: the turn in flight started at a pause."""
     machine = TurnMachine()
     if state is S.RESET:
         # reset settles at once; reach the state through the machine's own transition table
         machine._machine.set_state(S.RESET.value)
         return machine
     for trigger, payload in PATHS[state]:
-        assert machine.fire(trigger, **payload)
+        assert machine.fire(trigger, **(EARLY if trigger is T.UTTERANCE_ENDED and early else payload))
     assert machine.current is state
     return machine
 
 
-@pytest.mark.parametrize("state", list(TurnState))
+CASES = [(state, False) for state in TurnState if state is not S.READY] + [
+    (S.TRANSCRIBING, True),
+    (S.THINKING, True),
+    (S.READY, True),
+]
+
+
+@pytest.mark.parametrize(("state", "early"), CASES)
 @pytest.mark.parametrize("trigger", [t for t in Trigger if t is not T.RESET])
 @pytest.mark.parametrize("payload", list(PAYLOADS))
-def test_every_state_and_trigger(state: TurnState, trigger: Trigger, payload: str, caplog: Any) -> None:
-    machine = machine_in(state)
-    expected = expected_next(state, trigger, payload)
+def test_every_state_and_trigger(
+    state: TurnState, early: bool, trigger: Trigger, payload: str, caplog: Any
+) -> None:
+    machine = machine_in(state, early)
+    expected = expected_next(state, trigger, payload, turn_over=not early)
     with caplog.at_level(logging.WARNING, logger="machine.fsm"):
         changed = machine.fire(trigger, **PAYLOADS[payload])
     if expected is None:
@@ -89,9 +116,9 @@ def test_every_state_and_trigger(state: TurnState, trigger: Trigger, payload: st
         assert not machine.refused
 
 
-@pytest.mark.parametrize("state", list(TurnState))
-def test_reset_from_every_state_settles_in_idle(state: TurnState) -> None:
-    machine = machine_in(state)
+@pytest.mark.parametrize(("state", "early"), CASES)
+def test_reset_from_every_state_settles_in_idle(state: TurnState, early: bool) -> None:
+    machine = machine_in(state, early)
     assert machine.fire(T.RESET)
     assert machine.current is S.IDLE
     assert list(machine.visited)[-2:] == [S.RESET, S.IDLE]
@@ -104,6 +131,34 @@ def test_guards_read_the_payload() -> None:
     machine = machine_in(S.THINKING)
     machine.fire(T.REPLY_STARTED, reply="   ")
     assert machine.current is S.LISTENING, "a blank reply is not spoken"
+
+
+def test_an_early_reply_waits_for_the_end_of_the_turn() -> None:
+    machine = machine_in(S.THINKING, early=True)
+    machine.fire(T.REPLY_STARTED, reply="Hi!")
+    assert machine.current is S.READY, "nothing is said while the speaker may go on"
+    machine.fire(T.TURN_CONFIRMED)
+    assert machine.current is S.SPEAKING
+
+
+def test_a_turn_confirmed_while_thinking_speaks_at_once() -> None:
+    confirmed: list[dict[str, Any]] = []
+    machine = TurnMachine(on_turn_over=confirmed.append)
+    for trigger, payload in PATHS[S.THINKING]:
+        machine.fire(trigger, **(EARLY if trigger is T.UTTERANCE_ENDED else payload))
+    assert machine.fire(T.TURN_CONFIRMED, at=1.5)
+    assert machine.current is S.THINKING and confirmed == [{"at": 1.5}]
+    machine.fire(T.REPLY_STARTED, reply="Hi!")
+    assert machine.current is S.SPEAKING
+
+
+def test_the_speaker_going_on_drops_early_work_in_every_state() -> None:
+    for state in (S.TRANSCRIBING, S.THINKING, S.READY):
+        machine = machine_in(state, early=True)
+        assert machine.fire(T.USER_RESUMED)
+        assert machine.current is S.LISTENING
+        assert machine.fire(T.UTTERANCE_ENDED)
+        assert machine.turn_over, "the next utterance (final) starts a turn of its own"
 
 
 def test_callbacks_receive_the_payload() -> None:
@@ -142,10 +197,12 @@ class Turn:
         self.turns: list[set[str]] = []  # what each turn opened so far still holds
         self.current: int | None = None  # like the runtime's `_turn`: a new turn replaces it
         self.spoken_without_reply = False
+        self.ready_reply: str | None = None
         self.machine = TurnMachine(
             on_enter={
                 S.TRANSCRIBING: self._open,
                 S.THINKING: lambda p: self._hold("generation"),
+                S.READY: self._ready,
                 S.SPEAKING: self._speak,
                 S.LISTENING: self._close,
                 S.IDLE: self._close,
@@ -166,8 +223,11 @@ class Turn:
             raise RuntimeError("no turn in flight")  # as the runtime's `_require_turn`
         self.turns[self.current].add(work)
 
+    def _ready(self, payload: dict[str, Any]) -> None:
+        self.ready_reply = payload.get("reply")  # held until the turn is confirmed (a payload of its own)
+
     def _speak(self, payload: dict[str, Any]) -> None:
-        reply = payload.get("reply")
+        reply = payload.get("reply", self.ready_reply if self.machine.previous is S.READY else None)
         if not (reply and reply.strip()):
             self.spoken_without_reply = True
         self._hold("playback")
@@ -182,11 +242,13 @@ class Turn:
 WORK: dict[TurnState, set[str]] = {
     S.TRANSCRIBING: {"utterance"},
     S.THINKING: {"utterance", "generation"},
+    S.READY: {"utterance", "generation"},
     S.SPEAKING: {"utterance", "generation", "playback"},
 }
 
 #: Every trigger with every payload worth telling apart, by the names in PAYLOADS.
 EVENTS: list[tuple[Trigger, str]] = [(t, "") for t in Trigger] + [
+    (T.UTTERANCE_ENDED, "early"),
     (T.TRANSCRIBED, "words"),
     (T.TRANSCRIBED, "noise"),
     (T.REPLY_STARTED, "reply"),
@@ -194,30 +256,37 @@ EVENTS: list[tuple[Trigger, str]] = [(t, "") for t in Trigger] + [
 ]
 
 
-def _draws(state: TurnState) -> st.SearchStrategy[tuple[Trigger, str]]:
+def _draws(state: TurnState, turn_over: bool) -> st.SearchStrategy[tuple[Trigger, str]]:
     """Half the time a move the expected table accepts in `state`, so sequences get deep into a turn
     (uniform draws seldom reach speaking); otherwise any event, refused ones included."""
-    moves = [(t, p) for t, p in EVENTS if expected_next(state, t, p) is not None]
+    moves = [(t, p) for t, p in EVENTS if expected_next(state, t, p, turn_over) is not None]
     anything = st.sampled_from(EVENTS)
     return st.one_of(st.sampled_from(moves), anything) if moves else anything
 
 
-NEXT_EVENT = {state: _draws(state) for state in TurnState}
+NEXT_EVENT = {(state, over): _draws(state, over) for state in TurnState for over in (True, False)}
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_random_trigger_sequences_keep_the_invariants(data: st.DataObject) -> None:
     turn = Turn()
+    over = True  # kept here, apart from the machine: has the speaker of the turn in flight finished?
     for _ in range(data.draw(st.integers(0, 40), label="length")):
         before = turn.machine.current
-        trigger, payload = data.draw(NEXT_EVENT[before])
+        trigger, payload = data.draw(NEXT_EVENT[before, over])
         allowed = trigger in turn.machine.allowed()
         changed = turn.machine.fire(trigger, **PAYLOADS[payload])
         assert changed == allowed
         if not changed:
             assert turn.machine.current is before
+        elif trigger is T.UTTERANCE_ENDED:
+            over = payload != "early"
+        elif trigger is T.TURN_CONFIRMED:
+            over = True
         state = turn.machine.current
+        if state is S.SPEAKING and before is not S.SPEAKING:
+            assert over, "nothing is said before the speaker's turn is over"
         if state in (S.IDLE, S.LISTENING):
             assert not turn.held, "no turn is left half-open"
         elif state in WORK:

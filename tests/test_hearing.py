@@ -117,3 +117,62 @@ def test_speech_while_busy_is_held_and_joined_for_the_next_turn() -> None:
     assert hearing.held_s > 0
     hearing.set_mode(Mode.OFF)
     assert hearing.held_s == 0.0, "a reset drops what was held"
+
+
+def early_ears() -> Hearing:
+    return Hearing(
+        Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=True
+    )
+
+
+def words_and_pause(words: int, pause: int) -> list[float]:
+    return [-20.0] * words + [-120.0] * pause
+
+
+def test_a_pause_hands_the_speech_on_early_and_its_end_confirms_it() -> None:
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    outcomes = feed(hearing, words_and_pause(15, 30), START)
+    assert [(h.final, h.confirmed) for _, h in outcomes] == [(False, False), (True, True)]
+    early, confirmed = outcomes[0][1], outcomes[1][1]
+    assert early.utterance is not None and early.early_id == confirmed.early_id == 1
+    assert not hearing.pending, "busy now: the next speech is held for the next turn"
+
+
+def test_speech_after_a_pause_voids_the_early_utterance_and_continues_it() -> None:
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    outcomes = feed(hearing, words_and_pause(15, 8) + words_and_pause(10, 30), START)
+    kinds = [
+        ("early" if not h.final else "confirmed" if h.confirmed else "resumed" if h.resumed else "?")
+        for _, h in outcomes
+    ]
+    assert kinds == ["early", "resumed", "early", "confirmed"]
+    first, second = outcomes[0][1].utterance, outcomes[2][1].utterance
+    assert first is not None and second is not None
+    assert len(second.samples) > len(first.samples) + 10 * CHUNK_SAMPLES, "one utterance, both parts"
+    assert outcomes[2][1].early_id == 2
+
+
+def test_an_early_turn_that_closed_first_does_not_answer_the_same_speech_again() -> None:
+    """The early utterance had no words (or no reply): its turn closed while the speaker was still
+    silent; when their turn ends, that speech is not handed on a second time."""
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    outcomes = feed(hearing, words_and_pause(15, 8), START)
+    assert len(outcomes) == 1 and not outcomes[0][1].final
+    assert hearing.set_mode(Mode.LISTENING) is None and hearing.pending, "listening again changes nothing"
+    hearing.drop_early(outcomes[0][1].early_id)
+    assert not hearing.pending
+    assert feed(hearing, [-120.0] * 30, START + 23) == [], "the end of that speech is not news"
+    again = feed(hearing, words_and_pause(15, 30), START + 60)
+    assert [(h.final, h.confirmed) for _, h in again] == [(False, False), (True, True)], (
+        "the next speech is heard as usual: early at its pause, confirmed at its end"
+    )
+
+
+def test_without_speculation_only_the_end_of_a_turn_is_handed_on() -> None:
+    hearing = Hearing(Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60)
+    hearing.set_mode(Mode.LISTENING)
+    outcomes = feed(hearing, words_and_pause(15, 8) + words_and_pause(10, 30), START)
+    assert len(outcomes) == 1 and outcomes[0][1].final and not outcomes[0][1].confirmed

@@ -443,3 +443,130 @@ def test_sound_counts_as_activity_at_most_once_a_second() -> None:
     )
     run_with_timeout(runtime, Say((None, 15)))
     assert 1 <= len(activity) <= 3, "activity extends the session, reported at most once a second"
+
+
+# --- early work at a pause (speculation) ---------------------------------------------------------------
+
+EARLY_TURN = ["idle", "listening", "transcribing", "thinking", "ready", "speaking", "listening"]
+PAUSE_CHUNKS = 8
+"""Silence after words that is a pause (200 ms) but not yet the end of a turn (500 ms without a model)."""
+
+
+class Speak:
+    """A source that delivers each part at once, after waiting for its condition (a state of the runtime)."""
+
+    def __init__(self, runtime_state: Callable[[], str], *parts: tuple[str | None, list[FloatAudio]]) -> None:
+        self.state = runtime_state
+        self.parts = parts
+
+    def run(
+        self,
+        deliver: Callable[[AudioChunk], None],
+        wait_for_turn: Callable[[float], bool],
+        stopping: threading.Event,
+    ) -> None:
+        assert wait_for_turn(10)
+        for state, chunks in self.parts:
+            deadline = time.monotonic() + 10
+            while state is not None and self.state() != state:
+                assert time.monotonic() < deadline, f"the bot never got to {state}"
+                time.sleep(0.005)
+            for samples in chunks:
+                deliver(AudioChunk(samples, time.monotonic()))
+        assert wait_for_turn(20)
+
+
+def early_runtime(
+    transcriber: ScriptedTranscriber, replies: list[str], captions: Captions | None = None
+) -> tuple[Runtime, ToneSynthesizer, MemorySink, RecentWindow]:
+    ears = Hearing(
+        Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=True
+    )
+    synthesizer, sink, memory = ToneSynthesizer(), MemorySink(), RecentWindow(4)
+    thinker = make_thinker(ScriptedChatModel(replies), memory, max_sentences=2, first_clause_words=0)
+    runtime = Runtime(
+        ears, transcriber, thinker, Speaker(synthesizer, sink), on_turn=lambda r: None, captions=captions
+    )
+    return runtime, synthesizer, sink, memory
+
+
+def test_work_started_at_a_pause_is_spoken_once_the_turn_is_over() -> None:
+    transcriber = ScriptedTranscriber(["what is your favourite colour"])
+    runtime, synthesizer, sink, memory = early_runtime(transcriber, ["Blue, like the sky."])
+    source = Speak(
+        lambda: runtime.machine.current.value,
+        (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
+        ("ready", silence(25)),  # the reply waits until the end of the turn
+    )
+    records = run_with_timeout(runtime, source)
+    assert len(records) == 1 and records[0].outcome == "replied" and records[0].early
+    assert records[0].states == EARLY_TURN
+    assert len(transcriber.heard) == 1, "the early transcript is the turn's: nothing is transcribed twice"
+    assert synthesizer.spoken == ["Blue, like the sky."] and len(sink.replies) == 1, "no double reply"
+    record = records[0]
+    assert record.heard is not None and record.released is not None and record.first_audio is not None
+    assert record.heard < record.endpoint <= record.released <= record.first_audio, (
+        "the work started at the pause; the reply was released at the end of the turn, not before"
+    )
+    assert [e.question for e in memory.exchanges] == ["what is your favourite colour"]
+
+
+def test_a_speaker_who_goes_on_drops_the_early_reply_before_any_audio() -> None:
+    """Resumed while the early reply is ready: it is never spoken, remembered, captioned or reported, and
+    the words before and after the pause are answered as one utterance."""
+    transcriber = ScriptedTranscriber(["I was thinking", "I was thinking about getting a dog"])
+    captions = RecordingCaptions()
+    runtime, synthesizer, sink, memory = early_runtime(
+        transcriber, ["Thinking about what?", "A dog would be lovely."], captions
+    )
+    turns: list[TurnRecord] = []
+    runtime._on_turn = turns.append
+    source = Speak(
+        lambda: runtime.machine.current.value,
+        (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
+        ("ready", tone(10) + silence(25)),
+    )
+    records = run_with_timeout(runtime, source)
+    assert [r.transcript for r in records] == ["I was thinking about getting a dog"] and turns == records
+    assert records[0].turn == 1, "the dropped work took no turn number"
+    assert runtime.dropped_early == 1
+    assert len(sink.replies) == 1 and sum(len(part) for part in sink.replies[0]) == 1600, (
+        "one sentence reached the sink: the early reply was at most synthesised ahead, never played"
+    )
+    assert synthesizer.spoken[-1] == "A dog would be lovely."
+    assert records[0].reply == ["A dog would be lovely."]
+    assert [e.answer for e in memory.exchanges] == ["A dog would be lovely."]
+    assert not any("Thinking about what?" in " ".join(call) for call in captions.calls)
+    assert transcriber.heard[1] >= transcriber.heard[0] + 10 * CHUNK_SAMPLES, (
+        "the second transcript hears both parts: one utterance"
+    )
+    assert not runtime.machine.refused
+
+
+def test_a_speaker_who_goes_on_while_the_bot_transcribes_cancels_before_thinking() -> None:
+    class Slow(ScriptedTranscriber):
+        """The early utterance is still being transcribed when the speaker goes on."""
+
+        calls = 0
+
+        def transcribe(self, samples: FloatAudio) -> Transcript:
+            self.calls += 1
+            if self.calls == 1:
+                deadline = time.monotonic() + 10
+                while runtime.machine.current.value != "listening" and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            return super().transcribe(samples)
+
+    transcriber = Slow(["so yesterday", "so yesterday I went to the beach"])
+    runtime, synthesizer, _, _ = early_runtime(transcriber, ["The beach is great."])
+    chat_prompts = runtime._thinker._model.prompts  # type: ignore[attr-defined]
+    source = Speak(
+        lambda: runtime.machine.current.value,
+        (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
+        ("transcribing", tone(10) + silence(25)),
+    )
+    records = run_with_timeout(runtime, source)
+    assert [r.transcript for r in records] == ["so yesterday I went to the beach"]
+    assert runtime.dropped_early == 1
+    assert len(chat_prompts) == 1, "the early utterance never reached the chat model"
+    assert synthesizer.spoken == ["The beach is great."]

@@ -65,6 +65,15 @@ def test_first_clause_is_released_before_the_sentence_ends() -> None:
     assert splitter.done, "a clause does not count as a sentence; two sentences do"
 
 
+def test_a_long_first_sentence_without_a_clause_break_is_cut_at_a_word_boundary() -> None:
+    splitter = SentenceSplitter(max_sentences=2, first_clause_words=3, first_piece_max_words=5)
+    assert splitter.feed("The one I like best") == [], "five words, but the fifth may go on"
+    assert splitter.feed(" is the") == ["The one I like best"]
+    assert splitter.feed(" one with the stars. It glows. ") == ["is the one with the stars.", "It glows."]
+    short = SentenceSplitter(max_sentences=2, first_clause_words=3, first_piece_max_words=5)
+    assert short.feed("I love it. ") == ["I love it."], "a sentence that ends first is spoken whole"
+
+
 def test_abbreviations_and_decimals_do_not_end_sentences() -> None:
     splitter = SentenceSplitter(max_sentences=5)
     out, _ = feed_all(splitter, tokens("Dr. Smith paid 3.50 dollars. Then e.g. tea. Bye"))

@@ -49,7 +49,14 @@ def reply(thinker_replies: list[str], **settings: object) -> tuple[list[str], Re
     checks = ReplyCheckSettings(**settings)  # type: ignore[arg-type]
     checker = ReplyChecker(checks, PERSONA, profanity_probability)
     thinker = make_thinker(
-        chat, RecentWindow(4), PERSONA, checker, checks, max_sentences=3, first_clause_words=0
+        chat,
+        RecentWindow(4),
+        PERSONA,
+        checker,
+        checks,
+        max_sentences=3,
+        first_clause_words=0,
+        first_piece_max_words=0,  # whole sentences: the checks see each before any of it is released
     )
     recording = Recording()
     return list(thinker.sentences("hello", threading.Event(), recording.events)), recording, chat

@@ -1,7 +1,8 @@
 """Recorded audio in, WAV files out: the runtime's source and sink for `--input PATH --output DIR`.
 
 The source plays each file as a user would speak it: it waits until the bot is listening, then feeds
-lead silence, the file and trailing silence in 32 ms chunks, paced in real time unless `fast`. Given a
+lead silence, the file and trailing silence in 32 ms chunks, paced in real time unless `fast`. While it
+waits for the bot, silence goes on arriving in real time, as in a room. Given a
 count of the turns so far, it also notes each file after which no turn had begun (no speech heard in it).
 """
 
@@ -68,7 +69,7 @@ class RecordedSource:
         before the file means no speech was heard in it."""
         played: tuple[Path, int] | None = None
         for path, audio in zip(self.files, self._audio, strict=True):
-            if stopping.is_set() or not wait_for_turn(self._settings.reply_timeout_s):
+            if stopping.is_set() or not self._wait_in_silence(deliver, wait_for_turn, stopping):
                 if not stopping.is_set():
                     raise TimeoutError(
                         f"the bot did not finish its previous turn within {self._settings.reply_timeout_s} s "
@@ -88,8 +89,23 @@ class RecordedSource:
                         time.sleep(delay)
                 chunk = padded[index * CHUNK_SAMPLES : (index + 1) * CHUNK_SAMPLES]
                 deliver(AudioChunk(samples=chunk, arrived_at=time.monotonic()))
-        if wait_for_turn(self._settings.reply_timeout_s) and not stopping.is_set():
+        if self._wait_in_silence(deliver, wait_for_turn, stopping) and not stopping.is_set():
             self._note_unheard(played)
+
+    def _wait_in_silence(
+        self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event
+    ) -> bool:
+        """Wait until the bot listens again, as a room would: silence goes on arriving in real time
+        meanwhile (a turn that ends after a silence needs it); False on timeout or when stopping."""
+        start = time.monotonic()
+        silence = np.zeros(CHUNK_SAMPLES, dtype=np.float32)
+        index = 0
+        while not stopping.is_set() and time.monotonic() - start <= self._settings.reply_timeout_s:
+            index += 1
+            if wait_for_turn(max(0.0, start + index * CHUNK_S - time.monotonic())):
+                return True
+            deliver(AudioChunk(samples=silence, arrived_at=time.monotonic()))
+        return False
 
 
 class WavReplySink:

@@ -2,22 +2,36 @@
 
 A chunk is *voiced* when silero-vad's probability and the chunk's level (dBFS) both clear their
 thresholds; the level must also stand out from a running noise-floor estimate. Speech starts after
-`start_chunks` voiced chunks in a row and ends after `end_silence_ms` of unvoiced chunks (hysteresis).
-Before speech starts only a bounded pre-roll is kept, so silence is dropped as it arrives. An utterance
-that reaches `max_utterance_s` is cut at its last pause (or, when the speaker never paused, at its
-quietest moment) and handed on; the speech after the cut stays open as the start of the next utterance,
-so no word is split and nothing is dropped.
+`start_chunks` voiced chunks in a row. Before speech starts only a bounded pre-roll is kept, so silence
+is dropped as it arrives.
+
+The end of a turn is found in two steps. After a short pause (`pause_ms` of unvoiced chunks) the speech
+so far is handed on early (:class:`Paused`), so transcribing and thinking can start while the turn may
+still go on. With the next chunk the turn-end model, when there is one (:mod:`machine.listen.smart_turn`),
+hears how the speech ended: *complete* ends the turn there (:class:`Ended`); otherwise the turn ends
+after `max_silence_ms` (`end_silence_ms` without a model). A speaker who goes on after a pause
+(:class:`Resumed`, `start_chunks` voiced chunks in a row) keeps the same utterance open: the words before
+and after the pause stay one utterance.
+
+An utterance that reaches `max_utterance_s` is cut at its last pause (or, when the speaker never paused,
+at its quietest moment) and handed on; the speech after the cut stays open as the start of the next
+utterance, so no word is split and nothing is dropped.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance, VoiceActivity
 from machine.settings import EndpointingSettings
+
+log = logging.getLogger(__name__)
 
 CHUNK_MS = CHUNK_SAMPLES * 1000 / SAMPLE_RATE
 SILENCE_DBFS = -120.0
@@ -51,16 +65,49 @@ def _chunks_for(ms: float) -> int:
 _CUT_SEARCH_MS = 5000
 """At the maximum length, a pause to cut at is looked for in this much of the most recent speech."""
 _PAUSE_MS = 96
+_TAIL_MS = 200
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The speaker paused and the turn may go on: the speech so far, handed on early."""
+
+    utterance: Utterance
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The speaker went on after a :class:`Paused`: that early utterance is void, the speech stays open."""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The turn ended. `after_pause`: a :class:`Paused` came first and the speaker did not go on since,
+    so this is the same speech (with the silence after it)."""
+
+    utterance: Utterance
+    after_pause: bool = False
+
+
+EndpointEvent = Paused | Resumed | Ended
+TurnEnd = Callable[[FloatAudio], bool]
+"""A turn-end model: whether speech that ends with a short pause is a finished turn."""
 
 
 class Endpointer:
-    """Turns a stream of fixed chunks into closed utterances."""
+    """Turns a stream of fixed chunks into utterances: paused, resumed, ended."""
 
-    def __init__(self, vad: VoiceActivity, settings: EndpointingSettings) -> None:
+    def __init__(
+        self, vad: VoiceActivity, settings: EndpointingSettings, turn_end: TurnEnd | None = None
+    ) -> None:
         self._vad = vad
         self._settings = settings
+        self._turn_end = turn_end
         self._pre_roll_chunks = _chunks_for(settings.pre_roll_ms)
-        self._end_chunks = _chunks_for(settings.end_silence_ms)
+        self._pause_chunks = _chunks_for(settings.pause_ms)
+        self._end_chunks = _chunks_for(
+            settings.max_silence_ms if turn_end is not None else settings.end_silence_ms
+        )
         self._min_chunks = _chunks_for(settings.min_utterance_ms)
         self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
         self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
@@ -70,6 +117,7 @@ class Endpointer:
         self._pre_roll_held = 0
         self._voiced_run = 0
         self._silent_run = 0
+        self._paused = False
         self._last_voiced_index = -1
         # Start by assuming a quiet room; the estimate rises to the real background within seconds.
         self.noise_floor = NoiseFloor(
@@ -104,8 +152,13 @@ class Endpointer:
             return False, level
         return self._vad.probability(chunk.samples) >= self._settings.vad_threshold, level
 
-    def push(self, chunk: AudioChunk, masked: bool = False) -> Utterance | None:
-        """Feed one chunk; returns an utterance when this chunk closes one.
+    @property
+    def paused(self) -> bool:
+        """True between a :class:`Paused` and the next :class:`Resumed` or :class:`Ended`."""
+        return self._paused
+
+    def push(self, chunk: AudioChunk, masked: bool = False) -> EndpointEvent | None:
+        """Feed one chunk; returns what it led to: a pause, a resumption or the end of an utterance.
 
         A `masked` chunk (the bot's own echo, see :mod:`machine.listen.echo_gate`) counts as silence and
         leaves the noise floor alone; its audio is still kept when it falls inside an utterance."""
@@ -139,17 +192,44 @@ class Endpointer:
         self._levels.append(level)
         if voiced:
             self._mark_voiced()
+            self._voiced_run += 1
+            if self._paused and self._voiced_run >= self._settings.start_chunks:
+                self._paused = False
+                return Resumed()
         else:
+            self._voiced_run = 0
             self._silent_run += 1
-        if self._silent_run >= self._end_chunks:
-            return self._close(chunk.arrived_at)
+            if self._silent_run >= self._end_chunks:
+                return self._ended(chunk.arrived_at)
+            if self._silent_run == self._pause_chunks and not self._paused:
+                return self._pause(chunk.arrived_at)
+            if self._silent_run == self._pause_chunks + 1 and self._paused and self._judged_complete():
+                return self._ended(chunk.arrived_at)
         if len(self._speech) >= self._max_chunks:
-            return self._cut(chunk.arrived_at)
+            # while paused, the speech handed on early is kept whole: the turn ends here
+            return self._ended(chunk.arrived_at) if self._paused else self._cut(chunk.arrived_at)
         return None
 
-    def flush(self, now: float) -> Utterance | None:
+    def flush(self, now: float) -> Ended | None:
         """Close whatever speech is open (the input ended)."""
-        return self._close(now) if self._speech else None
+        return self._ended(now) if self._speech else None
+
+    def _pause(self, now: float) -> EndpointEvent | None:
+        """A short pause: what was said is handed on at once; the turn-end model's verdict on it follows
+        with the next chunk (so transcribing starts while the model listens)."""
+        if self._spoken_chunks() < self._min_chunks:
+            return None  # too short to be a turn yet: wait for more, or for the end
+        self._paused = True
+        return Paused(self._utterance(now))
+
+    def _judged_complete(self) -> bool:
+        if self._turn_end is None:
+            return False
+        try:
+            return self._turn_end(np.concatenate([c.samples for c in self._speech]))
+        except Exception:
+            log.exception("the turn-end model failed; this turn ends after a silence instead")
+            return False
 
     def reset(self) -> None:
         """Drop everything held and start afresh."""
@@ -160,24 +240,30 @@ class Endpointer:
         self._pre_roll_held = 0
         self._voiced_run = 0
         self._silent_run = 0
+        self._paused = False
         self._vad.reset()
 
     def _mark_voiced(self) -> None:
         self._silent_run = 0
         self._last_voiced_index = len(self._speech) - 1
 
-    def _close(self, now: float) -> Utterance | None:
-        # Keep a little of the trailing silence (it helps whisper end the last word), not all of it.
-        tail = min(len(self._speech), self._last_voiced_index + 1 + _chunks_for(200))
-        speech = self._speech[:tail]
-        spoken_chunks = self._last_voiced_index + 1 - self._pre_roll_held
-        silence_s = (len(self._speech) - 1 - self._last_voiced_index) * CHUNK_MS / 1000
-        self.reset()
-        if spoken_chunks < self._min_chunks:
-            return None
-        return _utterance(speech, now, silence_s, truncated=False)
+    def _spoken_chunks(self) -> int:
+        return self._last_voiced_index + 1 - self._pre_roll_held
 
-    def _cut(self, now: float) -> Utterance:
+    def _utterance(self, now: float) -> Utterance:
+        """The open speech up to its last voiced chunk, with a little of the silence after it (it helps
+        whisper end the last word), not all of it."""
+        tail = min(len(self._speech), self._last_voiced_index + 1 + _chunks_for(_TAIL_MS))
+        silence_s = (len(self._speech) - 1 - self._last_voiced_index) * CHUNK_MS / 1000
+        return _utterance(self._speech[:tail], now, silence_s, truncated=False)
+
+    def _ended(self, now: float) -> Ended | None:
+        after_pause = self._paused
+        utterance = self._utterance(now) if self._spoken_chunks() >= self._min_chunks else None
+        self.reset()
+        return Ended(utterance, after_pause) if utterance is not None else None
+
+    def _cut(self, now: float) -> Ended:
         """The maximum length is reached: hand on the speech up to a pause, keep the rest open."""
         cut = self._cut_point()
         speech, rest = self._speech[:cut], self._speech[cut:]
@@ -189,7 +275,7 @@ class Endpointer:
         later = [i for i, flag in enumerate(voiced) if flag]
         self._last_voiced_index = later[-1] if later else -1
         self._silent_run = len(rest) - 1 - self._last_voiced_index
-        return _utterance(speech, now, silence_s, truncated=True)
+        return Ended(_utterance(speech, now, silence_s, truncated=True))
 
     def _cut_point(self) -> int:
         """The middle of the latest pause in the recent speech, or else its quietest chunk."""

@@ -3,7 +3,10 @@
 Every input chunk goes through the echo gate (:mod:`machine.listen.echo_gate`) and the endpointer, in every
 state, so nothing a user says is dropped unheard:
 
-- **listening**: a closed utterance starts a turn;
+- **listening**: a closed utterance starts a turn; with `speculate`, so does the speech before a pause
+  (the endpointer's :class:`~machine.listen.endpointing.Paused`), handed on early while the turn may still
+  go on (**pending**): the end of that turn confirms it, and a speaker who goes on voids it, and the
+  words before and after the pause stay one utterance;
 - **busy** (transcribing, thinking): a closed utterance is held and starts the next turn as soon as the
   bot listens again;
 - **speaking**, with barge-in on: a user who talks over the bot for `barge_in_ms` (half of that window
@@ -29,7 +32,7 @@ from enum import Enum
 import numpy as np
 
 from machine.listen.echo_gate import EchoGate
-from machine.listen.endpointing import CHUNK_MS, Endpointer
+from machine.listen.endpointing import CHUNK_MS, Ended, Endpointer, EndpointEvent, Paused, Resumed
 from machine.ports import SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
 
 log = logging.getLogger(__name__)
@@ -47,16 +50,25 @@ class Mode(str, Enum):
 
     OFF = "off"
     LISTENING = "listening"
+    PENDING = "pending"
+    """Speech before a pause was handed on early; the turn may still go on (set by hearing itself)."""
     BUSY = "busy"
     SPEAKING = "speaking"
 
 
 @dataclass(frozen=True)
 class Heard:
-    """What one chunk led to: an utterance to answer now, or a barge-in."""
+    """What one chunk led to: an utterance to answer (final, or early: the speaker only paused), the end
+    of the turn an early utterance belongs to (`confirmed`), the speaker going on after it (`resumed`),
+    or a barge-in."""
 
     utterance: Utterance | None = None
+    final: bool = True
+    confirmed: bool = False
+    resumed: bool = False
     barge_in: bool = False
+    early_id: int = 0
+    """Which early utterance `utterance`, `confirmed` or `resumed` is about (0: none)."""
 
 
 class Hearing:
@@ -69,8 +81,13 @@ class Hearing:
         barge_in_ms: int | None,
         max_held_s: float,
         denoiser: Callable[[FloatAudio], FloatAudio] | None = None,
+        speculate: bool = False,
     ) -> None:
         self._endpointer = endpointer
+        self._speculate = speculate
+        self._early_id = 0
+        self._spent = False
+        """An early utterance's turn closed before the speaker's turn ended: that end is not news."""
         self._gate = echo_gate
         self._denoiser = denoiser
         self._barge_window = math.ceil(barge_in_ms / CHUNK_MS) if barge_in_ms is not None else 0
@@ -91,13 +108,22 @@ class Hearing:
         return held.duration_s if held is not None else 0.0
 
     @property
+    def pending(self) -> bool:
+        """Whether an early utterance is out and its speaker's turn is not over yet."""
+        return self._mode is Mode.PENDING
+
+    @property
     def heard_sound(self) -> bool:
         """Whether the last chunk was louder than the background (speech or not)."""
         return self._endpointer.heard_sound
 
     def set_mode(self, mode: Mode) -> Utterance | None:
-        """Switch mode; entering LISTENING hands back an utterance held meanwhile, to be answered now."""
+        """Switch mode (not to PENDING: hearing enters that itself); entering LISTENING hands back an
+        utterance held meanwhile, to be answered now. While an early utterance is pending, LISTENING
+        changes nothing (see :meth:`drop_early`)."""
         with self._lock:
+            if self._mode is Mode.PENDING and mode is Mode.LISTENING:
+                return None
             if self._mode is Mode.SPEAKING:
                 self._judge_unjudged()  # judged as well as can be: what is heard is not dropped unheard
                 self._left_speaking()
@@ -106,6 +132,7 @@ class Hearing:
                 self._barged = False
                 self._recent_voice.clear()
             if mode is Mode.OFF:
+                self._spent = False
                 self._drop_held("the turn was reset")
                 self._endpointer.reset()
             if mode is Mode.LISTENING and self._held is not None:
@@ -113,6 +140,15 @@ class Hearing:
                 self._mode = Mode.BUSY  # the held utterance is this turn's
                 return held
             return None
+
+    def drop_early(self, early_id: int) -> None:
+        """The turn of early utterance `early_id` closed before the speaker's turn ended (no words in it,
+        no reply): if it is still pending, hearing listens again, and the end of that speech, when it
+        comes, is not answered twice."""
+        with self._lock:
+            if self._mode is Mode.PENDING and early_id == self._early_id:
+                self._mode = Mode.LISTENING
+                self._spent = True
 
     def hear(self, chunk: AudioChunk) -> Heard | None:
         """Take one input chunk; returns what it led to, if anything."""
@@ -146,20 +182,45 @@ class Hearing:
         return heard
 
     def _judged(self, chunk: AudioChunk, new_voice: bool) -> Heard | None:
-        utterance = self._endpointer.push(chunk, masked=not new_voice)
+        event = self._endpointer.push(chunk, masked=not new_voice)
         if self._mode is Mode.SPEAKING:
-            return self._while_speaking(utterance)
-        if utterance is None:
+            return self._while_speaking(event.utterance if isinstance(event, Ended) else None)
+        if isinstance(event, Paused | Resumed):
+            return self._early(event)
+        if event is None:
             return None
+        utterance = event.utterance
         if utterance.truncated:
             log.info(
                 "an utterance reached machine.endpointing.max_utterance_s; it was cut at a pause and "
                 "what follows is the next utterance"
             )
+        if self._mode is Mode.PENDING:
+            self._mode = Mode.BUSY
+            return Heard(utterance=utterance, confirmed=True, early_id=self._early_id)
+        if self._spent and event.after_pause:
+            self._spent = False
+            return None
+        self._spent = False
         if self._mode is Mode.LISTENING:
             self._mode = Mode.BUSY  # one utterance per turn: the next is held until the bot listens
             return Heard(utterance=utterance)
         self._hold(utterance)
+        return None
+
+    def _early(self, event: EndpointEvent) -> Heard | None:
+        """A pause (hand the speech so far on, when listening) or the speaker going on after one."""
+        if isinstance(event, Resumed):
+            self._spent = False
+            if self._mode is Mode.PENDING:
+                self._mode = Mode.LISTENING
+                return Heard(resumed=True, early_id=self._early_id)
+            return None
+        assert isinstance(event, Paused)
+        if self._speculate and self._mode is Mode.LISTENING:
+            self._mode = Mode.PENDING
+            self._early_id += 1
+            return Heard(utterance=event.utterance, final=False, early_id=self._early_id)
         return None
 
     def _while_speaking(self, utterance: Utterance | None) -> Heard | None:

@@ -1,7 +1,8 @@
 """Cutting a stream of generated text into speakable sentences, and knowing when to stop.
 
 The first piece may be released early at a clause boundary (a comma, semicolon or dash after a few
-words), so the voice can start while the rest of the sentence is still being generated. Generation
+words), or, when a long first sentence has none, after a few more words at a word boundary, so the voice
+can start while the rest of the sentence is still being generated. Generation
 should stop at a stop string (a dialogue turn the model starts to invent) or once enough sentences are
 out; :attr:`SentenceSplitter.done` says so.
 """
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 _CLOSERS = "\"')]”’»"  # may follow the full stop that ends a sentence
 _SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*[^\w\s]*(?=\s)|\n\s*\n")
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s-\s")
+_WORD = re.compile(r"\S+")
 _ABBREVIATIONS = frozenset(
     {"mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "e.g.", "i.e.", "etc.", "prof.", "jr.", "sr."}
 )
@@ -52,11 +54,16 @@ class SentenceSplitter:
     """Feed text pieces; get back complete sentences (and, first, possibly a clause)."""
 
     def __init__(
-        self, max_sentences: int, stop_strings: Iterable[str] = (), first_clause_words: int = 0
+        self,
+        max_sentences: int,
+        stop_strings: Iterable[str] = (),
+        first_clause_words: int = 0,
+        first_piece_max_words: int = 0,
     ) -> None:
         self._max = max_sentences
         self._stops = tuple(s for s in stop_strings if s)
         self._first_clause_words = first_clause_words
+        self._first_piece_max_words = first_piece_max_words
         self._buffer = ""
         self._released = 0
         self._sentences = 0
@@ -99,6 +106,8 @@ class SentenceSplitter:
             end, whole = self._sentence_end(), True
             if end is None and self._released == 0 and self._first_clause_words:
                 end, whole = self._clause_end(), False
+            if end is None and self._released == 0 and self._first_piece_max_words:
+                end, whole = self._word_cap_end(), False
             if end is None:
                 break
             piece, self._buffer = self._buffer[:end].strip(), self._buffer[end:]
@@ -123,6 +132,13 @@ class SentenceSplitter:
                 continue
             return match.end()
         return None
+
+    def _word_cap_end(self) -> int | None:
+        """The end of the `first_piece_max_words`-th word, once the word after it has begun."""
+        words = list(_WORD.finditer(self._buffer))
+        if len(words) <= self._first_piece_max_words:
+            return None
+        return words[self._first_piece_max_words - 1].end()
 
     def _clause_end(self) -> int | None:
         for match in _CLAUSE_END.finditer(self._buffer):

@@ -178,7 +178,12 @@ class Thinker:
         first_token: list[Callable[[], None]],
     ) -> Iterator[str]:
         """One generation; raises :class:`_StrikeError` at the first failed check (the stream is closed)."""
-        splitter = SentenceSplitter(self._chat.max_sentences, self._stops, self._chat.first_clause_words)
+        splitter = SentenceSplitter(
+            self._chat.max_sentences,
+            self._stops,
+            self._chat.first_clause_words,
+            self._chat.first_piece_max_words,
+        )
         stream = self._model.stream(messages, cancel, self._chat.sampling().retry(attempt))
         try:
             for piece in stream:

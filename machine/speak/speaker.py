@@ -1,4 +1,9 @@
-"""Speaking a reply: sentences are synthesised ahead in the background while earlier ones play."""
+"""Speaking a reply: sentences are synthesised ahead in the background while earlier ones play.
+
+Synthesis can start before playback (:meth:`Speaker.prepare`): a reply that waits for the end of the
+user's turn is already audio when it is released. Prepared speech that is never played is closed, and
+nothing of it reaches the sink.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ class Spoken:
     playback: PlaybackReport
 
 
-class _SynthesisAhead:
+class Synthesis:
     """A thread that synthesises sentences into a bounded queue, `ahead` chunks before they are played."""
 
     def __init__(
@@ -95,19 +100,24 @@ class Speaker:
         self._sink = sink
         self._ahead = ahead
 
+    def prepare(self, sentences: Iterable[str], cancel: threading.Event) -> Synthesis:
+        """Start synthesising `sentences` now, to be played by :meth:`speak` (or closed unplayed)."""
+        return Synthesis(self._synthesizer, sentences, self._ahead, cancel)
+
     def speak(
         self,
-        sentences: Iterable[str],
+        speech: Synthesis | Iterable[str],
         cancel: threading.Event,
         on_first_audio: Callable[[], None] = lambda: None,
         on_sentence: Callable[[str, float], None] = lambda sentence, duration_s: None,
     ) -> Spoken:
-        """Synthesise and play until the sentences run out or `cancel` is set; returns what was played.
+        """Synthesise (unless `speech` was prepared) and play until the sentences run out or `cancel` is
+        set; returns what was played.
 
         `on_sentence(sentence, duration_s)` is called just before the first audio of each sentence plays,
         with the length in seconds of that first chunk: the whole sentence for a synthesiser that yields
         one chunk per sentence (Piper does), otherwise only its start (later chunks are not announced)."""
-        synthesis = _SynthesisAhead(self._synthesizer, sentences, self._ahead, cancel)
+        synthesis = speech if isinstance(speech, Synthesis) else self.prepare(speech, cancel)
         played: list[str] = []
         playback = PlaybackReport()
         try:

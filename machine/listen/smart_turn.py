@@ -1,0 +1,70 @@
+"""End of turn by a model: Smart Turn v3.2 (BSD-2-Clause, by Daily) on the last seconds of speech.
+
+A Whisper-tiny encoder with a classifier, as an 8.7 MB int8 ONNX file that ships inside the `pipecat-ai`
+wheel (installed pinned and without its dependencies; the file is found on disk, pipecat is never
+imported). It hears how a phrase ends (intonation, a word left hanging) rather than how long the pause
+is, so "I was thinking ..." followed by a breath is *incomplete*, and "What is your favourite colour?" is
+*complete* after a fifth of a second of silence.
+
+Input: the last 8 s of the turn at 16 kHz, zero-padded at the front, as Whisper log-mel features
+(transformers' `WhisperFeatureExtractor` with an 8 s window, normalised). Output: the probability that
+the speaker has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from transformers import WhisperFeatureExtractor
+
+from machine import bundled_models
+from machine.ports import SAMPLE_RATE, FloatAudio
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 8
+"""The model sees at most this many seconds: the end of the turn."""
+
+
+class SmartTurn:
+    """Turn-end probabilities from the bundled Smart Turn v3.2 model (or another file of the same form)."""
+
+    def __init__(self, model: Path | None = None, threshold: float = 0.5, threads: int = 1) -> None:
+        path = model or bundled_models.smart_turn_onnx()
+        options = onnxruntime.SessionOptions()
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._features = WhisperFeatureExtractor(chunk_length=WINDOW_S, sampling_rate=SAMPLE_RATE)
+        self._window = WINDOW_S * SAMPLE_RATE
+        self.threshold = threshold
+        log.info("turn-end model: %s", path.name)
+
+    def probability(self, samples: FloatAudio) -> float:
+        """How likely it is that the speaker finished their turn with the end of `samples` (16 kHz)."""
+        audio = np.asarray(samples, dtype=np.float32)[-self._window :]
+        if not np.all(np.isfinite(audio)):
+            raise ValueError("the turn-end model was given audio with NaN or infinite samples")
+        audio = np.pad(audio, (self._window - len(audio), 0))
+        features = self._features(
+            audio,
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="np",
+            padding="max_length",
+            max_length=self._window,
+            truncation=True,
+            do_normalize=True,
+        ).input_features.astype(np.float32)
+        (output,) = self._session.run(None, {"input_features": features})
+        return float(np.asarray(output).reshape(-1)[0])
+
+    def complete(self, samples: FloatAudio) -> bool:
+        """Whether the turn ended (the probability reaches the threshold)."""
+        return self.probability(samples) >= self.threshold
