@@ -77,7 +77,7 @@ def test_tone_burst_is_one_utterance_with_pre_roll_and_a_short_tail() -> None:
     closed = run(endpointer, silence(20) + tone(20) + silence(30))
     assert len(closed) == 1
     index, utterance = closed[0]
-    pre_roll, end_silence, tail = math.ceil(320 / 32), math.ceil(500 / 32), math.ceil(200 / 32)
+    pre_roll, end_silence, tail = math.ceil(320 / 32), math.ceil(500 / 32), math.ceil(160 / 32)
     assert index == 20 + 20 + end_silence - 1, "ends after end_silence_ms of unvoiced chunks"
     assert utterance.endpoint_at - utterance.last_voiced_at == pytest.approx(end_silence * 0.032), (
         "the endpoint stage is measured in audio time, so it is right however fast the chunks arrive"

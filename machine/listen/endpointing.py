@@ -253,7 +253,10 @@ class Endpointer:
     def _utterance(self, now: float) -> Utterance:
         """The open speech up to its last voiced chunk, with a little of the silence after it (it helps
         whisper end the last word), not all of it."""
-        tail = min(len(self._speech), self._last_voiced_index + 1 + _chunks_for(_TAIL_MS))
+        # the tail is never longer than a pause, so the speech handed on at a pause is the final one
+        tail = min(
+            len(self._speech), self._last_voiced_index + 1 + min(self._pause_chunks, _chunks_for(_TAIL_MS))
+        )
         silence_s = (len(self._speech) - 1 - self._last_voiced_index) * CHUNK_MS / 1000
         return _utterance(self._speech[:tail], now, silence_s, truncated=False)
 
