@@ -94,6 +94,8 @@ class Runtime:
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="turn-job")
         self._turn: _Turn | None = None
         self._turn_keys = itertools.count(1)
+        self._taken = 0
+        """The number of the last utterance from hearing that started a turn."""
         self._turn_count = 0
         self.dropped_early = 0
         """Turns started early at a pause and dropped because the speaker went on."""
@@ -230,7 +232,7 @@ class Runtime:
             return turn is None or event.turn != turn.key
         if event.trigger in (Trigger.TURN_CONFIRMED, Trigger.USER_RESUMED):
             early_id = event.payload.get("early_id")
-            return turn is None or turn.early_id != early_id
+            return turn is None or turn.early_id != early_id or turn.speaking
         return False
 
     def stop(self) -> None:
@@ -289,10 +291,10 @@ class Runtime:
         elif previous is TurnState.SPEAKING:
             self._activity(time.monotonic())
         self._close_turn(outcome)
-        held = self._hearing.set_mode(Mode.LISTENING)
+        held = self._hearing.set_mode(Mode.LISTENING, taken=self._taken)
         if held is not None:
             self._post(Trigger.UTTERANCE_ENDED, utterance=held)  # heard while busy: this is the next turn
-        elif not self._hearing.pending:
+        elif self._hearing.listening:  # not when an utterance heard meanwhile is on its way to the loop
             self._listening.set()
 
     def _entered_transcribing(self, payload: dict[str, Any]) -> None:
@@ -307,6 +309,9 @@ class Runtime:
         )
         turn = _Turn(next(self._turn_keys), record, early_id=payload.get("early_id", 0))
         self._turn = turn
+        self._taken = max(self._taken, turn.early_id)
+        if not record.early:
+            self._hearing.set_mode(Mode.BUSY)  # what is said from now on is held for the next turn
 
         def transcribe() -> None:
             transcript = self._transcriber.transcribe(utterance.samples)

@@ -136,7 +136,7 @@ def test_a_pause_hands_the_speech_on_early_and_its_end_confirms_it() -> None:
     assert [(h.final, h.confirmed) for _, h in outcomes] == [(False, False), (True, True)]
     early, confirmed = outcomes[0][1], outcomes[1][1]
     assert early.utterance is not None and early.early_id == confirmed.early_id == 1
-    assert not hearing.pending, "busy now: the next speech is held for the next turn"
+    assert not hearing.listening, "busy now: the next speech is held for the next turn"
 
 
 def test_speech_after_a_pause_voids_the_early_utterance_and_continues_it() -> None:
@@ -161,9 +161,11 @@ def test_an_early_turn_that_closed_first_does_not_answer_the_same_speech_again()
     hearing.set_mode(Mode.LISTENING)
     outcomes = feed(hearing, words_and_pause(15, 8), START)
     assert len(outcomes) == 1 and not outcomes[0][1].final
-    assert hearing.set_mode(Mode.LISTENING) is None and hearing.pending, "listening again changes nothing"
+    assert hearing.set_mode(Mode.LISTENING) is None and not hearing.listening, (
+        "listening again changes nothing: the early utterance is still pending"
+    )
     hearing.drop_early(outcomes[0][1].early_id)
-    assert not hearing.pending
+    assert hearing.listening
     assert feed(hearing, [-120.0] * 30, START + 23) == [], "the end of that speech is not news"
     again = feed(hearing, words_and_pause(15, 30), START + 60)
     assert [(h.final, h.confirmed) for _, h in again] == [(False, False), (True, True)], (
@@ -176,3 +178,40 @@ def test_without_speculation_only_the_end_of_a_turn_is_handed_on() -> None:
     hearing.set_mode(Mode.LISTENING)
     outcomes = feed(hearing, words_and_pause(15, 8) + words_and_pause(10, 30), START)
     assert len(outcomes) == 1 and outcomes[0][1].final and not outcomes[0][1].confirmed
+
+
+def test_speech_after_the_end_of_a_turn_but_before_the_reply_joins_it() -> None:
+    """A turn-end model can be wrong: until the bot starts to answer aloud, a speaker who goes on voids
+    the turn, and what they said before is put in front of what they say now."""
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    first = feed(hearing, words_and_pause(15, 30), START)
+    assert [(h.final, h.confirmed) for _, h in first] == [(False, False), (True, True)]
+    resumed = feed(hearing, words_and_pause(10, 30), START + 45)
+    assert resumed[0][1].resumed and resumed[0][1].early_id == first[-1][1].early_id
+    joined = resumed[1][1].utterance
+    assert joined is not None and not resumed[1][1].final
+    earlier = first[0][1].utterance
+    assert earlier is not None and len(joined.samples) >= len(earlier.samples) + 10 * CHUNK_SAMPLES
+
+
+def test_once_the_bot_speaks_the_turn_is_final() -> None:
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    feed(hearing, words_and_pause(15, 30), START)
+    hearing.set_mode(Mode.SPEAKING)
+    assert not any(h.resumed for _, h in feed(hearing, words_and_pause(10, 30), START + 45))
+
+
+def test_listening_waits_for_an_utterance_still_on_its_way_but_never_after_a_reset() -> None:
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    handed = feed(hearing, words_and_pause(15, 30), START)[-1][1]
+    assert hearing.set_mode(Mode.LISTENING, taken=handed.early_id - 1) is None and not hearing.listening, (
+        "the turn that ended is older than the utterance just handed on: that one is the next turn's"
+    )
+    hearing.set_mode(Mode.LISTENING, taken=handed.early_id)
+    assert hearing.listening
+    hearing.set_mode(Mode.OFF)
+    hearing.set_mode(Mode.LISTENING, taken=0)
+    assert hearing.listening, "after a reset nothing is on its way"

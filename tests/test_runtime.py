@@ -570,3 +570,32 @@ def test_a_speaker_who_goes_on_while_the_bot_transcribes_cancels_before_thinking
     assert runtime.dropped_early == 1
     assert len(chat_prompts) == 1, "the early utterance never reached the chat model"
     assert synthesizer.spoken == ["The beach is great."]
+
+
+def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is_answered_once() -> None:
+    """The end of the turn was decided (here by the silence), but the speaker goes on while the bot is
+    still transcribing: no reply to the first half, one reply to both."""
+
+    class Slow(ScriptedTranscriber):
+        calls = 0
+
+        def transcribe(self, samples: FloatAudio) -> Transcript:
+            self.calls += 1
+            if self.calls == 1:
+                deadline = time.monotonic() + 10
+                while not runtime.dropped_early and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            return super().transcribe(samples)
+
+    transcriber = Slow(["my favourite food is probably", "my favourite food is probably noodles"])
+    runtime, _, sink, memory = early_runtime(transcriber, ["Noodles are great."])
+    source = Speak(
+        lambda: runtime.machine.current.value,
+        (None, silence(5) + tone(15) + silence(20)),  # 640 ms of silence: the turn ended
+        ("transcribing", tone(10) + silence(25)),
+    )
+    records = run_with_timeout(runtime, source)
+    assert [r.transcript for r in records] == ["my favourite food is probably noodles"]
+    assert runtime.dropped_early == 1 and len(sink.replies) == 1
+    assert transcriber.heard[1] >= transcriber.heard[0] + 10 * CHUNK_SAMPLES, "both parts, one utterance"
+    assert [e.question for e in memory.exchanges] == ["my favourite food is probably noodles"]

@@ -214,6 +214,19 @@ class Endpointer:
         """Close whatever speech is open (the input ended)."""
         return self._ended(now) if self._speech else None
 
+    def reopen_with(self, earlier: FloatAudio) -> None:
+        """Speech has just started: put `earlier` (speech handed on before, not answered yet) in front of
+        it, so the two are one utterance."""
+        if not self._speech:
+            raise RuntimeError("reopen_with is for speech that has just started")
+        padded = np.pad(earlier, (0, -len(earlier) % CHUNK_SAMPLES)).astype(np.float32, copy=False)
+        chunks = [AudioChunk(part, self._speech[0].arrived_at) for part in padded.reshape(-1, CHUNK_SAMPLES)]
+        self._speech = chunks + self._speech
+        self._voiced = [True] * len(chunks) + self._voiced
+        self._levels = [dbfs(chunk.samples) for chunk in chunks] + self._levels
+        self._pre_roll_held = 0  # what came before is speech now, not pre-roll
+        self._last_voiced_index += len(chunks)
+
     def _pause(self, now: float) -> EndpointEvent | None:
         """A short pause: what was said is handed on at once; the turn-end model's verdict on it follows
         with the next chunk (so transcribing starts while the model listens)."""

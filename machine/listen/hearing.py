@@ -6,7 +6,10 @@ state, so nothing a user says is dropped unheard:
 - **listening**: a closed utterance starts a turn; with `speculate`, so does the speech before a pause
   (the endpointer's :class:`~machine.listen.endpointing.Paused`), handed on early while the turn may still
   go on (**pending**): the end of that turn confirms it, and a speaker who goes on voids it, and the
-  words before and after the pause stay one utterance;
+  words before and after the pause stay one utterance. With `speculate` a turn is not final until the bot
+  starts to speak: a speaker who goes on after the end of their turn was decided (a turn-end model can
+  be wrong), but before the reply is heard, voids the reply the same way (**resumed**), and what they
+  said before is put in front of what they say now;
 - **busy** (transcribing, thinking): a closed utterance is held and starts the next turn as soon as the
   bot listens again;
 - **speaking**, with barge-in on: a user who talks over the bot for `barge_in_ms` (half of that window
@@ -68,7 +71,7 @@ class Heard:
     resumed: bool = False
     barge_in: bool = False
     early_id: int = 0
-    """Which early utterance `utterance`, `confirmed` or `resumed` is about (0: none)."""
+    """Which handed-on utterance `utterance`, `confirmed` or `resumed` is about (0: none)."""
 
 
 class Hearing:
@@ -86,6 +89,9 @@ class Hearing:
         self._endpointer = endpointer
         self._speculate = speculate
         self._early_id = 0
+        """The number of the last utterance handed on (early or final)."""
+        self._reclaim: Utterance | None = None
+        """The last utterance handed on, while the bot has not started to answer it aloud."""
         self._spent = False
         """An early utterance's turn closed before the speaker's turn ended: that end is not news."""
         self._gate = echo_gate
@@ -108,22 +114,30 @@ class Hearing:
         return held.duration_s if held is not None else 0.0
 
     @property
-    def pending(self) -> bool:
-        """Whether an early utterance is out and its speaker's turn is not over yet."""
-        return self._mode is Mode.PENDING
+    def listening(self) -> bool:
+        """Whether nothing heard is waiting for the bot: no utterance handed on and not yet taken up, and
+        none pending."""
+        return self._mode is Mode.LISTENING
 
     @property
     def heard_sound(self) -> bool:
         """Whether the last chunk was louder than the background (speech or not)."""
         return self._endpointer.heard_sound
 
-    def set_mode(self, mode: Mode) -> Utterance | None:
+    def set_mode(self, mode: Mode, taken: int | None = None) -> Utterance | None:
         """Switch mode (not to PENDING: hearing enters that itself); entering LISTENING hands back an
-        utterance held meanwhile, to be answered now. While an early utterance is pending, LISTENING
-        changes nothing (see :meth:`drop_early`)."""
+        utterance held meanwhile, to be answered now.
+
+        `taken`: with LISTENING, the number (`Heard.early_id`) of the last utterance the caller took up;
+        when one handed on after it is still on its way, or an early one is pending, nothing changes."""
         with self._lock:
-            if self._mode is Mode.PENDING and mode is Mode.LISTENING:
+            if mode is Mode.LISTENING and (
+                self._mode is Mode.PENDING
+                or (self._mode is Mode.BUSY and taken is not None and self._early_id > taken)
+            ):
                 return None
+            if mode in (Mode.SPEAKING, Mode.OFF):
+                self._reclaim = None  # the bot answers aloud: the turn is final
             if self._mode is Mode.SPEAKING:
                 self._judge_unjudged()  # judged as well as can be: what is heard is not dropped unheard
                 self._left_speaking()
@@ -182,7 +196,10 @@ class Hearing:
         return heard
 
     def _judged(self, chunk: AudioChunk, new_voice: bool) -> Heard | None:
+        was_in_speech = self._endpointer.in_speech
         event = self._endpointer.push(chunk, masked=not new_voice)
+        if self._reclaim is not None and not was_in_speech and self._endpointer.in_speech:
+            return self._resumed_late(self._reclaim)
         if self._mode is Mode.SPEAKING:
             return self._while_speaking(event.utterance if isinstance(event, Ended) else None)
         if isinstance(event, Paused | Resumed):
@@ -197,6 +214,7 @@ class Hearing:
             )
         if self._mode is Mode.PENDING:
             self._mode = Mode.BUSY
+            self._reclaim = utterance
             return Heard(utterance=utterance, confirmed=True, early_id=self._early_id)
         if self._spent and event.after_pause:
             self._spent = False
@@ -204,9 +222,19 @@ class Hearing:
         self._spent = False
         if self._mode is Mode.LISTENING:
             self._mode = Mode.BUSY  # one utterance per turn: the next is held until the bot listens
-            return Heard(utterance=utterance)
+            self._early_id += 1
+            self._reclaim = utterance if self._speculate else None
+            return Heard(utterance=utterance, early_id=self._early_id)
         self._hold(utterance)
         return None
+
+    def _resumed_late(self, earlier: Utterance) -> Heard:
+        """Speech started after a turn was handed on, before the bot answered it aloud: one utterance."""
+        self._reclaim = None
+        self._endpointer.reopen_with(earlier.samples)
+        self._mode = Mode.LISTENING
+        log.info("the speaker went on before the reply was heard: the reply is dropped, the speech joined")
+        return Heard(resumed=True, early_id=self._early_id)
 
     def _early(self, event: EndpointEvent) -> Heard | None:
         """A pause (hand the speech so far on, when listening) or the speaker going on after one."""
