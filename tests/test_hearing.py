@@ -215,3 +215,13 @@ def test_listening_waits_for_an_utterance_still_on_its_way_but_never_after_a_res
     hearing.set_mode(Mode.OFF)
     hearing.set_mode(Mode.LISTENING, taken=0)
     assert hearing.listening, "after a reset nothing is on its way"
+
+
+def test_a_turn_that_ended_without_a_reply_is_not_joined_to_the_next_speech() -> None:
+    hearing = early_ears()
+    hearing.set_mode(Mode.LISTENING)
+    handed = feed(hearing, words_and_pause(15, 30), START)[-1][1]
+    hearing.set_mode(Mode.LISTENING, taken=handed.early_id)  # no words in it, or no reply: listening
+    later = feed(hearing, words_and_pause(10, 30), START + 45)
+    assert not any(h.resumed for _, h in later)
+    assert later[0][1].utterance is not None and len(later[0][1].utterance.samples) < 30 * CHUNK_SAMPLES

@@ -136,8 +136,8 @@ class Hearing:
                 or (self._mode is Mode.BUSY and taken is not None and self._early_id > taken)
             ):
                 return None
-            if mode in (Mode.SPEAKING, Mode.OFF):
-                self._reclaim = None  # the bot answers aloud: the turn is final
+            if mode is not Mode.BUSY:
+                self._reclaim = None  # the bot answers aloud, or the turn ended: it is final
             if self._mode is Mode.SPEAKING:
                 self._judge_unjudged()  # judged as well as can be: what is heard is not dropped unheard
                 self._left_speaking()
