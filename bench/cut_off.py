@@ -7,7 +7,7 @@ stops to think ("I was thinking … about getting a dog for my little sister.").
 to the runtime once per turn-end model (`smart_turn`, and `silence`: only the silence of
 `end_silence_ms` ends a turn), and each turn is matched to the utterance it came from by its words.
 
-Per model it counts: utterances answered whole (one turn that heard both halves), replies to half a
+Per model it counts: utterances heard whole (one turn, and it heard both halves), replies to half a
 sentence (a turn with a reply whose transcript misses most of the words after the pause), and double
 replies (two turns with replies from one utterance). Writes bench/results/cut_off.json (or --output).
 """
@@ -83,11 +83,9 @@ class Scored:
         return sum(len(after & set(words(turn.transcript))) < len(after) / 2 for turn in self.replied)
 
     def whole(self) -> bool:
-        """One turn heard both halves and replied."""
+        """One turn, and it heard both halves (whether the chat model then replied or gave up)."""
         both = set(words(self.before)) | set(words(self.after))
-        return len(self.replied) == 1 and len(both & set(words(self.replied[0].transcript))) >= 0.6 * len(
-            both
-        )
+        return len(self.turns) == 1 and len(both & set(words(self.turns[0].transcript))) >= 0.6 * len(both)
 
 
 def speak_utterances(settings: MachineSettings, folder: Path, count: int) -> list[tuple[str, str, float]]:
@@ -142,7 +140,8 @@ def run_model(
     v2v = summarise(records).get("voice_to_voice", {})
     return {
         "utterances": len(scored),
-        "answered_whole": sum(item.whole() for item in scored),
+        "heard_whole": sum(item.whole() for item in scored),
+        "given_up": sum(turn.outcome == "gave_up" for turn in records),
         "replies_to_half_a_sentence": sum(item.half_replies() for item in scored),
         "double_replies": sum(len(item.replied) > 1 for item in scored),
         "turns": len(records),
@@ -173,7 +172,7 @@ def main() -> int:
         v2v = result["voice_to_voice_s"]
         median = f"{v2v['median'] * 1000:.0f}" if isinstance(v2v, dict) and v2v else "-"
         print(
-            f"{name:<12}{result['answered_whole']:>4}/{result['utterances']:<2}"
+            f"{name:<12}{result['heard_whole']:>4}/{result['utterances']:<2}"
             f"{result['replies_to_half_a_sentence']:>14}{result['double_replies']:>8}{result['turns']:>7}{median:>12}"
         )
     write_result(

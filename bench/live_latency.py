@@ -23,6 +23,7 @@ from pathlib import Path
 
 import from_tests
 import numpy as np
+import scipy.signal
 from turn_latency import QUESTIONS, machine_description, write_result
 
 from machine.audio.files import read_wav, to_mono_16k, write_wav
@@ -40,6 +41,7 @@ pulse = from_tests.load("pulse")
 _FRAME = SAMPLE_RATE // 100  # 10 ms frames for levels
 _VOICED_DB = -45.0
 _QUIET_AFTER_REPLY_S = 2.0
+_SEARCH_S = 40
 
 
 def levels_db(audio: np.ndarray) -> np.ndarray:
@@ -55,17 +57,21 @@ def last_voiced_s(audio: np.ndarray) -> float:
 
 
 def locate(recording: np.ndarray, clip: np.ndarray, near: int) -> int:
-    """The sample where `clip` starts in `recording`, searched from `near` on (cross-correlation)."""
-    region = recording[near : near + len(clip) + 20 * SAMPLE_RATE]
-    correlation = np.correlate(region, clip, mode="valid")
-    return near + int(np.argmax(correlation))
+    """The sample where `clip` starts in `recording`, searched from `near` on: the best normalised
+    cross-correlation (the bot speaks with the same voice, so loudness alone must not decide)."""
+    region = recording[near : near + len(clip) + _SEARCH_S * SAMPLE_RATE]
+    if len(region) < len(clip):
+        raise ValueError("the recording ends before the question: it was not recorded")
+    correlation = scipy.signal.correlate(region, clip, mode="valid", method="fft")
+    energy = np.concatenate([[0.0], np.cumsum(np.square(region, dtype=np.float64))])
+    window = np.sqrt(energy[len(clip) :] - energy[: -len(clip)]) + 1e-9
+    return near + int(np.argmax(correlation / window))
 
 
-def reply_onset(recording: np.ndarray, after: int) -> int | None:
-    """The first 10 ms frame at or after sample `after` that is voiced (the bot's first audio)."""
-    levels = levels_db(recording[after:])
-    voiced = np.nonzero(levels > _VOICED_DB)[0]
-    return after + int(voiced[0]) * _FRAME if len(voiced) else None
+def first_voiced(recording: np.ndarray, start: int, end: int) -> int | None:
+    """The first voiced 10 ms frame in `recording[start:end]` (the bot's first audio), if any."""
+    voiced = np.nonzero(levels_db(recording[start:end]) > _VOICED_DB)[0]
+    return start + int(voiced[0]) * _FRAME if len(voiced) else None
 
 
 class CombinedSink:
@@ -149,17 +155,20 @@ def converse_live(
 
 
 def measure(recording: np.ndarray, questions: list[tuple[str, Path, np.ndarray]]) -> list[dict[str, object]]:
-    """End of each question's speech to the first audio of the reply after it, from the recording."""
-    at = 0
+    """End of each question's speech to the first audio of the reply after it (before the next question
+    starts), from the recording."""
+    starts, at = [], 0
+    for _, _, audio in questions:
+        starts.append(locate(recording, audio, at))
+        at = starts[-1] + len(audio)
     rows: list[dict[str, object]] = []
-    for spoken, _, audio in questions:
-        start = locate(recording, audio, at)
-        end = start + int(last_voiced_s(audio) * SAMPLE_RATE)
-        onset = reply_onset(recording, start + len(audio))
-        at = start + len(audio) if onset is None else onset
+    for index, (spoken, _, audio) in enumerate(questions):
+        end = starts[index] + int(last_voiced_s(audio) * SAMPLE_RATE)
+        next_start = starts[index + 1] if index + 1 < len(starts) else len(recording)
+        onset = first_voiced(recording, starts[index] + len(audio), next_start)
         latency = None if onset is None else round((onset - end) / SAMPLE_RATE, 4)
         rows.append({"question": spoken, "end_of_speech_to_reply_s": latency})
-        print(f"{'-' if latency is None else f'{latency * 1000:6.0f} ms'}  {spoken}")
+        print(f"{'no reply' if latency is None else f'{latency * 1000:6.0f} ms'}  {spoken}")
     return rows
 
 

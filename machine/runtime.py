@@ -25,9 +25,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from machine.fsm import Trigger, TurnMachine, TurnState
 from machine.listen.hearing import Heard, Hearing, Mode
-from machine.ports import AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
+from machine.ports import SAMPLE_RATE, AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
 from machine.reply.checks import Strike
 from machine.reply.thinking import ReplyEvents, Thinker
 from machine.speak.speaker import Speaker, Synthesis
@@ -78,7 +80,9 @@ class Runtime:
         chunk_queue_size: int = 256,
         on_activity: Callable[[], None] = lambda: None,
         captions: Captions | None = None,
+        warm_up: bool = False,
     ) -> None:
+        self._warm_up = warm_up
         self._hearing = hearing
         self._transcriber = transcriber
         self._thinker = thinker
@@ -192,6 +196,8 @@ class Runtime:
                 self._post(Trigger.RESET)
             self._post(Trigger.STOP)
 
+        if self._warm_up:
+            self.warm_up()
         worker = threading.Thread(target=self._process_chunks, name="audio-processing", daemon=True)
         feeder = threading.Thread(target=feed, name="audio-source", daemon=True)
         worker.start()
@@ -234,6 +240,17 @@ class Runtime:
             early_id = event.payload.get("early_id")
             return turn is None or turn.early_id != early_id or turn.speaking
         return False
+
+    def warm_up(self) -> None:
+        """Run every model once before listening (about 2 s on two cores), so the first turn of a process
+        is as fast as the others: whisper on a second of silence, the turn-end model, one token of the
+        chat model (which also keeps the persona's prompt cache), and a synthesised word."""
+        started = time.monotonic()
+        self._hearing.warm_up()
+        self._transcriber.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        self._thinker.warm_up()
+        self._speaker.warm_up()
+        log.info("models warmed up in %.1f s", time.monotonic() - started)
 
     def stop(self) -> None:
         """Ask the loop to end (from any thread)."""

@@ -63,6 +63,7 @@ def build_runtime(
         chunk_queue_size=settings.audio.capture_queue_blocks,
         on_activity=memory.touch,
         captions=captions,
+        warm_up=True,
     )
 
 

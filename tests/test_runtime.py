@@ -599,3 +599,34 @@ def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is
     assert runtime.dropped_early == 1 and len(sink.replies) == 1
     assert transcriber.heard[1] >= transcriber.heard[0] + 10 * CHUNK_SAMPLES, "both parts, one utterance"
     assert [e.question for e in memory.exchanges] == ["my favourite food is probably noodles"]
+
+
+def test_every_model_is_warmed_up_before_the_bot_listens() -> None:
+    """The first turn of a process is as fast as the others: each model ran once before listening, and
+    the chat model's cache holds the persona (the warm-up prompt is the persona and a greeting)."""
+    transcriber = ScriptedTranscriber(["", "hello"])
+    chat = ScriptedChatModel(["Hi", "Hello there."])
+    synthesizer, memory = ToneSynthesizer(), RecentWindow(4)
+
+    class Ears(Hearing):
+        warmed = 0
+
+        def warm_up(self) -> None:
+            self.warmed += 1
+
+    ears = Ears(Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60)
+    runtime = Runtime(
+        ears,
+        transcriber,
+        make_thinker(chat, memory, persona="You are Testy."),
+        Speaker(synthesizer, MemorySink()),
+        on_turn=lambda record: None,
+        warm_up=True,
+    )
+    records = run_with_timeout(runtime, ScriptedSource([15]))
+    assert ears.warmed == 1
+    assert transcriber.heard[0] == 16_000, "whisper ran on a second of silence first"
+    assert [m.content for m in chat.prompts[0]] == ["You are Testy.", "Hi."]
+    assert chat.samplings[0].max_new_tokens == 1
+    assert synthesizer.spoken[0] == "Hello."
+    assert [r.transcript for r in records] == ["hello"] and synthesizer.spoken[1:] == ["Hello there."]

@@ -214,6 +214,11 @@ class Endpointer:
         """Close whatever speech is open (the input ended)."""
         return self._ended(now) if self._speech else None
 
+    def warm_up(self) -> None:
+        """Run the turn-end model once on a second of silence (its first run is the slow one)."""
+        if self._turn_end is not None:
+            self._turn_end(np.zeros(SAMPLE_RATE, dtype=np.float32))
+
     def reopen_with(self, earlier: FloatAudio) -> None:
         """Speech has just started: put `earlier` (speech handed on before, not answered yet) in front of
         it, so the two are one utterance."""

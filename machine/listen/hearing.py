@@ -155,6 +155,10 @@ class Hearing:
                 return held
             return None
 
+    def warm_up(self) -> None:
+        """Run the turn-end model once on silence, so its first real verdict is not slowed by loading."""
+        self._endpointer.warm_up()
+
     def drop_early(self, early_id: int) -> None:
         """The turn of early utterance `early_id` closed before the speaker's turn ended (no words in it,
         no reply): if it is still pending, hearing listens again, and the end of that speech, when it

@@ -18,6 +18,7 @@ ends the reply there; a content strike also silences what is already playing (th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -214,6 +215,14 @@ class Thinker:
                 continue
             released.append(text)
             yield text
+
+    def warm_up(self) -> None:
+        """One token from the persona and a greeting: the model's lazy first-call costs are paid now, and
+        the persona's attention cache is kept for the first real prompt."""
+        greeting = [ChatMessage("system", self._persona), ChatMessage("user", "Hi.")]
+        sampling = dataclasses.replace(self._chat.sampling(), max_new_tokens=1)
+        for _ in self._model.stream(greeting, threading.Event(), sampling):
+            pass
 
     def remember(self, question: str, answer: str) -> None:
         """Keep the exchange once the reply has been spoken."""

@@ -100,6 +100,11 @@ class Speaker:
         self._sink = sink
         self._ahead = ahead
 
+    def warm_up(self) -> None:
+        """Synthesise a word and drop it: the voice's first-call costs are paid before the first reply."""
+        for _ in self._synthesizer.synthesize("Hello."):
+            pass
+
     def prepare(self, sentences: Iterable[str], cancel: threading.Event) -> Synthesis:
         """Start synthesising `sentences` now, to be played by :meth:`speak` (or closed unplayed)."""
         return Synthesis(self._synthesizer, sentences, self._ahead, cancel)
