@@ -133,7 +133,9 @@ class Runtime:
         """Block until every delivered chunk is processed and the bot is listening again (False on timeout
         or when the runtime stops)."""
         deadline = time.monotonic() + timeout
-        while self._chunks.unfinished_tasks and time.monotonic() < deadline:
+        while self._chunks.unfinished_tasks:  # what was delivered may still start a turn
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.005)
         while not self._listening.wait(max(0.0, min(0.05, deadline - time.monotonic()))):
             if self._stopping.is_set() or time.monotonic() >= deadline:
@@ -430,16 +432,17 @@ class Runtime:
         turn, self._turn = self._turn, None
         if turn is None:
             return
-        states, self._turn_states = self._turn_states, self._turn_states[-1:]
         turn.cancel.set()  # releases whatever the turn still holds (generation, synthesis, playback)
         wait(turn.jobs, timeout=_CLOSE_WAIT_S)  # cancelled jobs end within milliseconds: their figures count
         if turn.pending is not None and not turn.speaking:
             self._jobs.submit(turn.pending.close)  # never played: its synthesis and generation stop
         if outcome == "resumed":
-            self._turn_count -= 1  # dropped unseen: the speaker went on, and the next turn takes its place
+            # dropped unseen: the speaker went on, and the next turn takes its place (and its states)
+            self._turn_count -= 1
             self.dropped_early += 1
             log.info("the speaker went on after a pause: the work started early is dropped")
             return
+        states, self._turn_states = self._turn_states, self._turn_states[-1:]
         if turn.record.early and not self.machine.turn_over:
             self._hearing.drop_early(turn.early_id)  # the turn ended before the speaker's turn did
         record = turn.record

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from speech import word_error_rate, words
 
-from machine.listen.endpointing import Endpointer
+from machine.listen.endpointing import Ended, Endpointer
 from machine.listen.silero_vad import SileroVoiceActivity
 from machine.listen.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, ChatMessage
@@ -47,7 +47,8 @@ def test_endpointer_on_real_speech_closes_one_utterance(speak_16k: Speak) -> Non
         + [np.zeros(CHUNK_SAMPLES, dtype=np.float32)] * 40
     )
     endpointer = Endpointer(SileroVoiceActivity(), EndpointingSettings())
-    closed = [u for i, c in enumerate(signal) if (u := endpointer.push(AudioChunk(c, i * 0.032))) is not None]
+    events = [endpointer.push(AudioChunk(c, i * 0.032)) for i, c in enumerate(signal)]
+    closed = [event.utterance for event in events if isinstance(event, Ended)]
     assert len(closed) == 1
     assert abs(closed[0].duration_s - len(audio) / SAMPLE_RATE) < 1.0
 

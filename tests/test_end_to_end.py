@@ -38,7 +38,12 @@ def test_spoken_question_gets_a_spoken_english_reply(
     turns = [json.loads(line) for line in (out / "turns.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(turns) == 1
     turn = turns[0]
-    assert turn["states"] == ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
+    states = turn["states"]
+    assert states[:3] == ["idle", "listening", "transcribing"] and states[-3:-1] in (
+        ["thinking", "speaking"],
+        ["ready", "speaking"],
+    ), "work dropped at the comma's pause (if the speaker went on) shows as states before the turn's own"
+    assert states[-1] == "listening"
     assert turn["outcome"] == "replied"
     assert "celeste" in words(turn["transcript"])
     order = [
@@ -76,5 +81,8 @@ def test_fast_run_over_a_folder_answers_every_question(
     assert len(turns) == len(questions), [t["transcript"] for t in turns]
     for turn, text in zip(turns, questions, strict=True):
         assert words(turn["transcript"])[:2] == words(text)[:2], (turn["transcript"], text)
-        assert 0.4 <= turn["stages"]["endpoint"] <= 0.7, "end_silence_ms of audio, however fast it arrived"
+        endpoint = turn["stages"]["endpoint"]
+        assert 0.15 <= endpoint <= 0.3 or 1.4 <= endpoint <= 1.7, (
+            "a pause and the turn-end model's verdict, or max_silence_ms, of audio however fast it arrived"
+        )
     assert "no speech heard" not in capsys.readouterr().out

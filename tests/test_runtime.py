@@ -476,6 +476,33 @@ class Speak:
         assert wait_for_turn(20)
 
 
+class FirstHeldBack(ScriptedTranscriber):
+    """A slow model on the first utterance: its transcription ends only once `until()` holds (or after
+    10 s). Each call gets the script's text for its own place in the order of calls, and `heard` is kept
+    in that order too, however the calls' ends interleave."""
+
+    def __init__(self, texts: list[str | Exception], until: Callable[[], bool]) -> None:
+        super().__init__(texts)
+        self.until = until
+        self.calls = 0
+        self._script = list(texts)
+        self._lock = threading.Lock()
+
+    def transcribe(self, samples: FloatAudio) -> Transcript:
+        with self._lock:
+            index = self.calls
+            self.calls += 1
+            self.heard.append(len(samples))
+        if index == 0:
+            deadline = time.monotonic() + 10
+            while not self.until() and time.monotonic() < deadline:
+                time.sleep(0.005)
+        text = self._script[index]
+        if isinstance(text, Exception):
+            raise text
+        return Transcript(text)
+
+
 def early_runtime(
     transcriber: ScriptedTranscriber, replies: list[str], captions: Captions | None = None
 ) -> tuple[Runtime, ToneSynthesizer, MemorySink, RecentWindow]:
@@ -544,20 +571,10 @@ def test_a_speaker_who_goes_on_drops_the_early_reply_before_any_audio() -> None:
 
 
 def test_a_speaker_who_goes_on_while_the_bot_transcribes_cancels_before_thinking() -> None:
-    class Slow(ScriptedTranscriber):
-        """The early utterance is still being transcribed when the speaker goes on."""
-
-        calls = 0
-
-        def transcribe(self, samples: FloatAudio) -> Transcript:
-            self.calls += 1
-            if self.calls == 1:
-                deadline = time.monotonic() + 10
-                while runtime.machine.current.value != "listening" and time.monotonic() < deadline:
-                    time.sleep(0.005)
-            return super().transcribe(samples)
-
-    transcriber = Slow(["so yesterday", "so yesterday I went to the beach"])
+    transcriber = FirstHeldBack(
+        ["so yesterday", "so yesterday I went to the beach"],
+        until=lambda: runtime.machine.current.value == "listening",  # the speaker went on meanwhile
+    )
     runtime, synthesizer, _, _ = early_runtime(transcriber, ["The beach is great."])
     chat_prompts = runtime._thinker._model.prompts  # type: ignore[attr-defined]
     source = Speak(
@@ -576,18 +593,10 @@ def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is
     """The end of the turn was decided (here by the silence), but the speaker goes on while the bot is
     still transcribing: no reply to the first half, one reply to both."""
 
-    class Slow(ScriptedTranscriber):
-        calls = 0
-
-        def transcribe(self, samples: FloatAudio) -> Transcript:
-            self.calls += 1
-            if self.calls == 1:
-                deadline = time.monotonic() + 10
-                while not runtime.dropped_early and time.monotonic() < deadline:
-                    time.sleep(0.005)
-            return super().transcribe(samples)
-
-    transcriber = Slow(["my favourite food is probably", "my favourite food is probably noodles"])
+    transcriber = FirstHeldBack(
+        ["my favourite food is probably", "my favourite food is probably noodles"],
+        until=lambda: runtime.dropped_early > 0,
+    )
     runtime, _, sink, memory = early_runtime(transcriber, ["Noodles are great."])
     source = Speak(
         lambda: runtime.machine.current.value,

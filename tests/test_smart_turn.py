@@ -55,7 +55,7 @@ def test_a_finished_question_is_complete_and_a_hanging_phrase_is_not(
     hanging = []
     for before, after in (
         ("I was thinking", "about getting a dog"),
-        ("My cat is called Pickles and", "she is orange"),
+        ("So yesterday I went to the", "new club world with my friends"),
     ):
         audio, pause_at = with_pause(speak_16k, before, after, pause_s=0.6)
         hanging.append(smart_turn.probability(np.concatenate([audio[:pause_at], PAUSE])))

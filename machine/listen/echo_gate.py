@@ -114,6 +114,11 @@ class EchoGate:
         played = float(self._levels.slots(first, last).max())
         return played + self.path.gain_db if played > SILENCE_DBFS else SILENCE_DBFS
 
+    def echo_possible(self, chunk: AudioChunk) -> bool:
+        """Whether the bot played anything the chunk could be an echo of (by the learned delay, or by any
+        delay up to the longest while the path is not known)."""
+        return self.expected_echo_db(int(chunk.arrived_at // SLOT_S)) > SILENCE_DBFS
+
     def is_new_voice(self, chunk: AudioChunk) -> bool:
         """Learn from the chunk, then judge it (see :meth:`observe` and :meth:`judge`)."""
         self.observe(chunk)

@@ -139,7 +139,8 @@ class Hearing:
             if mode is not Mode.BUSY:
                 self._reclaim = None  # the bot answers aloud, or the turn ended: it is final
             if self._mode is Mode.SPEAKING:
-                self._judge_unjudged()  # judged as well as can be: what is heard is not dropped unheard
+                if self._gate is not None and self._gate.path.learned:
+                    self._judge_unjudged()
                 self._left_speaking()
             self._mode = mode
             if mode is Mode.SPEAKING:
@@ -147,6 +148,7 @@ class Hearing:
                 self._recent_voice.clear()
             if mode is Mode.OFF:
                 self._spent = False
+                self._unjudged.clear()
                 self._drop_held("the turn was reset")
                 self._endpointer.reset()
             if mode is Mode.LISTENING and self._held is not None:
@@ -178,9 +180,12 @@ class Hearing:
             if self._gate is None:
                 return self._judged(chunk, new_voice=True)
             self._gate.observe(chunk)
-            if self._mode is Mode.SPEAKING and not self._gate.path.learned:
+            if not self._gate.path.learned and (
+                self._mode is Mode.SPEAKING or self._gate.echo_possible(chunk)
+            ):
                 # The echo path is not known yet (the first reply of a run): the chunk is judged once it
-                # is, so a user who talks over the bot's first words is not masked as its echo.
+                # is (at most the longest echo delay after the bot stops), so a user who talks over the
+                # bot's first words, or starts as it finishes, is not masked as its echo.
                 if len(self._unjudged) == self._unjudged.maxlen:
                     self._judge_oldest()
                 self._unjudged.append(chunk)

@@ -14,7 +14,9 @@ On the CPU a 135M model is bound by per-operation overhead, not arithmetic: meas
 torch thread with the linear layers dynamically quantised to int8 decodes about twice as fast (25 tokens/s)
 as two threads in float32 (12 tokens/s once other threads of the process have used torch's thread pool),
 and leaves the other core to speech recognition and synthesis. Both are settings (`cpu_threads`,
-`quantize`); see the README's latency section for the figures.
+`quantize`); see the README's latency section for the figures. int8 activations are scaled per forward
+call, so with prompt reuse a reply can differ in wording from the one the same prompt gets prefilled at
+once (in float32 the two are the same).
 """
 
 from __future__ import annotations
