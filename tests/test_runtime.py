@@ -277,10 +277,11 @@ def test_stop_during_a_turn_abandons_it_and_ends_in_idle() -> None:
 
 
 class Say:
-    """A source that says each utterance at once, without waiting for the bot, after an optional event."""
+    """A source that delivers each part at once, without waiting for the bot, once the part's condition
+    holds (None: at once)."""
 
-    def __init__(self, *utterances: tuple[threading.Event | None, int]) -> None:
-        self.utterances = utterances
+    def __init__(self, *parts: tuple[Callable[[], bool] | None, list[FloatAudio]]) -> None:
+        self.parts = parts
 
     def run(
         self,
@@ -289,12 +290,24 @@ class Say:
         stopping: threading.Event,
     ) -> None:
         assert wait_for_turn(10)
-        for after, chunks in self.utterances:
-            if after is not None:
-                assert after.wait(10), "the bot never got there"
-            for samples in silence(5) + tone(chunks) + silence(25):
+        for ready, chunks in self.parts:
+            deadline = time.monotonic() + 10
+            while ready is not None and not ready():
+                assert time.monotonic() < deadline, "the bot never got there"
+                time.sleep(0.005)
+            for samples in chunks:
                 deliver(AudioChunk(samples, time.monotonic()))
         assert wait_for_turn(20)
+
+
+def said(after: threading.Event | None, chunks: int) -> tuple[Callable[[], bool] | None, list[FloatAudio]]:
+    """An utterance of `chunks` tone chunks between silences, said once `after` is set (None: at once)."""
+    return (after.is_set if after is not None else None, silence(5) + tone(chunks) + silence(25))
+
+
+def in_state(runtime: Runtime, state: str) -> Callable[[], bool]:
+    """Whether the runtime's state machine is in `state`."""
+    return lambda: runtime.machine.current.value == state
 
 
 def runtime_with(
@@ -327,7 +340,7 @@ def test_speech_heard_while_the_bot_is_busy_is_answered_next() -> None:
 
     transcriber = WaitsForTheNextWords(["first", "second"])
     runtime = runtime_with(ears, transcriber, ["One.", "Two."], MemorySink())
-    records = run_with_timeout(runtime, Say((None, 15), (None, 20)))
+    records = run_with_timeout(runtime, Say(said(None, 15), said(None, 20)))
     assert [(r.transcript, r.outcome) for r in records] == [("first", "replied"), ("second", "replied")]
     assert transcriber.heard[1] >= 20 * CHUNK_SAMPLES, "the held utterance is all there"
 
@@ -345,7 +358,7 @@ def test_a_user_who_talks_over_the_bot_stops_it_and_is_answered() -> None:
     runtime = runtime_with(
         hearing(barge_in_ms=256), transcriber, ["Once upon a time. There was.", "Yes?"], sink
     )
-    records = run_with_timeout(runtime, Say((None, 15), (playing, 20)))
+    records = run_with_timeout(runtime, Say(said(None, 15), said(playing, 20)))
     assert [r.outcome for r in records] == ["interrupted", "replied"]
     assert sink.cancelled, "the reply was cut, not played to the end"
     assert records[0].reply == ["Once upon a time."], "an interrupted turn records what was said"
@@ -359,7 +372,7 @@ def test_half_duplex_drops_speech_over_the_bot_and_says_so(caplog: pytest.LogCap
     ears = hearing(barge_in_ms=None)
     runtime = runtime_with(ears, ScriptedTranscriber(["hello"]), ["Hi."], sink)
     with caplog.at_level("WARNING", logger="machine.listen.hearing"):
-        records = run_with_timeout(runtime, Say((None, 15), (playing, 20)))
+        records = run_with_timeout(runtime, Say(said(None, 15), said(playing, 20)))
     assert [r.outcome for r in records] == ["replied"] and not sink.cancelled
     assert ears.dropped_s >= 20 * CHUNK_SAMPLES / 16_000
     assert "dropped" in caplog.text and "barge_in" in caplog.text
@@ -392,7 +405,7 @@ def test_a_forget_runs_only_after_the_turn_in_flight_has_stopped(monkeypatch: py
     saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
     try:
         _handle_signals(runtime, BlockMemoryStub(forget), None)  # type: ignore[arg-type]
-        records = run_with_timeout(runtime, Say((None, 15)))
+        records = run_with_timeout(runtime, Say(said(None, 15)))
     finally:
         for number, handler in saved.items():
             signal.signal(number, handler)
@@ -441,7 +454,7 @@ def test_sound_counts_as_activity_at_most_once_a_second() -> None:
         on_turn=lambda record: None,
         on_activity=lambda: activity.append(time.monotonic()),
     )
-    run_with_timeout(runtime, Say((None, 15)))
+    run_with_timeout(runtime, Say(said(None, 15)))
     assert 1 <= len(activity) <= 3, "activity extends the session, reported at most once a second"
 
 
@@ -450,30 +463,6 @@ def test_sound_counts_as_activity_at_most_once_a_second() -> None:
 EARLY_TURN = ["idle", "listening", "transcribing", "thinking", "ready", "speaking", "listening"]
 PAUSE_CHUNKS = 8
 """Silence after words that is a pause (200 ms) but not yet the end of a turn (500 ms without a model)."""
-
-
-class Speak:
-    """A source that delivers each part at once, after waiting for its condition (a state of the runtime)."""
-
-    def __init__(self, runtime_state: Callable[[], str], *parts: tuple[str | None, list[FloatAudio]]) -> None:
-        self.state = runtime_state
-        self.parts = parts
-
-    def run(
-        self,
-        deliver: Callable[[AudioChunk], None],
-        wait_for_turn: Callable[[float], bool],
-        stopping: threading.Event,
-    ) -> None:
-        assert wait_for_turn(10)
-        for state, chunks in self.parts:
-            deadline = time.monotonic() + 10
-            while state is not None and self.state() != state:
-                assert time.monotonic() < deadline, f"the bot never got to {state}"
-                time.sleep(0.005)
-            for samples in chunks:
-                deliver(AudioChunk(samples, time.monotonic()))
-        assert wait_for_turn(20)
 
 
 class FirstHeldBack(ScriptedTranscriber):
@@ -520,10 +509,9 @@ def early_runtime(
 def test_work_started_at_a_pause_is_spoken_once_the_turn_is_over() -> None:
     transcriber = ScriptedTranscriber(["what is your favourite colour"])
     runtime, synthesizer, sink, memory = early_runtime(transcriber, ["Blue, like the sky."])
-    source = Speak(
-        lambda: runtime.machine.current.value,
+    source = Say(
         (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
-        ("ready", silence(25)),  # the reply waits until the end of the turn
+        (in_state(runtime, "ready"), silence(25)),  # the reply waits until the end of the turn
     )
     records = run_with_timeout(runtime, source)
     assert len(records) == 1 and records[0].outcome == "replied" and records[0].early
@@ -548,10 +536,9 @@ def test_a_speaker_who_goes_on_drops_the_early_reply_before_any_audio() -> None:
     )
     turns: list[TurnRecord] = []
     runtime._on_turn = turns.append
-    source = Speak(
-        lambda: runtime.machine.current.value,
+    source = Say(
         (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
-        ("ready", tone(10) + silence(25)),
+        (in_state(runtime, "ready"), tone(10) + silence(25)),
     )
     records = run_with_timeout(runtime, source)
     assert [r.transcript for r in records] == ["I was thinking about getting a dog"] and turns == records
@@ -577,10 +564,9 @@ def test_a_speaker_who_goes_on_while_the_bot_transcribes_cancels_before_thinking
     )
     runtime, synthesizer, _, _ = early_runtime(transcriber, ["The beach is great."])
     chat_prompts = runtime._thinker._model.prompts  # type: ignore[attr-defined]
-    source = Speak(
-        lambda: runtime.machine.current.value,
+    source = Say(
         (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
-        ("transcribing", tone(10) + silence(25)),
+        (in_state(runtime, "transcribing"), tone(10) + silence(25)),
     )
     records = run_with_timeout(runtime, source)
     assert [r.transcript for r in records] == ["so yesterday I went to the beach"]
@@ -598,10 +584,9 @@ def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is
         until=lambda: runtime.dropped_early > 0,
     )
     runtime, _, sink, memory = early_runtime(transcriber, ["Noodles are great."])
-    source = Speak(
-        lambda: runtime.machine.current.value,
+    source = Say(
         (None, silence(5) + tone(15) + silence(20)),  # 640 ms of silence: the turn ended
-        ("transcribing", tone(10) + silence(25)),
+        (in_state(runtime, "transcribing"), tone(10) + silence(25)),
     )
     records = run_with_timeout(runtime, source)
     assert [r.transcript for r in records] == ["my favourite food is probably noodles"]
