@@ -19,7 +19,6 @@ import argparse
 import json
 import shutil
 import sys
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import from_tests
 import numpy as np
 import psutil
+from live_bot import live_on_null_sinks
 from turn_latency import machine_description
 
 from machine.audio.files import to_mono_16k, write_wav
@@ -34,11 +34,9 @@ from machine.listen.endpointing import Endpointer
 from machine.listen.rnnoise_denoiser import RnnoiseDenoiser
 from machine.listen.silero_vad import SileroVoiceActivity
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
-from machine.runs.live import LiveRun, run_live
 from machine.runs.process_memory import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
 from machine.speak.piper_synthesizer import PiperSynthesizer
-from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
 
@@ -80,7 +78,6 @@ def live_run(
     scratch: Path,
 ) -> dict[str, object]:
     """The whole runtime on null sinks for `minutes`, a question every `speech_every` seconds."""
-    pulse.ensure_server()
     question = scratch / "question.wav"
     write_wav(question, speech_over_noise(settings, 4.0)[: 4 * SAMPLE_RATE], SAMPLE_RATE)
     # the same question every time makes the bot repeat itself and give up in silence (a strike): ask
@@ -93,22 +90,9 @@ def live_run(
         write_wav(path, to_mono_16k(audio, voice.sample_rate), SAMPLE_RATE)
         questions.append(path)
     process = psutil.Process()
-    turns: list[TurnRecord] = []
-    stop = threading.Event()
     rss_mb: list[float] = []
-    with pulse.null_sinks("user", "bot") as sinks:
-        audio_settings = settings.audio.model_copy(
-            update={
-                "input_device": f"pulse:{sinks['user']}.monitor",
-                "output_device": f"pulse:{sinks['bot']}",
-            }
-        )
-        live = settings.model_copy(update={"audio": audio_settings})
-        result: list[LiveRun] = []
-        worker = threading.Thread(
-            target=lambda: result.append(run_live(live, memory_settings, stop, turns.append)), daemon=True
-        )
-        worker.start()
+    with live_on_null_sinks(settings, memory_settings) as live:
+        sinks, turns = live.sinks, live.turns
         time.sleep(20)  # models load
         pulse.play(sinks["user"], question)
         while not turns:  # memory is measured from the first finished turn on, with every model warm
@@ -123,9 +107,7 @@ def live_run(
             questions.append(questions.pop(0))
             time.sleep(max(0.0, min(speech_every, end - time.monotonic())))
         rss_mb.append(round(process.memory_info().rss / 2**20, 1))
-        stop.set()
-        worker.join(timeout=30)
-    run = result[0]
+    run = live.result[0]
     spoken = [t for t in run.turns if t.playback.synthesised_s > 0]
     synthesised = sum(t.playback.synthesised_s for t in spoken)
     delivered = sum(t.playback.delivered_s for t in spoken)

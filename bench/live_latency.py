@@ -15,17 +15,16 @@ import argparse
 import logging
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
 import from_tests
 import numpy as np
+from live_bot import live_on_null_sinks
 from turn_latency import QUESTIONS, machine_description, write_result
 
 from machine.audio.files import to_mono_16k, write_wav
 from machine.ports import SAMPLE_RATE
-from machine.runs.live import LiveRun, run_live
 from machine.settings import MachineSettings, load_settings
 from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord, latency_table, median_and_p95, summarise
@@ -66,23 +65,9 @@ def converse_live(
 ) -> tuple[list[TurnRecord], list[dict[str, object]]]:
     """Run the live runtime on null sinks, play each question into the user's sink and wait for the reply
     to end; the levels of both sinks are read meanwhile (parec, 20 ms blocks, on one clock)."""
-    pulse.ensure_server()
-    turns: list[TurnRecord] = []
     rows: list[dict[str, object]] = []
-    stop = threading.Event()
-    with pulse.null_sinks("user", "bot") as sinks:
-        audio_settings = settings.audio.model_copy(
-            update={
-                "input_device": f"pulse:{sinks['user']}.monitor",
-                "output_device": f"pulse:{sinks['bot']}",
-            }
-        )
-        live = settings.model_copy(update={"audio": audio_settings})
-        result: list[LiveRun] = []
-        worker = threading.Thread(
-            target=lambda: result.append(run_live(live, memory, stop, turns.append)), daemon=True
-        )
-        worker.start()
+    with live_on_null_sinks(settings, memory) as live:
+        sinks, turns = live.sinks, live.turns
         user = pulse.LevelMeter(f"{sinks['user']}.monitor")
         bot = pulse.LevelMeter(f"{sinks['bot']}.monitor")
         try:
@@ -100,8 +85,6 @@ def converse_live(
         finally:
             user.close()
             bot.close()
-            stop.set()
-            worker.join(timeout=30)
     return turns, rows
 
 
