@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import from_tests
+from model_options import add_model_options, model_name, with_model
 from turn_latency import machine_description, write_result
 
 from machine.ports import ChatMessage, ChatModel, Sampling
 from machine.reply.thinking import ReplyEvents, Thinker
-from machine.settings import MachineSettings, load_settings
+from machine.settings import load_settings
 from machine.turn_metrics import median_and_p95
 from machine.wiring import build_chat_model, build_reply_checker
 
@@ -110,44 +111,19 @@ def spread(rows: list[dict[str, object]], key: str) -> dict[str, float]:
     return median_and_p95(float(v) for r in rows if isinstance(v := r.get(key), int | float))
 
 
-def with_overrides(settings: MachineSettings, args: argparse.Namespace) -> MachineSettings:
-    """The configured settings with the model named on the command line."""
-    chat = settings.chat_model
-    update: dict[str, object] = {"reuse_persona_cache": not args.no_reuse}
-    for key, value in (("model", args.model), ("gguf_file", args.gguf_file), ("device", args.device)):
-        if value is not None:
-            update[key] = value
-    if args.backend:
-        update["backend"] = args.backend
-    if args.base_url or args.server_model:
-        server: dict[str, object] = {}
-        if args.base_url:
-            server["base_url"] = args.base_url
-        if args.server_model:
-            server["model"] = args.server_model
-        update["server"] = chat.server.model_copy(update=server)
-    chat = chat.model_copy(update=update)
-    return settings.model_copy(update={"chat_model": chat})
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--questions", type=int, default=len(QUESTIONS), help=f"1-{len(QUESTIONS)}")
     parser.add_argument("--config", type=Path)
-    parser.add_argument("--model", help="hub id or local folder (default: the configured model)")
-    parser.add_argument("--gguf-file", help="GGUF file name inside --model")
-    parser.add_argument("--device", help="cpu | cuda | cuda:0 | mps")
-    parser.add_argument("--backend", choices=("transformers", "openai"))
-    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
-    parser.add_argument("--server-model", help="the model name the server knows")
+    add_model_options(parser)
     parser.add_argument("--no-reuse", action="store_true", help="prefill every prompt from scratch")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "thinking.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    settings = with_overrides(load_settings(args.config), args)
+    settings = with_model(load_settings(args.config), args, reuse_persona_cache=not args.no_reuse)
     chat = settings.chat_model
     loading = time.perf_counter()
     timed = TimedModel(build_chat_model(chat))
@@ -175,7 +151,7 @@ def main() -> int:
         key: spread(rows, key)
         for key in ("first_token_s", "first_piece_s", "first_sentence_s", "tokens_per_s", "total_s")
     }
-    name = chat.model if chat.backend == "transformers" else chat.server.model
+    name = model_name(settings)
     reuse = "off" if args.no_reuse else "on"
     print(f"\nmodel: {name} ({chat.backend}, {chat.device}); load {load_s:.1f} s; prompt reuse {reuse}")
     print(f"{'measure':<18}{'n':>4}{'median':>10}{'p95':>10}")

@@ -101,6 +101,9 @@ class ChatServerSettings(_Section):
         return value
 
 
+HistoryStyle = Literal["turns", "notes"]
+
+
 class ChatModelSettings(_Section):
     """The reply: a transformers instruct model, or one served by an OpenAI-compatible server."""
 
@@ -114,7 +117,7 @@ class ChatModelSettings(_Section):
     max_sentences: int = Field(2, ge=1, le=20)
     first_clause_words: int = Field(3, ge=0, le=20)
     first_piece_max_words: int = Field(5, ge=0, le=50)
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.3, ge=1.0, le=2.0)
     no_repeat_ngram_size: int = Field(3, ge=0, le=10)
@@ -129,6 +132,10 @@ class ChatModelSettings(_Section):
     """torch threads on the CPU (0 = torch's default: all cores)."""
     quantize: Literal["none", "int8"] = "int8"
     """On the CPU: int8 dynamic quantisation of the linear layers (ignored on other devices)."""
+    history: HistoryStyle = "notes"
+    """How the conversation so far is shown: `notes` (only what the user said, retold about them, in the
+    system message) or `turns` (recent exchanges as chat turns, recollections quoted in the system
+    message)."""
 
     @model_validator(mode="after")
     def _served_model_named(self) -> ChatModelSettings:
@@ -170,6 +177,10 @@ class ReplyCheckSettings(_Section):
     profanity_threshold: float = Field(0.8, gt=0.0, le=1.0)
     blocked_patterns: Patterns = DEFAULT_BLOCKED_PATTERNS
     persona_leak_words: int = Field(8, ge=0, le=100)
+    opening_words: int = Field(3, ge=0, le=10)
+    """A reply whose first this-many words open an earlier reply is a strike (0: off)."""
+    echo_words: int = Field(6, ge=0, le=50)
+    """A reply that says this many of the user's words in a row back is a strike (0: off)."""
     classifier_model: str | None = None
     classifier_labels: tuple[str, ...] = ("toxic",)
     classifier_threshold: float = Field(0.5, gt=0.0, le=1.0)

@@ -10,6 +10,7 @@ import pytest
 from chat_fakes import make_thinker
 
 from machine.ports import ChatMessage, MemoryContext, Sampling
+from machine.reply.third_person import third_person
 from machine.runs.memory import BlockMemory, open_memory
 from memory_store import MemoryStoreSettings
 
@@ -59,7 +60,7 @@ def test_prompt_holds_the_window_and_recalls_an_older_exchange_once(
     for question, answer in EXCHANGES:
         memory.remember(question, answer)
     chat = EchoChat()
-    thinker = make_thinker(chat, memory, max_sentences=1)
+    thinker = make_thinker(chat, memory, max_sentences=1, history="turns")
     assert list(thinker.sentences("How is my little cat Miso doing?", threading.Event())) == ["Sure thing."]
 
     system, *history, last = chat.prompts[0]
@@ -69,6 +70,27 @@ def test_prompt_holds_the_window_and_recalls_an_older_exchange_once(
     questions = [m.content for m in history if m.role == "user"]
     assert questions == [q for q, _ in EXCHANGES[-window:]], "the recent window, oldest first"
     assert not any("Miso" in m.content for m in history), "a recalled memory is not shown twice"
+
+
+def test_notes_hold_what_the_user_stated_in_the_window_and_the_recalled_exchange_once(
+    memory: BlockMemory, memory_settings: MemoryStoreSettings
+) -> None:
+    """`history: notes` (the default): the user's statements from the recalled exchange and the window,
+    retold about them, in the system message; their questions and the bot's replies are left out."""
+    window = memory_settings.recall.window_size
+    for question, answer in EXCHANGES:
+        memory.remember(question, answer)
+    chat = EchoChat()
+    thinker = make_thinker(chat, memory, max_sentences=1)
+    assert list(thinker.sentences("How is my little cat Miso doing?", threading.Event())) == ["Sure thing."]
+
+    system, last = chat.prompts[0]
+    assert last.content == "How is my little cat Miso doing?"
+    notes = system.content.splitlines()
+    assert notes.count("- They adopted a kitten called Miso last week.") == 1, "recalled, once"
+    stated = [q for q, _ in EXCHANGES[-window:] if not q.endswith("?")]
+    assert notes[-len(stated) :] == [f"- {third_person(q)}" for q in stated], "the window, oldest first"
+    assert not any(a in system.content for _, a in EXCHANGES), "no reply of the bot's"
 
 
 def test_forget_ends_the_session(memory: BlockMemory) -> None:

@@ -82,7 +82,7 @@ def test_fast_run_over_a_folder_answers_every_question(
     for turn, text in zip(turns, questions, strict=True):
         assert words(turn["transcript"])[:2] == words(text)[:2], (turn["transcript"], text)
         endpoint = turn["stages"]["endpoint"]
-        assert 0.15 <= endpoint <= 0.3 or 1.4 <= endpoint <= 1.7, (
-            "a pause and the turn-end model's verdict, or max_silence_ms, of audio however fast it arrived"
-        )
+        # a pause and the turn-end model's verdict (again after a voiced tail, such as a breath, that
+        # resumed the turn), or max_silence_ms: of audio, however fast it arrived
+        assert 0.15 <= endpoint <= 1.7, endpoint
     assert "no speech heard" not in capsys.readouterr().out

@@ -155,8 +155,9 @@ def test_two_turns_follow_the_table_and_record_ordered_timestamps() -> None:
         ]
         assert all(s is not None for s in stamps)
         assert stamps == sorted(stamps), "timestamps follow the pipeline"  # type: ignore[type-var]
-    # the second prompt carries the first exchange as history
-    assert [m.content for m in chat.prompts[1][1:]] == ["hello there", "Hi! Nice to meet you.", "and you?"]
+    # the second prompt carries the first exchange: what the user said, as a note (`history: notes`)
+    system, *rest = chat.prompts[1]
+    assert system.content.endswith("\n- hello there") and [m.content for m in rest] == ["and you?"]
     assert memory.context("x").window[-1].answer == "I am fine."
 
 

@@ -12,6 +12,7 @@ from machine.ports import ChatMessage, Exchange, MemoryContext
 from machine.reply.checks import ReplyChecker, Strike
 from machine.reply.profanity_classifier import profanity_probability
 from machine.reply.thinking import ReplyEvents, build_messages
+from machine.reply.third_person import third_person
 from machine.settings import ReplyCheckSettings
 
 PERSONA = "You are Testy. Be kind. Never swear."
@@ -96,6 +97,45 @@ def test_recollections_are_quoted_once_in_the_system_message() -> None:
     assert not any("Miso" in m.content for m in messages[1:])
 
 
+def test_notes_retell_what_the_user_said_about_them_without_the_bots_replies_or_questions() -> None:
+    """The `notes` history: a small model copies its own earlier replies and takes "my cat" for its own, so
+    it is shown only what the user stated, retold about them, oldest first, in the system message."""
+    window = (
+        Exchange("I live in Oslo and my job is nursing.", "The same."),
+        Exchange("What do you like?", "The same."),
+        Exchange("I'm twelve. We play chess.", "The same."),
+    )
+    context = MemoryContext(recollections=RECALLED[:1], window=window)
+    messages = build_messages(PERSONA, context, "What is my cat called?", history="notes")
+    assert [m.role for m in messages] == ["system", "user"]
+    assert messages[-1].content == "What is my cat called?"
+    notes = messages[0].content.removeprefix(PERSONA).splitlines()
+    assert notes[-3:] == [
+        "- Their cat is Miso.",
+        "- They live in Oslo and their job is nursing.",
+        "- They're twelve. They play chess.",
+    ]
+    assert "The same" not in messages[0].content and "What do you like" not in messages[0].content
+    assert build_messages(PERSONA, MemoryContext(), "hi", history="notes") == [
+        ChatMessage("system", PERSONA),
+        ChatMessage("user", "hi"),
+    ]
+    trimmed = build_messages(
+        PERSONA, context, "What is my cat called?", word_count(messages) - 3, word_count, history="notes"
+    )
+    assert "Oslo" not in trimmed[0].content and "Miso" in trimmed[0].content, "the oldest window line went"
+
+
+def test_third_person_retells_the_speakers_words_and_keeps_the_rest() -> None:
+    assert third_person("Hi Celeste, my name is Maya. I am a nurse.") == (
+        "Hi Celeste, their name is Maya. They are a nurse."
+    )
+    assert third_person("I’ve got a dog; he loves me and our garden.") == (
+        "They've got a dog; he loves them and their garden."
+    )
+    assert third_person("Mimic my Iceland trip") == "Mimic their Iceland trip", "whole words only"
+
+
 # --- early stopping ---------------------------------------------------------------------------------
 
 
@@ -153,6 +193,33 @@ def test_saying_an_earlier_reply_again_is_a_strike() -> None:
         "Tell me more!"
     ]
     assert recording.checks == ["repetition"]
+
+
+def test_a_reply_opening_like_the_last_or_saying_the_user_back_is_retried() -> None:
+    """The small model's ruts, seen in conversations: the same opening reply after reply, and the user's
+    words said back as if they were the bot's. Each is a strike, and the retry is what is said."""
+    chat = ScriptedChatModel(
+        [
+            "The wonderful stars are out tonight.",
+            "The wonderful stars make me happy.",
+            "I like the moon best.",
+            "My new puppy is called Luna, what should I name her?",
+            "How about Biscuit?",
+        ]
+    )
+    memory = RecentWindow(4)
+    thinker = make_thinker(chat, memory, first_clause_words=0)
+    first = list(thinker.sentences("What do you see?", threading.Event()))
+    thinker.remember("What do you see?", " ".join(first))
+    opening = Recording()
+    assert list(thinker.sentences("What do you like?", threading.Event(), opening.events)) == [
+        "I like the moon best."
+    ]
+    assert opening.checks == ["opening"]
+    echo = Recording()
+    heard = "My new puppy is called Luna, what should I name her?"
+    assert list(thinker.sentences(heard, threading.Event(), echo.events)) == ["How about Biscuit?"]
+    assert echo.checks == ["echo"]
 
 
 def test_three_bad_replies_give_up_with_silence_by_default() -> None:

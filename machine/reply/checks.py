@@ -6,7 +6,8 @@ synthesiser; the whole reply is checked once more when generation ends. A failed
 
 Format: not empty, no role tags or turn markers, no repetition loops (within the reply, or an earlier
 reply said again), no sentence longer than the limit, no gibberish (run-together or stretched words), in
-the configured language. Content: the alt-profanity-check classifier, configurable patterns, the
+the configured language; not opening like an earlier reply ("The wonderful ..." every time) and not
+saying the user's words back to them. Content: the alt-profanity-check classifier, configurable patterns, the
 persona repeated back (a prompt leak), and optionally a text-classification model named in the settings.
 """
 
@@ -87,12 +88,16 @@ class ReplyChecker:
             {tuple(persona_words[i : i + n]) for i in range(len(persona_words) - n + 1)} if n else set()
         )
 
-    def check_piece(self, released: Sequence[str], piece: str, earlier: Sequence[str] = ()) -> Strike | None:
-        """Check `piece` before it is released, in the context of the pieces released before it and of
-        the bot's `earlier` replies in this conversation (saying one of them again is a loop too)."""
+    def check_piece(
+        self, released: Sequence[str], piece: str, earlier: Sequence[str] = (), heard: str = ""
+    ) -> Strike | None:
+        """Check `piece` before it is released, in the context of the pieces released before it, of the
+        bot's `earlier` replies in this conversation (saying one of them again is a loop too, and so is
+        opening like one) and of what the user just said (`heard`: saying it back is an echo)."""
         return (
             self._format(released, piece)
             or _repeats_earlier(piece, earlier)
+            or self._conversation(released, piece, earlier, heard)
             or self._content(" ".join([*released, piece]))
         )
 
@@ -135,6 +140,21 @@ class ReplyChecker:
                     return Strike("format", "language", f"only {share:.0%} common English words")
         return None
 
+    def _conversation(
+        self, released: Sequence[str], piece: str, earlier: Sequence[str], heard: str
+    ) -> Strike | None:
+        n = self._settings.opening_words
+        if n and len(words(" ".join(released))) < n:  # the reply's opening is being released
+            first = opening_of(" ".join([*released, piece]), n)
+            if len(first) == n and any(opening_of(before, n) == first for before in earlier):
+                return Strike("format", "opening", f"opens like an earlier reply: {' '.join(first)!r}")
+        # a reply still shorter than that is an echo when all of it (five words or more) is the user's
+        reply = " ".join([*released, piece])
+        n = min(self._settings.echo_words, len(words(reply)))
+        if self._settings.echo_words and heard and n >= _MIN_ECHO_WORDS and repeats_words(reply, heard, n):
+            return Strike("format", "echo", f"{n} of the user's words said back")
+        return None
+
     # --- content --------------------------------------------------------------------------------
 
     def _content(self, text: str) -> Strike | None:
@@ -156,6 +176,18 @@ class ReplyChecker:
             if score >= self._settings.classifier_threshold:
                 return Strike("content", "classifier", f"p={score:.2f}")
         return None
+
+
+def opening_of(text: str, n: int) -> tuple[str, ...]:
+    """The first `n` words of `text`, lower-cased (fewer when it is shorter)."""
+    return tuple(words(text)[:n])
+
+
+def repeats_words(text: str, source: str, n: int) -> bool:
+    """`text` says `n` or more words in a row that `source` says."""
+    said, before = words(text), words(source)
+    grams = {tuple(before[i : i + n]) for i in range(len(before) - n + 1)}
+    return any(tuple(said[i : i + n]) in grams for i in range(len(said) - n + 1))
 
 
 _LONGEST_WORD = 20  # letters; longer "words" are run-together gibberish ("dontlewethreeyeenneewawea...")
@@ -180,15 +212,11 @@ _MIN_ECHO_WORDS = 5  # a shorter piece may come back ("Thank you so much!")
 def _repeats_earlier(piece: str, earlier: Sequence[str]) -> Strike | None:
     """The piece says again a run of words (eight, or all of a piece of five to seven) that the bot
     already said in an earlier reply."""
-    said = words(piece)
-    n = min(len(said), _ECHO_WORDS)
+    n = min(len(words(piece)), _ECHO_WORDS)
     if n < _MIN_ECHO_WORDS:
         return None
-    grams = {tuple(said[i : i + n]) for i in range(len(said) - n + 1)}
-    for reply in earlier:
-        before = words(reply)
-        if any(tuple(before[i : i + n]) in grams for i in range(len(before) - n + 1)):
-            return Strike("format", "repetition", "an earlier reply said again")
+    if any(repeats_words(piece, reply, n) for reply in earlier):
+        return Strike("format", "repetition", "an earlier reply said again")
     return None
 
 

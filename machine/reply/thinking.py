@@ -28,11 +28,14 @@ from dataclasses import dataclass
 from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext
 from machine.reply.checks import ReplyChecker, Strike
 from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
-from machine.settings import ChatModelSettings, ReplyCheckSettings
+from machine.reply.third_person import third_person
+from machine.settings import ChatModelSettings, HistoryStyle, ReplyCheckSettings
 
 log = logging.getLogger(__name__)
 
 _MARKUP = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<</?SYS>>", re.IGNORECASE)
+
+_NOTES_HEADER = "Facts about the person you are talking with (they told you earlier):"
 
 CountTokens = Callable[[list[ChatMessage]], int]
 
@@ -48,9 +51,20 @@ def _quoted(text: str) -> str:
 
 
 def _assemble(
-    persona: str, recollections: list[Exchange], window: list[Exchange], transcript: str
+    persona: str,
+    recollections: list[Exchange],
+    window: list[Exchange],
+    transcript: str,
+    history: HistoryStyle = "turns",
 ) -> list[ChatMessage]:
     system = persona
+    if history == "notes":
+        facts = [third_person(_quoted(e.question)) for e in (*recollections, *window)]
+        facts = [fact for fact in facts if not fact.rstrip().endswith("?")]  # a question states nothing
+        if facts:
+            listed = "\n".join(f"- {fact}" for fact in facts)
+            system += f"\n\n{_NOTES_HEADER}\n{listed}"
+        return [ChatMessage("system", system), ChatMessage("user", untrusted(transcript))]
     if recollections:
         quoted = "\n".join(
             f'- they said "{_quoted(e.question)}"; you answered "{_quoted(e.answer)}"' for e in recollections
@@ -72,6 +86,7 @@ def build_messages(
     transcript: str,
     budget_tokens: int | None = None,
     count_tokens: CountTokens | None = None,
+    history: HistoryStyle = "turns",
 ) -> list[ChatMessage]:
     """Persona first, then recollections (as quoted data), the window as chat turns, and the transcript.
 
@@ -80,7 +95,7 @@ def build_messages(
     over the budget)."""
     recollections, window = list(context.recollections), list(context.window)
     while True:
-        messages = _assemble(persona, recollections, window, transcript)
+        messages = _assemble(persona, recollections, window, transcript, history)
         if budget_tokens is None or count_tokens is None:
             return messages
         used = count_tokens(messages)
@@ -142,7 +157,12 @@ class Thinker:
 
     def _prompt(self, transcript: str, context: MemoryContext) -> list[ChatMessage]:
         return build_messages(
-            self._persona, context, transcript, self._chat.prompt_tokens, self._model.count_tokens
+            self._persona,
+            context,
+            transcript,
+            self._chat.prompt_tokens,
+            self._model.count_tokens,
+            self._chat.history,
         )
 
     def sentences(
@@ -157,7 +177,9 @@ class Thinker:
         first_token = [events.first_token]
         for attempt in range(self._checks.max_attempts):
             try:
-                yield from self._attempt(messages, attempt, released, earlier, cancel, first_token)
+                yield from self._attempt(
+                    messages, attempt, released, (earlier, transcript), cancel, first_token
+                )
                 return
             except _StrikeError as struck:
                 spoken = bool(released)
@@ -174,11 +196,13 @@ class Thinker:
         messages: list[ChatMessage],
         attempt: int,
         released: list[str],
-        earlier: list[str],
+        context: tuple[list[str], str],
         cancel: threading.Event,
         first_token: list[Callable[[], None]],
     ) -> Iterator[str]:
-        """One generation; raises :class:`_StrikeError` at the first failed check (the stream is closed)."""
+        """One generation; raises :class:`_StrikeError` at the first failed check (the stream is closed).
+
+        `context`: the bot's earlier replies and what the user just said, for the checks."""
         splitter = SentenceSplitter(
             self._chat.max_sentences,
             self._stops,
@@ -190,12 +214,12 @@ class Thinker:
             for piece in stream:
                 if first_token:
                     first_token.pop()()
-                yield from self._checked(splitter.feed(piece), released, earlier)
+                yield from self._checked(splitter.feed(piece), released, context)
                 if splitter.done or cancel.is_set():
                     break
             else:
                 if not cancel.is_set():
-                    yield from self._checked(splitter.finish(), released, earlier)
+                    yield from self._checked(splitter.finish(), released, context)
             if not cancel.is_set():
                 strike = self._checker.check_reply(released)
                 if strike is not None:
@@ -205,9 +229,12 @@ class Thinker:
             if close is not None:
                 close()
 
-    def _checked(self, pieces: list[str], released: list[str], earlier: list[str]) -> Iterator[str]:
+    def _checked(
+        self, pieces: list[str], released: list[str], context: tuple[list[str], str]
+    ) -> Iterator[str]:
+        earlier, heard = context
         for piece in pieces:
-            strike = self._checker.check_piece(released, piece, earlier)
+            strike = self._checker.check_piece(released, piece, earlier, heard)
             if strike is not None:
                 raise _StrikeError(strike)
             text = speakable(piece)

@@ -1,0 +1,63 @@
+"""The conversation-quality benchmark's measures (bench/quality_measures.py) on hand-made text."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _bench_module(name: str) -> ModuleType:
+    """bench/NAME.py as a module, with bench/ importable as when a benchmark runs."""
+    if str(BENCH) not in sys.path:
+        sys.path.append(str(BENCH))
+    path = BENCH / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+measures = _bench_module("quality_measures")
+
+
+def test_word_errors_ignore_case_punctuation_spelling_and_small_numbers() -> None:
+    assert measures.word_errors("What is your favourite colour?", "what is your favorite color") == (0, 5)
+    played = measures.word_errors("I have played chess for twelve years.", "I have play chess for 12 years")
+    assert played == (1, 7)
+    assert measures.word_errors("My cat is called Pickles", "My cat is called Bickels and Chiamar") == (3, 5)
+    assert measures.wer([("a b c d", "a b c d"), ("a b", "")]) == pytest.approx(2 / 6)
+
+
+def test_alignment_gives_each_turn_to_its_line_and_leaves_an_unheard_line_empty() -> None:
+    script = ["What is the name of my cat?", "What colour is my cat?", "And what is my dog called?"]
+    heard = ["What is the name of my cat?", "What colors my cat?", "And what is my dog called?"]
+    assert measures.align(script, heard) == [[0], [1], [2]], "a tie goes to the line not heard yet"
+    assert measures.align(script, [heard[0], heard[2]]) == [[0], [], [1]]
+    split = ["What is the name", "of my cat?", *heard[1:]]
+    assert measures.align(script, split) == [[0, 1], [2], [3]]
+
+
+def test_reply_measures() -> None:
+    assert measures.recalls("Your cat is called Pickles!", ["pickles"])
+    assert measures.recalls("You grow tomatoes.", ["tomato"]), "a word that starts with the fact"
+    assert not measures.recalls("I do not know.", ["pickles"])
+    assert measures.repeats_opening("The same old story.", ["Hi!", "The same old thing."])
+    assert not measures.repeats_opening("The same.", ["The same old thing."]), "fewer than three words"
+    assert measures.echoes_user("Sure: what should I name my new puppy", ["What should I name my new puppy?"])
+    assert not measures.echoes_user("My new puppy is cute.", ["What should I name my new puppy?"])
+    assert measures.claims("Yes, my cat is orange.", ["my cat"])
+    assert not measures.claims("Your cat is orange.", ["my cat"])
+
+
+def test_calibration_picks_the_threshold_that_best_separates_the_labels() -> None:
+    threshold, accuracy = measures.calibrate([0.1, 0.2, 0.5, 0.6, 0.3], [False, False, True, True, True])
+    assert 0.2 < threshold <= 0.3 and accuracy == 1.0
+    threshold, accuracy = measures.calibrate([0.1, 0.4, 0.5], [False, False, True])
+    assert 0.4 < threshold <= 0.5 and accuracy == 1.0
