@@ -30,6 +30,9 @@ class EndpointingSettings(_Section):
     turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     pause_ms: int = Field(160, ge=64, le=5000)
     max_silence_ms: int = Field(1500, ge=64, le=10_000)
+    end_gap_ms: int = Field(900, ge=64, le=10_000)
+    """With the turn-end model: a turn it calls finished ends after this much silence, not at once (the
+    reply, ready by then, starts; a speaker who only paused and goes on within it keeps their turn)."""
     speculate: bool = True
     end_silence_ms: int = Field(500, ge=64, le=5000)
     pre_roll_ms: int = Field(320, ge=0, le=2000)
@@ -44,6 +47,11 @@ class EndpointingSettings(_Section):
             raise ValueError(
                 f"pause_ms ({self.pause_ms}) must be shorter than {name} ({end}), the silence that ends "
                 "a turn: the pause is when the turn-end model judges and early work starts"
+            )
+        if self.turn_model == "smart_turn" and not self.pause_ms < self.end_gap_ms <= self.max_silence_ms:
+            raise ValueError(
+                f"end_gap_ms ({self.end_gap_ms}) must be longer than pause_ms ({self.pause_ms}) and at most "
+                f"max_silence_ms ({self.max_silence_ms}): the silence after which a finished turn ends"
             )
         return self
 
@@ -117,7 +125,7 @@ class ChatModelSettings(_Section):
     max_sentences: int = Field(2, ge=1, le=20)
     first_clause_words: int = Field(3, ge=0, le=20)
     first_piece_max_words: int = Field(5, ge=0, le=50)
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.3, ge=1.0, le=2.0)
     no_repeat_ngram_size: int = Field(3, ge=0, le=10)

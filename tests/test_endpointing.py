@@ -230,7 +230,7 @@ def test_a_click_after_a_pause_does_not_resume() -> None:
     assert [type(e) for _, e in seen] == [Paused, Ended]
 
 
-def test_the_turn_model_ends_a_finished_turn_at_the_pause() -> None:
+def test_the_turn_model_judges_at_the_pause_and_a_finished_turn_ends_after_the_gap() -> None:
     heard: list[int] = []
 
     def finished(audio: FloatAudio) -> bool:
@@ -240,12 +240,29 @@ def test_the_turn_model_ends_a_finished_turn_at_the_pause() -> None:
     endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=finished)
     seen = events(endpointer, silence(15) + tone(20) + silence(60))
     paused_at = 15 + 20 + PAUSE - 1
-    assert [(i, type(e)) for i, e in seen] == [(paused_at, Paused), (paused_at + 1, Ended)], (
-        "handed on at the pause, ended by the model's verdict with the next chunk"
+    gap = math.ceil(SETTINGS.end_gap_ms / 32)
+    assert [(i, type(e)) for i, e in seen] == [(paused_at, Paused), (15 + 20 + gap - 1, Ended)], (
+        "handed on at the pause, judged with the next chunk, ended once end_gap_ms of silence has passed"
     )
     assert isinstance(seen[1][1], Ended) and seen[1][1].after_pause
     pre_roll = math.ceil(320 / 32)
     assert heard == [(pre_roll + 20 + PAUSE + 1) * CHUNK_SAMPLES], "the model hears the speech and the pause"
+    at_once = Endpointer(LoudnessVad(), EndpointingSettings(end_gap_ms=(PAUSE + 1) * 32), turn_end=finished)
+    seen = events(at_once, silence(15) + tone(20) + silence(60))
+    assert [(i, type(e)) for i, e in seen] == [(paused_at, Paused), (paused_at + 1, Ended)], (
+        "a gap no longer than the verdict's chunk ends the turn with the verdict"
+    )
+
+
+def test_a_speaker_who_goes_on_within_the_gap_keeps_their_turn_though_the_model_called_it_finished() -> None:
+    """Mid-sentence hesitations ("My favourite food is probably ... spicy noodles") that the turn-end model
+    calls finished: going on within end_gap_ms resumes the turn, so no reply is given to half a sentence."""
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=lambda audio: True)
+    hesitation = math.ceil(SETTINGS.end_gap_ms / 32) - SETTINGS.start_chunks - 1
+    seen = events(endpointer, tone(20) + silence(hesitation) + tone(20) + silence(60))
+    assert [type(e) for _, e in seen] == [Paused, Resumed, Paused, Ended]
+    final = seen[-1][1]
+    assert isinstance(final, Ended) and final.utterance.duration_s > 40 * 0.032, "both halves, one turn"
 
 
 def test_an_unfinished_turn_ends_after_the_longer_silence() -> None:
@@ -271,5 +288,9 @@ def test_a_failing_turn_model_falls_back_to_the_silence(caplog: pytest.LogCaptur
 def test_pause_must_be_shorter_than_the_end_of_a_turn() -> None:
     with pytest.raises(ValueError, match=r"pause_ms .* must be shorter than max_silence_ms"):
         EndpointingSettings(pause_ms=1500, max_silence_ms=1500)
+    with pytest.raises(ValueError, match=r"end_gap_ms \(2000\) must be longer than pause_ms"):
+        EndpointingSettings(end_gap_ms=2000, max_silence_ms=1500)
+    with pytest.raises(ValueError, match=r"end_gap_ms \(100\) must be longer than pause_ms"):
+        EndpointingSettings(end_gap_ms=100)
     with pytest.raises(ValueError, match="must be shorter than end_silence_ms"):
         EndpointingSettings(turn_model="silence", pause_ms=600, end_silence_ms=500)

@@ -15,9 +15,7 @@ is silent while the bot speaks (separate virtual cables) or a room whose noise i
 any level is heard. A 1 s loopback teaches a 1 s delay, so its late echo is recognised. Until
 `max_delay_ms` + 0.8 s of playback has been heard (once per run), the gate cannot know and assumes the
 worst: any delay up to the maximum and a gain of 0 dB (the echo as loud as the playback); what is heard
-meanwhile waits to be judged (see :mod:`machine.listen.hearing`). A first reply shorter than that ("The
-moon.") teaches the path from its 0.4 s or more of voice once its echo could all have been heard; only a
-reply of a word or two teaches nothing.
+meanwhile waits to be judged (see :mod:`machine.listen.hearing`).
 
 This is a level test, not an echo canceller: over a loud, direct echo path a user must be louder than the
 bot's echo by the margin to be heard while it speaks.
@@ -49,9 +47,6 @@ _LOUD_RANGE_DB = 20.0
 """Only playback within this much of the loudest is used to learn the gain."""
 _LEARN_FROM = 24
 """Loud playback chunks needed before the learned delay and gain are trusted (about 0.8 s)."""
-_LEARN_FROM_SHORT = 12
-"""A reply too short for `_LEARN_FROM` teaches the path from this many loud chunks (about 0.4 s), once
-everything it could have echoed has been heard."""
 _LEARN_WINDOW = 400
 """The most recent observations (about 13 s) the estimate is made from."""
 _LEARN_EVERY = 8
@@ -59,8 +54,6 @@ _LOW = 10.0
 _ECHO_MATCH = 0.5
 """The correlation between playback and input levels above which the input carries an echo."""
 _FLOOR_DB = -100.0
-_INAUDIBLE_DB = -60.0
-"""An echo path this much quieter than the playback carries no echo worth masking."""
 
 
 class PlaybackLevels:
@@ -143,29 +136,17 @@ class EchoGate:
 
     def _observe(self, slot: int, level: float) -> None:
         if float(self._levels.slots(slot - self._max_delay - _JITTER_SLOTS, slot).max()) < _LOUD_DB:
-            # nothing loud played within reach: nothing more to learn from that playback. A reply too
-            # short to have taught the path yet is all heard now, echo and all: learn from what it gave.
-            if not self.path.learned and self._since_estimate:
-                self._learn(_LEARN_FROM_SHORT)
-            return
+            return  # nothing loud played within reach: nothing to learn
         self._observed.append((slot, level))
         self._since_estimate += 1
         enough = _LEARN_FROM + self._max_delay  # an echo as late as the longest delay has been heard
         if self._since_estimate >= _LEARN_EVERY and len(self._observed) >= enough:
-            self._learn(_LEARN_FROM)
+            self._since_estimate = 0
+            path, self.path = self.path, self._estimate()
+            if _differs(path, self.path):
+                log.info("echo path: %s", _describe(self.path))
 
-    def _learn(self, min_loud: int) -> None:
-        self._since_estimate = 0
-        estimate = self._estimate(min_loud)
-        if estimate is None:
-            return  # too little loud playback to tell yet
-        path, self.path = self.path, estimate
-        if _differs(path, self.path):
-            log.info("echo path: %s", _describe(self.path))
-
-    def _estimate(self, min_loud: int) -> EchoPath | None:
-        """The echo path that best explains the observations; None when no delay has `min_loud` loud
-        playback chunks to compare with."""
+    def _estimate(self) -> EchoPath:
         slots = np.array([slot for slot, _ in self._observed], dtype=np.int64)
         heard = np.maximum(np.array([level for _, level in self._observed]), _FLOOR_DB)
         first = int(slots.min()) - self._max_delay
@@ -174,24 +155,20 @@ class EchoGate:
         for delay in range(self._max_delay + 1):
             reference = played[slots - delay - first]
             loud = reference >= max(_LOUD_DB, float(reference.max()) - _LOUD_RANGE_DB)
-            if loud.sum() < min_loud:
+            if loud.sum() < _LEARN_FROM or np.ptp(heard[loud]) == 0:
                 continue
-            # an echo follows the playback; a user or the room's noise do not (nor does a flat input)
-            match = float(np.corrcoef(heard[loud], reference[loud])[0, 1]) if np.ptp(heard[loud]) else 0.0
+            # an echo follows the playback; a user or the room's noise do not
+            match = float(np.corrcoef(heard[loud], reference[loud])[0, 1])
             if best is None or match > best[0]:
                 # whatever else is heard only adds level: the echo is the low end of the gains
                 gain = float(np.percentile(heard[loud] - reference[loud], _LOW))
                 best = (match, EchoPath(delay, gain, learned=True))
-        if best is None:
-            return None
-        if best[0] < _ECHO_MATCH:
+        if best is None or best[0] < _ECHO_MATCH:
             return EchoPath(0, _FLOOR_DB, learned=True)  # the input does not follow the playback: no echo
         return best[1]
 
 
 def _differs(before: EchoPath, after: EchoPath) -> bool:
-    if before.learned and after.learned and max(before.gain_db, after.gain_db) < _INAUDIBLE_DB:
-        return False  # no echo either way: nothing worth a log line
     return (
         before.learned != after.learned
         or abs(before.delay_slots - after.delay_slots) > _JITTER_SLOTS
@@ -200,6 +177,6 @@ def _differs(before: EchoPath, after: EchoPath) -> bool:
 
 
 def _describe(path: EchoPath) -> str:
-    if path.gain_db < _INAUDIBLE_DB:
+    if path.gain_db <= _FLOOR_DB:
         return "none (the input does not follow the playback)"
     return f"{path.delay_slots * SLOT_S:.2f} s late, {path.gain_db:+.0f} dB"

@@ -8,10 +8,11 @@ is dropped as it arrives.
 The end of a turn is found in two steps. After a short pause (`pause_ms` of unvoiced chunks) the speech
 so far is handed on early (:class:`Paused`), so transcribing and thinking can start while the turn may
 still go on. With the next chunk the turn-end model, when there is one (:mod:`machine.listen.smart_turn`),
-hears how the speech ended: *complete* ends the turn there (:class:`Ended`); otherwise the turn ends
-after `max_silence_ms` (`end_silence_ms` without a model). A speaker who goes on after a pause
-(:class:`Resumed`, `start_chunks` voiced chunks in a row) keeps the same utterance open: the words before
-and after the pause stay one utterance.
+hears how the speech ended: *complete* ends the turn once `end_gap_ms` of silence has passed (a
+hesitation the model took for an ending is over by then, and the early work is ready); otherwise the turn
+ends after `max_silence_ms` (`end_silence_ms` without a model) (:class:`Ended`). A speaker who goes on
+after a pause (:class:`Resumed`, `start_chunks` voiced chunks in a row) keeps the same utterance open: the
+words before and after the pause stay one utterance.
 
 An utterance that reaches `max_utterance_s` is cut at its last pause (or, when the speaker never paused,
 at its quietest moment) and handed on; the speech after the cut stays open as the start of the next
@@ -108,6 +109,7 @@ class Endpointer:
         self._end_chunks = _chunks_for(
             settings.max_silence_ms if turn_end is not None else settings.end_silence_ms
         )
+        self._gap_chunks = _chunks_for(settings.end_gap_ms)
         self._min_chunks = _chunks_for(settings.min_utterance_ms)
         self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
         self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
@@ -118,6 +120,8 @@ class Endpointer:
         self._voiced_run = 0
         self._silent_run = 0
         self._paused = False
+        self._finished = False
+        """The turn-end model called the speech so far a finished turn: it ends after `end_gap_ms`."""
         self._last_voiced_index = -1
         # Start by assuming a quiet room; the estimate rises to the real background within seconds.
         self.noise_floor = NoiseFloor(
@@ -204,6 +208,8 @@ class Endpointer:
             if self._silent_run == self._pause_chunks and not self._paused:
                 return self._pause(chunk.arrived_at)
             if self._silent_run == self._pause_chunks + 1 and self._paused and self._judged_complete():
+                self._finished = True
+            if self._finished and self._silent_run >= self._gap_chunks:
                 return self._ended(chunk.arrived_at)
         if len(self._speech) >= self._max_chunks:
             # while paused, the speech handed on early is kept whole: the turn ends here
@@ -259,10 +265,12 @@ class Endpointer:
         self._voiced_run = 0
         self._silent_run = 0
         self._paused = False
+        self._finished = False
         self._vad.reset()
 
     def _mark_voiced(self) -> None:
         self._silent_run = 0
+        self._finished = False
         self._last_voiced_index = len(self._speech) - 1
 
     def _spoken_chunks(self) -> int:
