@@ -220,7 +220,15 @@ class VRChatGateway:
                 "VRChat asks for a TOTP code and VRCHAT_TOTP_SECRET is not set; set it, then run "
                 "`python -m flows unblock-login`"
             )
-        code = pyotp.TOTP(credentials.totp_secret.get_secret_value()).now()
+        try:
+            code = pyotp.TOTP(credentials.totp_secret.get_secret_value()).now()
+        except ValueError as exc:  # binascii.Error (not base32) is one too; neither names the secret
+            problem = "too short" if "bits" in str(exc) else "not base32"
+            self._block(
+                f"VRCHAT_TOTP_SECRET is not a usable TOTP secret ({problem}): set it to the base32 "
+                "secret the authenticator app was set up with (letters A-Z and digits 2-7, at least 24 "
+                "of them), then run `python -m flows unblock-login`"
+            )
         answer = self._login_call(
             "verify TOTP", lambda: self._auth.verify2_fa(TwoFactorAuthCode(code=code), **self._raw())
         )

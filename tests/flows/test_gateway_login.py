@@ -112,6 +112,28 @@ def test_a_missing_totp_secret_says_so(
         _one_run(settings_for(fake, data_dir), clock, lambda: no_totp)
 
 
+@pytest.mark.parametrize(
+    ("secret", "problem"), [("JBSWY3DPEHPK3PXP", "too short"), ("NOT-BASE32!1", "not base32")]
+)
+def test_a_malformed_totp_secret_blocks_logins_after_the_first(
+    fake: FakeVRChat, clock: FakeClock, data_dir: Path, fake_secrets: FakeSecrets, secret: str, problem: str
+) -> None:
+    """A secret pyotp cannot use used to end each run with a raw ValueError and no block, so every scheduled
+    run logged in with the password again (VRChat answers that with 429 "too many sessions")."""
+    malformed = VRChatCredentials(
+        fake_secrets.username, fake_secrets.credentials().password, totp_secret=SecretStr(secret)
+    )
+    settings = settings_for(fake, data_dir)
+    with pytest.raises(
+        LoginFailedError, match=rf"VRCHAT_TOTP_SECRET is not a usable TOTP secret \({problem}\)"
+    ) as first:
+        _one_run(settings, clock, lambda: malformed)
+    assert secret not in str(first.value)
+    with pytest.raises(LoginFailedError, match="unblock-login"):
+        _one_run(settings, clock, lambda: malformed)
+    assert fake.count("GET", "/auth/user") == 1, "one password login, then the block"
+
+
 def test_no_credentials_and_no_session_is_a_clear_error(
     fake: FakeVRChat, clock: FakeClock, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
