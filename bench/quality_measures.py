@@ -65,11 +65,10 @@ def align(script: Sequence[str], heard: Sequence[str]) -> list[list[int]]:
         scores: list[float] = [len(said & set(normalised(text))) for text in script[line:]]
         if owners[line]:  # on a tie, a line not heard yet rather than a second turn for this one
             scores[0] -= 0.5
-        if scores:
-            best = max(range(len(scores)), key=lambda k: (scores[k], -k))
-            if scores[best] > 0 or not owners[line]:
-                line += best
-        owners[min(line, len(script) - 1)].append(index)
+        best = max(range(len(scores)), key=lambda k: (scores[k], -k))
+        if scores[best] > 0 or not owners[line]:
+            line += best
+        owners[line].append(index)
     return owners
 
 

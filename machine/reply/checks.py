@@ -143,13 +143,13 @@ class ReplyChecker:
     def _conversation(
         self, released: Sequence[str], piece: str, earlier: Sequence[str], heard: str
     ) -> Strike | None:
+        reply = " ".join([*released, piece])
         n = self._settings.opening_words
         if n and len(words(" ".join(released))) < n:  # the reply's opening is being released
-            first = opening_of(" ".join([*released, piece]), n)
+            first = opening_of(reply, n)
             if len(first) == n and any(opening_of(before, n) == first for before in earlier):
                 return Strike("format", "opening", f"opens like an earlier reply: {' '.join(first)!r}")
         # a reply still shorter than that is an echo when all of it (five words or more) is the user's
-        reply = " ".join([*released, piece])
         n = min(self._settings.echo_words, len(words(reply)))
         if self._settings.echo_words and heard and n >= _MIN_ECHO_WORDS and repeats_words(reply, heard, n):
             return Strike("format", "echo", f"{n} of the user's words said back")

@@ -1,9 +1,10 @@
 """Turning a transcript into a stream of checked sentences to speak.
 
-The prompt is the persona, the conversation memory (recollections as quoted data, then the recent window
-as chat turns) and the new transcript, trimmed to a token budget: the oldest history goes first, the
-persona never. What users said is untrusted: chat-template markers are removed from it, and it only ever
-appears as user turns or quoted data.
+The prompt is the persona, the conversation memory and the new transcript, trimmed to a token budget:
+the oldest history goes first, the persona never. The memory is shown as `history` says: `notes` (what
+the user stated, retold about them, in the system message) or `turns` (recollections as quoted data, then
+the recent window as chat turns). What users said is untrusted: chat-template markers are removed from
+it, and it only ever appears as user turns or quoted data.
 
 Text streams from the chat model into a :class:`SentenceSplitter`; each piece it releases is checked
 (:class:`ReplyChecker`) before it is yielded to the speaker, and generation stops as soon as no more text
@@ -88,7 +89,8 @@ def build_messages(
     count_tokens: CountTokens | None = None,
     history: HistoryStyle = "turns",
 ) -> list[ChatMessage]:
-    """Persona first, then recollections (as quoted data), the window as chat turns, and the transcript.
+    """Persona first, then the conversation so far (as `history` says; see the module docstring), and the
+    transcript.
 
     Over `budget_tokens`, the oldest window exchange is dropped first, then the least similar
     recollection; the persona and the transcript are always kept (a warning says when they alone are
