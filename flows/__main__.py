@@ -1,6 +1,8 @@
 """Command line of the VRChat flows.
 
-python -m flows serve                      serve the deployments of prefect.yaml (PREFECT_API_URL)
+python -m flows serve                      serve the deployments of prefect.yaml (PREFECT_API_URL), and
+                                           listen to VRChat's pipeline for friend requests as they arrive
+python -m flows listen                     only listen to the pipeline (the deployments served elsewhere)
 python -m flows run friend-requests        one run now, without a schedule
 python -m flows run group-invites
 python -m flows check-deployments          validate prefect.yaml and the flows it names
@@ -15,6 +17,7 @@ import getpass
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from prefect import serve
@@ -23,9 +26,12 @@ from companion_settings import ConfigError
 from flows.batch import login_block, open_batch
 from flows.deployments import PREFECT_YAML, read_deployments, runner_deployments
 from flows.errors import EmailCodeRequiredError, VRChatError
+from flows.exclusive import SOCIAL_LIMIT, ensure_social_limit
 from flows.friend_requests import friend_requests
 from flows.group_invites import group_invites
+from flows.pipeline import listen
 from flows.settings import load_settings
+from flows.zombies import HEARTBEAT_S, ensure_crash_detection
 
 log = logging.getLogger("flows")
 
@@ -33,11 +39,32 @@ log = logging.getLogger("flows")
 def _serve(args: argparse.Namespace) -> int:
     # Served runs start as new processes: with this, our own loggers ("flows.*") reach the Prefect UI too.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "flows")
+    # ... and they send a heartbeat every minute, so that a killed one is marked Crashed (flows/zombies.py)
+    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_S))
     deployments = runner_deployments(read_deployments(args.prefect_yaml))
     if not deployments:
         log.error("no deployment to serve in %s", args.prefect_yaml)
         return 1
-    serve(*deployments, limit=args.limit)
+    ensure_social_limit()
+    log.info("friend-requests and group-invites take turns (global concurrency limit '%s')", SOCIAL_LIMIT)
+    ensure_crash_detection()
+    settings = load_settings()
+    stop = threading.Event()
+    if settings.listen.enabled and not args.no_listen:
+        threading.Thread(target=listen, args=(settings, stop), name="pipeline", daemon=True).start()
+    try:
+        serve(*deployments, limit=args.limit)
+    finally:
+        stop.set()
+    return 0
+
+
+def _listen(_args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    try:
+        listen(load_settings(), stop)
+    except KeyboardInterrupt:
+        stop.set()
     return 0
 
 
@@ -88,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     served = commands.add_parser("serve", help="serve the deployments of prefect.yaml")
     served.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
     served.add_argument("--prefect-yaml", type=Path, default=PREFECT_YAML)
+    served.add_argument("--no-listen", action="store_true", help="scheduled runs only (no pipeline)")
     served.set_defaults(handler=_serve)
+    commands.add_parser("listen", help="listen to VRChat's pipeline only").set_defaults(handler=_listen)
     run = commands.add_parser("run", help="one run now")
     run.add_argument("flow", choices=["friend-requests", "group-invites"])
     run.set_defaults(handler=_run)

@@ -7,18 +7,18 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 from flows.accept_window import AcceptWindow
 from flows.clock import Clock, SystemClock
 from flows.credentials import VRChatCredentials, read_credentials
+from flows.errors import VRChatError
+from flows.exclusive import social_slot
 from flows.gateway import VRChatGateway
 from flows.ledger import FriendLedger
+from flows.run_summary import BatchSummary, publish_summary, summarize
 from flows.screening import ScreeningRules
 from flows.session_store import FileSessionStore, KeyringSessionStore, LoginBlock, SessionStore
 from flows.settings import FlowsSettings, load_settings
-
-T = TypeVar("T")
 
 __all__ = ["FriendRequestBatch", "login_block", "open_batch", "run_scheduled", "session_store"]
 
@@ -80,10 +80,30 @@ def open_batch(
         ledger.close()
 
 
-def run_scheduled(work: Callable[[FriendRequestBatch], T], start_jitter_s: float) -> T:
+def run_scheduled(
+    work: Callable[[FriendRequestBatch], BatchSummary], start_jitter_s: float, key: str, title: str
+) -> BatchSummary:
     """What a scheduled flow does around its work: wait a random 0..`start_jitter_s` seconds (VRChat asks
-    clients not to poll on fixed clock ticks), then open a batch from the configuration and run `work`."""
+    clients not to poll on fixed clock ticks), take the social runs' one slot (:mod:`flows.exclusive`),
+    open a batch from the configuration, run `work`, and publish its summary (artifact `key`). A run that
+    stops early (VRChat unavailable, failures in a row, a login problem) publishes what it did and why it
+    stopped before the error ends it; a run that finds another one working skips and says so."""
     clock = SystemClock()
     clock.sleep(random.uniform(0.0, start_jitter_s))
-    with open_batch(load_settings(), clock) as batch:
-        return work(batch)
+    settings = load_settings()
+    with social_slot(settings.busy_wait_s) as held:
+        if not held:
+            skipped = BatchSummary(
+                {}, (), (), outcome="skipped: another friend-requests or group-invites run was working"
+            )
+            publish_summary(skipped, key, title)
+            return skipped
+        with open_batch(settings, clock) as batch:
+            started = clock.now()
+            try:
+                summary = work(batch)
+            except VRChatError as exc:
+                publish_summary(summarize(batch.ledger, started, f"stopped: {exc}"), key, title)
+                raise
+            publish_summary(summary, key, title)
+            return summary

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.schedules import Cron, Interval, RRule, Schedule
 
@@ -35,6 +36,7 @@ class DeploymentSpec:
     entrypoint: str
     schedules: tuple[Schedule, ...]
     parameters: dict[str, Any] = field(default_factory=dict)
+    triggers: tuple[DeploymentEventTrigger, ...] = ()
     tags: tuple[str, ...] = ()
     description: str | None = None
 
@@ -72,6 +74,7 @@ def read_deployments(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
         if not deployment.name or not deployment.entrypoint or ":" not in deployment.entrypoint:
             raise ValueError(f"{where}: needs a name and an entrypoint 'path/to/file.py:flow_function'")
         raw_schedules = document["deployments"][index].get("schedules") or []
+        raw_triggers = document["deployments"][index].get("triggers") or []
         tags = deployment.tags if isinstance(deployment.tags, list) else []
         specs.append(
             DeploymentSpec(
@@ -79,6 +82,7 @@ def read_deployments(path: Path = PREFECT_YAML) -> list[DeploymentSpec]:
                 entrypoint=deployment.entrypoint,
                 schedules=tuple(_schedule(raw, where) for raw in raw_schedules),
                 parameters=dict(deployment.parameters),
+                triggers=tuple(DeploymentEventTrigger.model_validate(raw) for raw in raw_triggers),
                 tags=tuple(str(tag) for tag in tags),
                 description=deployment.description,
             )
@@ -99,6 +103,7 @@ def runner_deployments(specs: list[DeploymentSpec]) -> list[RunnerDeployment]:
             name=spec.name,
             schedules=list(spec.schedules),
             parameters=spec.parameters,
+            triggers=list(spec.triggers),
             tags=list(spec.tags),
             description=spec.description,
         )

@@ -43,7 +43,12 @@ class MalformedResponseError(ItemError):
 
 
 class OutcomeUnknownError(ItemError):
-    """A request that changes something may or may not have taken effect (timeout, lost connection, 5xx)."""
+    """A request that changes something may or may not have taken effect (timeout, lost connection, 5xx);
+    `cause` says what happened, naming the host."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class VRChatUnavailableError(VRChatError):

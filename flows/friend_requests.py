@@ -9,12 +9,12 @@ from prefect import flow
 from flows.batch import FriendRequestBatch, run_scheduled
 from flows.errors import ItemError, RateLimitedError, VRChatUnavailableError
 from flows.group_invites import invite_open_invites
-from flows.run_summary import BatchSummary, publish_summary, summarize
+from flows.run_summary import BatchSummary, summarize
 from flows.tasks import PREFECT_STEPS, BatchSteps
 
 __all__ = ["friend_requests", "process_friend_requests"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("flows.friend_requests")  # fixed: a served run loads this file under another name
 
 
 def process_friend_requests(batch: FriendRequestBatch, steps: BatchSteps = PREFECT_STEPS) -> BatchSummary:
@@ -41,7 +41,8 @@ def process_friend_requests(batch: FriendRequestBatch, steps: BatchSteps = PREFE
             failures += 1
             if failures >= batch.settings.friend_requests.max_consecutive_failures:
                 raise VRChatUnavailableError(
-                    f"{failures} friend requests failed in a row; stopping"
+                    f"{failures} friend requests failed in a row (the last: {exc}); the run stops, and "
+                    "the next run takes up the requests left open"
                 ) from None
         else:
             failures = 0
@@ -55,6 +56,6 @@ def friend_requests(start_jitter_s: float = 0.0) -> BatchSummary:
 
     `start_jitter_s`: wait a random 0..N seconds first, so runs do not hit VRChat on fixed clock ticks.
     """
-    summary = run_scheduled(process_friend_requests, start_jitter_s)
-    publish_summary(summary, key="friend-requests", title="Friend requests")
-    return summary
+    return run_scheduled(
+        process_friend_requests, start_jitter_s, key="friend-requests", title="Friend requests"
+    )

@@ -260,9 +260,9 @@ class VRChatGateway:
     def _login_call(self, operation: str, send: Callable[[], Any]) -> dict[str, Any]:
         try:
             return self._call(operation, send, changes_state=True)
-        except OutcomeUnknownError:
+        except OutcomeUnknownError as exc:
             raise VRChatUnavailableError(
-                f"{operation}: no clear answer from VRChat; the next run tries again"
+                f"{operation}: no clear answer from VRChat ({exc.cause}); the next run tries again"
             ) from None
 
     # --- the calls the flows make ----------------------------------------------------------------------
@@ -314,11 +314,15 @@ class VRChatGateway:
             raise MalformedResponseError(f"get user {user_id}: VRChat answered with another user")
         return profile
 
-    def accept(self, notification_id: str) -> bool:
-        """Accept a friend request; False when VRChat no longer has it (already accepted, or withdrawn)."""
+    def accept(self, notification_id: str, before_each: Callable[[], object] | None = None) -> bool:
+        """Accept a friend request; False when VRChat no longer has it (already accepted, or withdrawn).
+
+        `before_each` runs right before every attempt goes on the wire, retries included (the rate window
+        waits for room and counts it there)."""
         found, _ = self._call_unless_gone(
             "accept friend request",
             lambda: self._notifications.accept_friend_request(notification_id, **self._raw()),
+            before_each,
         )
         return found
 
@@ -365,11 +369,21 @@ class VRChatGateway:
         """Options for every call: explicit timeouts and the raw body (we read the fields we need)."""
         return {"_request_timeout": self._timeout, "_preload_content": False}
 
-    def _call(self, operation: str, send: Callable[[], Any], *, changes_state: bool = False) -> Any:
-        """Send with backoff; returns the decoded JSON body (None when empty). See the module docstring."""
+    def _call(
+        self,
+        operation: str,
+        send: Callable[[], Any],
+        *,
+        changes_state: bool = False,
+        before_each: Callable[[], object] | None = None,
+    ) -> Any:
+        """Send with backoff; returns the decoded JSON body (None when empty). See the module docstring.
+        `before_each` runs before every attempt, after any backoff sleep."""
         attempt = 0
         while True:
             attempt += 1
+            if before_each is not None:
+                before_each()
             outcome = self._attempt(send)
             if isinstance(outcome, _Answer):
                 return outcome.body
@@ -380,21 +394,38 @@ class VRChatGateway:
                 raise SessionExpiredError(f"{operation}: VRChat answered 401 ({failure.api_message})")
             if not failure.transient:
                 raise RequestRejectedError(operation, failure.status or 0, failure.api_message)
+            cause = self._describe(failure)
             if changes_state and failure.status != 429:
-                raise OutcomeUnknownError(
-                    f"{operation}: {_describe(failure)}; it may or may not have taken effect"
-                )
+                raise OutcomeUnknownError(f"{operation}: {cause}; it may or may not have taken effect", cause)
             wait = self._backoff.delay(attempt, failure.retry_after, self._rng)
             if wait is None:
                 error = RateLimitedError if failure.status == 429 else VRChatUnavailableError
-                raise error(f"{operation}: {_describe(failure)} after {attempt} attempt(s)")
-            log.warning("%s: %s; attempt %d, next in %.1f s", operation, _describe(failure), attempt, wait)
+                raise error(f"{operation}: {cause}; {self._why_stopped(failure, attempt)}")
+            log.warning("%s: %s; attempt %d, next in %.1f s", operation, cause, attempt, wait)
             self._clock.sleep(wait)
 
-    def _call_unless_gone(self, operation: str, send: Callable[[], Any]) -> tuple[bool, Any]:
+    def _describe(self, failure: _Failure) -> str:
+        """What went wrong, naming the host (never headers, cookies or bodies)."""
+        if failure.status is None:
+            return f"{failure.api_message} ({self._host})"
+        return f"{self._host} answered {failure.status} ({failure.api_message})"
+
+    def _why_stopped(self, failure: _Failure, attempts: int) -> str:
+        """Why no further attempt is made, and what happens next."""
+        ceiling = self._settings.backoff_max_s
+        if failure.retry_after is not None and failure.retry_after > ceiling:
+            return (
+                f"VRChat asked to wait {failure.retry_after:.0f} s (Retry-After), longer than "
+                f"flows.vrchat.backoff_max_s ({ceiling:.0f} s), so this run stops; the next run tries again"
+            )
+        return f"gave up after {attempts} attempt(s) (flows.vrchat.max_attempts); the next run tries again"
+
+    def _call_unless_gone(
+        self, operation: str, send: Callable[[], Any], before_each: Callable[[], object] | None = None
+    ) -> tuple[bool, Any]:
         """`_call`, where a 404 means the thing is gone: (False, None) instead of an error."""
         try:
-            return True, self._call(operation, send)
+            return True, self._call(operation, send, before_each=before_each)
         except RequestRejectedError as exc:
             if exc.status != 404:
                 raise
@@ -415,7 +446,7 @@ class VRChatGateway:
                 return _Answer({"requiresTwoFactorAuth": ["totp", "otp"]})
             return _Failure(int(exc.status), _api_message(exc.body), retry_after)
         except _TRANSIENT as exc:
-            return _Failure(None, f"connection problem ({type(exc).__name__})")
+            return _Failure(None, _connection_problem(exc))
         except OpenApiException as exc:
             return _Failure(None, f"unusable answer ({type(exc).__name__})", malformed=True)
         return _decode(response)
@@ -473,10 +504,23 @@ def _decode(response: Any) -> _Answer | _Failure:
         return _Failure(None, "the answer is not JSON", malformed=True)
 
 
-def _describe(failure: _Failure) -> str:
-    if failure.status is None:
-        return failure.api_message
-    return f"VRChat answered {failure.status} ({failure.api_message})"
+def _connection_problem(exc: BaseException) -> str:
+    """A connection failure in words: the innermost cause urllib3 wrapped (refused, timed out, no such
+    host), without the request or its headers."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else current.__cause__ or current.__context__
+    for cause in reversed(seen):
+        if isinstance(cause, TimeoutError | urllib3.exceptions.TimeoutError):
+            return "no answer in time"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"connection problem: {cause.strerror}"
+    return f"connection problem ({type(exc).__name__})"
 
 
 def _bad(field: str) -> Any:

@@ -8,12 +8,12 @@ from prefect import flow
 
 from flows.batch import FriendRequestBatch, run_scheduled
 from flows.errors import ItemError
-from flows.run_summary import BatchSummary, publish_summary, summarize
+from flows.run_summary import BatchSummary, summarize
 from flows.tasks import PREFECT_STEPS, BatchSteps
 
 __all__ = ["group_invites", "invite_open_invites", "process_group_invites"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("flows.group_invites")  # fixed: a served run loads this file under another name
 
 
 def invite_open_invites(batch: FriendRequestBatch, steps: BatchSteps = PREFECT_STEPS) -> None:
@@ -39,6 +39,4 @@ def process_group_invites(batch: FriendRequestBatch, steps: BatchSteps = PREFECT
 @flow(name="group-invites", persist_result=True)
 def group_invites(start_jitter_s: float = 0.0) -> BatchSummary:
     """Send the open group invites (those an earlier run could not finish)."""
-    summary = run_scheduled(process_group_invites, start_jitter_s)
-    publish_summary(summary, key="group-invites", title="Group invites")
-    return summary
+    return run_scheduled(process_group_invites, start_jitter_s, key="group-invites", title="Group invites")

@@ -6,7 +6,8 @@ request or inviting anyone twice:
 
 - `friend_requests`: one row per friend-request notification and where it stands
   (received → accept/reject decided → accepting → accepted | gone, or → rejected);
-- `accept_attempts`: the time of every accept sent, the rate window that survives restarts;
+- `accept_attempts`: the time of every accept request put on the wire, retries included: the rate window
+  that survives restarts;
 - `group_invites`: one row per (group, user), primary key, so nobody is queued twice
   (pending → sending → invited | already_invited | already_member | failed);
 - `events`: the audit log of every decision and invite, which the run summaries are built from.
@@ -222,12 +223,10 @@ class FriendLedger:
         return self.request(notification_id)
 
     def begin_accept(self, notification_id: str, now: float) -> None:
-        """Record that an accept is about to be sent (and count it in the rate window)."""
+        """Record that an accept is about to be sent (each request on the wire is counted by
+        :meth:`claim_accept_slot`)."""
         with self._transaction() as db:
             _, sender = self._move(db, notification_id, ("accept_decided", "accepting"), "accepting", now)
-            db.execute(
-                "INSERT INTO accept_attempts (notification_id, at) VALUES (?, ?)", (notification_id, now)
-            )
             self._event(db, now, "accept_sent", sender, notification_id=notification_id)
 
     def finish_accept(
@@ -274,12 +273,20 @@ class FriendLedger:
 
     # --- the rate window -------------------------------------------------------------------------------
 
-    def accept_times_since(self, since: float) -> list[float]:
-        """Times of the accepts sent after `since`, oldest first."""
-        rows = self._db.execute(
-            "SELECT at FROM accept_attempts WHERE at > ? ORDER BY at", (since,)
-        ).fetchall()
-        return [float(row[0]) for row in rows]
+    def claim_accept_slot(self, notification_id: str, now: float, limit: int, window_s: float) -> float:
+        """Count one accept request about to go on the wire if fewer than `limit` were sent in the last
+        `window_s` seconds: returns 0.0 when it was counted, otherwise the seconds until there is room
+        (nothing is counted). One transaction, so runs that share the ledger never overshoot together."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT at FROM accept_attempts WHERE at > ? ORDER BY at", (now - window_s,)
+            ).fetchall()
+            if len(rows) >= limit:
+                return max(float(rows[-limit][0]) + window_s - now, 0.001)
+            db.execute(
+                "INSERT INTO accept_attempts (notification_id, at) VALUES (?, ?)", (notification_id, now)
+            )
+            return 0.0
 
     # --- group invites ---------------------------------------------------------------------------------
 

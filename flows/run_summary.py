@@ -20,21 +20,29 @@ class BatchSummary:
     counts: dict[str, int]
     requests: tuple[RequestRow, ...]
     invites: tuple[InviteRow, ...]
+    outcome: str = ""
+    """Why the run ended early (stopped by errors, or skipped), empty when it finished."""
 
     def markdown(self, title: str) -> str:
         """A markdown report: no credentials, cookies or codes are ever in the ledger, so none are here."""
-        lines = [f"# {title}", "", "| what | count |", "| --- | --- |"]
+        lines = [f"# {title}", ""]
+        if self.outcome:
+            lines += [f"**{_cell(self.outcome, 1000)}**", ""]
+        lines += ["| what | count |", "| --- | --- |"]
         lines += [f"| {kind} | {count} |" for kind, count in sorted(self.counts.items())] or [
             "| nothing to do | 0 |"
         ]
         if self.requests:
-            lines += ["", "## Friend requests", "", "| sender | name | state | reasons | last error |"]
-            lines += ["| --- | --- | --- | --- | --- |"]
+            lines += ["", "## Friend requests", "", "| sender | name | state | reasons |"]
+            lines += ["| --- | --- | --- | --- |"]
             lines += [
-                f"| {_cell(r.sender_id)} | {_cell(r.display_name)} | {r.state} | {_cell(r.reasons)} "
-                f"| {_cell(r.last_error)} |"
+                f"| {_cell(r.sender_id)} | {_cell(r.display_name)} | {r.state} | {_cell(r.reasons)} |"
                 for r in self.requests
             ]
+        errors = [r for r in self.requests if r.last_error]
+        if errors:  # a list, not a table column: the UI would cut long messages at the column's width
+            lines += ["", "## Last errors", ""]
+            lines += [f"- {_cell(r.sender_id)}: {_cell(r.last_error, 1000)}" for r in errors]
         if self.invites:
             lines += [
                 "",
@@ -49,12 +57,12 @@ class BatchSummary:
         return "\n".join(lines) + "\n"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:120]
+def _cell(text: str, limit: int = 300) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:limit]
 
 
-def summarize(ledger: FriendLedger, since: float) -> BatchSummary:
-    """Everything the ledger recorded at or after `since`."""
+def summarize(ledger: FriendLedger, since: float, outcome: str = "") -> BatchSummary:
+    """Everything the ledger recorded at or after `since` (`outcome`: why the run ended early, if it did)."""
     events = ledger.events_since(since)
     notification_ids = {event.notification_id for event in events if event.notification_id}
     invited_users = {event.user_id for event in events if event.kind.startswith("invite_")}
@@ -62,6 +70,7 @@ def summarize(ledger: FriendLedger, since: float) -> BatchSummary:
         counts=dict(Counter(event.kind for event in events)),
         requests=tuple(row for row in ledger.all_requests() if row.notification_id in notification_ids),
         invites=tuple(row for row in ledger.all_invites() if row.user_id in invited_users),
+        outcome=outcome,
     )
 
 
@@ -69,5 +78,5 @@ def publish_summary(summary: BatchSummary, key: str, title: str) -> None:
     """Log the counts and attach the summary to the current flow run as a markdown artifact (`key` groups
     the artifacts of one flow across runs)."""
     counts = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.counts.items())) or "nothing to do"
-    get_run_logger().info("%s: %s", title, counts)
+    get_run_logger().info("%s: %s%s", title, counts, f" ({summary.outcome})" if summary.outcome else "")
     create_markdown_artifact(markdown=summary.markdown(title), key=key, description=title)

@@ -35,6 +35,7 @@ class VRChatSettings(_Section):
     backoff_jitter: float = Field(0.25, ge=0.0, le=1.0)
     cookie_store: Literal["file", "keyring"] = "file"
     page_size: int = Field(100, ge=1, le=100)
+    pipeline_url: str = Field("wss://pipeline.vrchat.cloud/", pattern=r"^wss?://")
 
     @field_validator("user_agent")
     @classmethod
@@ -73,6 +74,15 @@ class FriendRequestSettings(_Section):
     max_consecutive_failures: int = Field(3, ge=1, le=100)
 
 
+class ListenSettings(_Section):
+    """The pipeline listener: friend requests heard as they arrive start a friend-requests run."""
+
+    enabled: bool = True
+    debounce_s: float = Field(3.0, ge=0.0, le=300.0)
+    reconnect_initial_s: float = Field(2.0, gt=0.0, le=300.0)
+    reconnect_max_s: float = Field(300.0, gt=0.0, le=3600.0)
+
+
 class GroupSettings(_Section):
     """The group each new friend is invited to, once."""
 
@@ -96,10 +106,13 @@ class FlowsSettings(EnvOverFile):
 
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    busy_wait_s: float = Field(30.0, ge=0.0, le=3600.0)
+    """How long a run waits for another friend-requests or group-invites run to finish before it skips."""
     vrchat: VRChatSettings = VRChatSettings()
     screening: ScreeningSettings = ScreeningSettings()
     friend_requests: FriendRequestSettings = FriendRequestSettings()
     group: GroupSettings = GroupSettings()
+    listen: ListenSettings = ListenSettings()
 
     @property
     def ledger_path(self) -> Path:

@@ -88,10 +88,11 @@ def screen_sender(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
 
 @task(name="accept-friend-request", **_RETRIED_WHEN_UNKNOWN)
 def accept_friend_request(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
-    """Wait for room in the rate window, accept, and queue the new friend's group invite."""
-    batch.window.wait_for_slot()
-    batch.ledger.begin_accept(request.notification_id, batch.clock.now())
-    accepted = batch.gateway.accept(request.notification_id)
+    """Accept (each attempt waits for room in the rate window and is counted in it), and queue the new
+    friend's group invite."""
+    notification_id = request.notification_id
+    batch.ledger.begin_accept(notification_id, batch.clock.now())
+    accepted = batch.gateway.accept(notification_id, lambda: batch.window.take_slot(notification_id))
     if not accepted:  # VRChat no longer has the request: accepted before a crash, or withdrawn
         accepted = batch.gateway.sender(request.sender_id).is_friend
     return batch.ledger.finish_accept(

@@ -61,7 +61,7 @@ def test_a_silent_cable_teaches_that_a_quiet_user_is_a_new_voice_even_right_afte
     gate = EchoGate(levels, margin_db=6.0, max_delay_ms=1500)
     for i in range(80):  # 2.6 s: long enough for an echo as late as the longest delay to have shown
         hear(gate, START + i, -120.0)
-    assert gate.path.learned and gate.path.gain_db < -60
+    assert gate.path.learned and not gate.path.carries_echo
     assert hear(gate, START + 85, -30.0), "a user under the bot's level, while it plays"
     assert hear(gate, START + len(played) + 1, -30.0), "a user who starts as the bot finishes"
 
@@ -79,7 +79,8 @@ def test_a_delayed_echo_is_learned_and_masked_until_it_has_died_away(delay_slots
     for i, level in enumerate(echo):
         passed.append(hear(gate, START + i, level, seed=i))
         learned.append(gate.path.learned)
-    assert gate.path.delay_slots == pytest.approx(delay_slots, abs=1)
+    assert gate.path.shortest_slots <= delay_slots <= gate.path.longest_slots
+    assert gate.path.longest_slots - gate.path.shortest_slots <= 18, "one delay, widened by the drift"
     assert gate.path.gain_db == pytest.approx(-3.0, abs=1.5)
     assert learned.index(True) <= 100, "learned within about 3 s of playback"
     loud_echo = [i for i, level in enumerate(echo) if level > -60]
@@ -99,3 +100,22 @@ def test_the_history_reports_silence_for_slots_never_played_or_since_overwritten
     for slot in range(6, wrapped + 1):
         levels.record(slot * SLOT_S, -30.0)
     assert levels.slots(5, 5)[0] == -120.0, "a slot older than the history is silence, not a stale level"
+
+
+def test_an_echo_whose_delay_moves_between_replies_is_still_masked() -> None:
+    """A loopback that adapts its latency: the first reply comes back 39 slots late (1.25 s), the next
+    32 slots (1.02 s), as measured over PulseAudio's module-loopback, then 36. No reply's echo passes as a
+    new voice (before the fix the mixed seconds read as "no echo" and whole replies passed)."""
+    levels = PlaybackLevels()
+    gate = EchoGate(levels, margin_db=6.0, max_delay_ms=1500)
+    passed: list[int] = []
+    start = START
+    for reply, delay in enumerate((39, 32, 36)):
+        played = speech_like_levels(1.4, seed=reply + 1)
+        play(levels, played, start)
+        echo = [-120.0] * delay + [level - 3.0 for level in played] + [-120.0] * 60
+        for i, level in enumerate(echo):
+            if hear(gate, start + i, level, seed=i) and level > -60:
+                passed.append(start + i)
+        start += len(echo) + 50  # silence between replies
+    assert passed == [], f"{len(passed)} echo chunks passed as a new voice"

@@ -1,9 +1,12 @@
 """Capturing the world from an input device: one PortAudio callback thread that only copies frames.
 
-The callback copies each block into a bounded queue (a full queue drops the block and counts it). The
-source thread converts blocks to float32 mono, resamples them to 16 kHz when the device cannot record
-at that rate, cuts them into fixed 512-sample chunks and hands those to the runtime. A device that errors,
-stalls or disappears is closed, the turn in flight is reset, and the device is reopened with backoff.
+The callback copies each block into a bounded queue (a full queue drops the block and counts it) and
+notes how far the stream has got (:class:`~machine.audio.sample_clock.SampleClock`). The source thread
+converts blocks to float32 mono, resamples them to 16 kHz when the device cannot record at that rate,
+cuts them into fixed 512-sample chunks and hands those to the runtime, each stamped with the time its last
+sample was captured, from the stream's sample count (not the jittery time the thread got to it). A device
+that errors, stalls or disappears is closed, the turn in flight is reset, and the device is reopened with
+backoff.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import soxr
 
 from machine.audio import drain
 from machine.audio.devices import pulse_names, resolve, supports_rate
+from machine.audio.sample_clock import SampleClock
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, Deliver, DeviceNotFoundError, WaitForTurn
 from machine.settings import LiveAudioSettings
 
@@ -69,7 +73,8 @@ class DeviceSource:
         self._settings = settings
         self._on_interrupted = on_interrupted
         self._device = resolve(audio, settings.input_device, "input")  # fails early with the device list
-        self._blocks: queue.Queue[bytes] = queue.Queue(maxsize=settings.capture_queue_blocks)
+        self._blocks: queue.Queue[tuple[bytes, float]] = queue.Queue(maxsize=settings.capture_queue_blocks)
+        self._clock = SampleClock()
         self.dropped_blocks = 0
         self.reopened = 0
         self.rate = 0
@@ -86,10 +91,18 @@ class DeviceSource:
         if device.pulse_name:
             os.environ["PULSE_SOURCE"] = device.pulse_name
         block = max(64, rate * self._settings.block_ms // 1000)
+        clock = self._clock = SampleClock()
+        captured = 0  # frames the stream has delivered
 
         def copy_block(data: bytes | None, frames: int, timing: object, status: int) -> tuple[None, int]:
+            nonlocal captured
+            if status & pyaudio.paInputOverflow:
+                clock.restart()  # frames were lost: the count no longer matches the time
+            start_s = captured / rate
+            captured += frames
+            clock.observe(captured / rate, time.monotonic())
             try:
-                self._blocks.put_nowait(data or b"")
+                self._blocks.put_nowait((data or b"", start_s))
             except queue.Full:
                 self.dropped_blocks += 1
             return None, pyaudio.paContinue
@@ -150,16 +163,21 @@ class DeviceSource:
         converter = BlockConverter(self.rate)
         stream.start_stream()
         last_audio = last_check = time.monotonic()
+        fed_s = emitted_s = 0.0  # seconds of audio given to the converter, and cut into chunks
         while not stopping.is_set():
             try:
-                data = self._blocks.get(timeout=0.1)
+                data, start_s = self._blocks.get(timeout=0.1)
             except queue.Empty:
-                data = b""
+                data, start_s = b"", fed_s
             now = time.monotonic()
             if data:
                 last_audio = now
+                emitted_s += max(start_s - fed_s, 0.0)  # blocks dropped in between
+                fed_s = start_s + len(data) / 4 / self.rate  # float32 frames
                 for chunk in converter.push(np.frombuffer(data, dtype=np.float32)):
-                    deliver(AudioChunk(samples=chunk, arrived_at=now))
+                    emitted_s += CHUNK_SAMPLES / SAMPLE_RATE
+                    captured_at = self._clock.time_at(emitted_s)
+                    deliver(AudioChunk(samples=chunk, arrived_at=now if captured_at is None else captured_at))
             if now - last_audio > self._settings.stall_timeout_s:
                 raise DeviceLostError(f"no audio for {self._settings.stall_timeout_s} s")
             if not stream.is_active():

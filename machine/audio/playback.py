@@ -4,10 +4,11 @@
 returns as soon as it is queued, so sentences follow each other without a gap; `end_reply` waits until
 the device has played the last block. The PortAudio callback only takes one block per call (silence when
 the queue is empty, so the stream stays open between replies), notes its level and play time for the
-echo gate, and counts underruns: the device's own (PortAudio's output-underflow flag) and the queue
-running dry in the middle of a sentence; silence while the next sentence is still being generated is
-reported apart, as a pause. Cancelling empties the queue, so at most the blocks already handed
-to the device are heard.
+echo gate (the time from the stream's sample count, :class:`~machine.audio.sample_clock.SampleClock`, not
+from when the callback happened to run), and counts underruns: the device's own (PortAudio's
+output-underflow flag) and the queue running dry in the middle of a sentence; silence while the next
+sentence is still being generated is reported apart, as a pause. Cancelling empties the queue, so at most
+the blocks already handed to the device are heard.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import soxr
 
 from machine.audio import drain
 from machine.audio.devices import resolve, supports_rate
+from machine.audio.sample_clock import SampleClock
 from machine.listen.echo_gate import PlaybackLevels
 from machine.listen.endpointing import dbfs
 from machine.ports import FloatAudio, PlaybackReport
@@ -69,13 +71,21 @@ class DeviceSink:
             None if stream_rate == rate else soxr.ResampleStream(rate, stream_rate, 1, dtype="float32")
         )
         silence = np.zeros(self._block, dtype=np.float32)
+        clock = SampleClock()  # maps seconds of the stream to when they reach the device
+        handed = 0  # frames handed to the stream, silence included
 
         def next_block(
             data: bytes | None, frames: int, timing: dict[str, Any], status: int
         ) -> tuple[bytes, int]:
-            now = time.monotonic()
-            if status & pyaudio.paOutputUnderflow and self._in_reply:
-                self._underruns += 1
+            nonlocal handed
+            if status & pyaudio.paOutputUnderflow:
+                clock.restart()  # the device played silence of its own: the count no longer matches the time
+                if self._in_reply:
+                    self._underruns += 1
+            start_s = handed / stream_rate
+            handed += self._block
+            ahead = timing.get("output_buffer_dac_time", 0.0) - timing.get("current_time", 0.0)
+            clock.observe(start_s, time.monotonic() + min(max(ahead, 0.0), 1.0))  # when it will be heard
             try:
                 block = self._blocks.get_nowait()
             except queue.Empty:
@@ -86,8 +96,9 @@ class DeviceSink:
                 self._idle.set()
                 return silence.tobytes(), pyaudio.paContinue
             self._handed += len(block)
-            ahead = timing.get("output_buffer_dac_time", 0.0) - timing.get("current_time", 0.0)
-            self._levels.record(now + min(max(ahead, 0.0), 1.0), dbfs(block))
+            heard_at = clock.time_at(start_s)
+            assert heard_at is not None  # observed above
+            self._levels.record(heard_at, dbfs(block))
             return block.tobytes(), pyaudio.paContinue
 
         self._stream = self._audio.open(

@@ -8,11 +8,19 @@ treated as the bot's echo, and the endpointer hears silence instead.
 
 The delay and the gain are learned from what the input hears while the bot plays: the input's level
 follows the playback's, one echo delay later, when it carries an echo. For every candidate delay up to
-`max_delay_ms` the two levels are correlated; the best delay, when it correlates well, is the echo's, and
-the low end (10th percentile) of the input-minus-playback levels there is its gain (anything else heard,
-a user or noise, only adds level). When nothing correlates, the input carries no echo: a digital cable that
-is silent while the bot speaks (separate virtual cables) or a room whose noise ignores the bot, so a user at
-any level is heard. A 1 s loopback teaches a 1 s delay, so its late echo is recognised. Until
+`max_delay_ms` the two levels of the last few seconds are correlated; the best delay, when it correlates
+well, is the echo's, and the low end (10th percentile) of the input-minus-playback levels there is its gain
+(anything else heard, a user or noise, only adds level). An echo path's delay is not fixed: a loopback that
+adapts its latency, or a sound server that rebuilds a stream, moves it from one reply to the next (a 1 s
+loopback measured 1.25 s for one reply and 1.00 s for the next). So every delay learned in the last 30 s
+is kept, and the gate masks over the whole range they span, widened by a quarter second either way for a
+move it has not heard yet, at the loudest gain among them. While the estimate is unclear (a middling
+match: the last seconds mix two delays, or a user talks over the echo) the gate assumes the worst until it
+is clear again.
+
+When nothing correlates at all and no echo was learned in the last 30 s, the input carries no echo: a
+digital cable that is silent while the bot speaks (separate virtual cables) or a room whose noise ignores
+the bot, so a user at any level is heard. Until
 `max_delay_ms` + 0.8 s of playback has been heard (once per run), the gate cannot know and assumes the
 worst: any delay up to the maximum and a gain of 0 dB (the echo as loud as the playback); what is heard
 meanwhile waits to be judged (see :mod:`machine.listen.hearing`).
@@ -40,19 +48,27 @@ SLOT_S = CHUNK_MS / 1000
 
 _HISTORY_S = 20.0
 _JITTER_SLOTS = 2
-"""Echo arrives within ± this many slots of the learned delay (device and scheduling jitter)."""
+"""Echo arrives within ± this many slots of the delay (device and scheduling jitter)."""
+_DRIFT_SLOTS = 8
+"""The delay may move this many slots (about 0.25 s) either way from one reply to the next before the gate
+has heard it move: masked around every learned delay, with the jitter."""
 _LOUD_DB = -50.0
 """Playback at least this loud teaches the gate something about the echo path."""
 _LOUD_RANGE_DB = 20.0
 """Only playback within this much of the loudest is used to learn the gain."""
 _LEARN_FROM = 24
 """Loud playback chunks needed before the learned delay and gain are trusted (about 0.8 s)."""
-_LEARN_WINDOW = 400
-"""The most recent observations (about 13 s) the estimate is made from."""
-_LEARN_EVERY = 8
+_LEARN_WINDOW = 96
+"""The most recent observations (about 3 s) the estimate is made from: mostly the latest reply's."""
+_LEARN_EVERY = 4
 _LOW = 10.0
-_ECHO_MATCH = 0.5
-"""The correlation between playback and input levels above which the input carries an echo."""
+_ECHO_MATCH = 0.7
+"""The correlation between playback and input levels above which the input carries an echo at that delay."""
+_NO_ECHO_MATCH = 0.5
+"""The correlation below which (at every delay) the input does not follow the playback: no echo, unless an
+echo was learned in the last 30 s (then it is unclear)."""
+_KEEP_SLOTS = math.ceil(30.0 / SLOT_S)
+"""A delay learned this long ago (in slots, 30 s) no longer counts."""
 _FLOOR_DB = -100.0
 
 
@@ -86,11 +102,25 @@ class PlaybackLevels:
 
 @dataclass(frozen=True)
 class EchoPath:
-    """What the gate believes about the echo: its delay (in 32 ms slots) and its gain in dB."""
+    """What the gate believes about the echo: the range of its delay (in 32 ms slots, jitter included) and
+    its gain in dB (at most `_FLOOR_DB`: no echo)."""
 
-    delay_slots: int
+    shortest_slots: int
+    longest_slots: int
     gain_db: float
     learned: bool
+
+    @property
+    def carries_echo(self) -> bool:
+        """Whether the input carries the bot's echo at all."""
+        return self.gain_db > _FLOOR_DB
+
+
+@dataclass(frozen=True)
+class _Learned:
+    slot: int
+    delay_slots: int
+    gain_db: float
 
 
 class EchoGate:
@@ -102,17 +132,20 @@ class EchoGate:
         self._max_delay = math.ceil(max_delay_ms / CHUNK_MS)
         self._observed: deque[tuple[int, float]] = deque(maxlen=_LEARN_WINDOW)
         self._since_estimate = 0
-        self.path = EchoPath(self._max_delay, 0.0, learned=False)
+        self._learned: list[_Learned] = []
+        self.path = self._worst(learned=False)
+
+    def _worst(self, learned: bool) -> EchoPath:
+        """Any delay up to the longest, as loud as the playback."""
+        return EchoPath(0, self._max_delay + _JITTER_SLOTS, 0.0, learned)
 
     def expected_echo_db(self, slot: int) -> float:
         """The loudest echo the input could carry at `slot`, by what is believed about the path."""
-        if self.path.learned:  # around the learned delay
-            centre = slot - self.path.delay_slots
-            first, last = centre - _JITTER_SLOTS, centre + _JITTER_SLOTS
-        else:  # any delay up to the longest
-            first, last = slot - self._max_delay - _JITTER_SLOTS, slot
-        played = float(self._levels.slots(first, last).max())
-        return played + self.path.gain_db if played > SILENCE_DBFS else SILENCE_DBFS
+        path = self.path
+        if not path.carries_echo:
+            return SILENCE_DBFS
+        played = float(self._levels.slots(slot - path.longest_slots, slot - path.shortest_slots).max())
+        return played + path.gain_db if played > SILENCE_DBFS else SILENCE_DBFS
 
     def echo_possible(self, chunk: AudioChunk) -> bool:
         """Whether the bot played anything the chunk could be an echo of (by the learned delay, or by any
@@ -142,16 +175,35 @@ class EchoGate:
         enough = _LEARN_FROM + self._max_delay  # an echo as late as the longest delay has been heard
         if self._since_estimate >= _LEARN_EVERY and len(self._observed) >= enough:
             self._since_estimate = 0
-            path, self.path = self.path, self._estimate()
+            path, self.path = self.path, self._learn(slot)
             if _differs(path, self.path):
                 log.info("echo path: %s", _describe(self.path))
 
-    def _estimate(self) -> EchoPath:
+    def _learn(self, slot: int) -> EchoPath:
+        """The path by the newest estimate and the delays learned in the last 30 s."""
+        match, estimate = self._estimate()
+        self._learned = [known for known in self._learned if known.slot > slot - _KEEP_SLOTS]
+        if match >= _ECHO_MATCH and estimate is not None:
+            self._learned.append(estimate)
+        elif match < _NO_ECHO_MATCH and not self._learned:
+            return EchoPath(0, 0, _FLOOR_DB, learned=True)  # the input does not follow the playback
+        else:
+            return self._worst(True)  # unclear: an echo buried in other sound, or a delay on the move
+        return EchoPath(
+            max(min(known.delay_slots for known in self._learned) - _DRIFT_SLOTS, 0),
+            max(known.delay_slots for known in self._learned) + _DRIFT_SLOTS,
+            max(known.gain_db for known in self._learned),
+            learned=True,
+        )
+
+    def _estimate(self) -> tuple[float, _Learned | None]:
+        """The best correlation of input and playback levels over the candidate delays, and the delay and
+        gain there (None when too little was played to tell)."""
         slots = np.array([slot for slot, _ in self._observed], dtype=np.int64)
         heard = np.maximum(np.array([level for _, level in self._observed]), _FLOOR_DB)
         first = int(slots.min()) - self._max_delay
         played = np.maximum(self._levels.slots(first, int(slots.max())), _FLOOR_DB)
-        best: tuple[float, EchoPath] | None = None
+        best: tuple[float, _Learned | None] = (-1.0, None)
         for delay in range(self._max_delay + 1):
             reference = played[slots - delay - first]
             loud = reference >= max(_LOUD_DB, float(reference.max()) - _LOUD_RANGE_DB)
@@ -159,24 +211,27 @@ class EchoGate:
                 continue
             # an echo follows the playback; a user or the room's noise do not
             match = float(np.corrcoef(heard[loud], reference[loud])[0, 1])
-            if best is None or match > best[0]:
+            if match > best[0]:
                 # whatever else is heard only adds level: the echo is the low end of the gains
                 gain = float(np.percentile(heard[loud] - reference[loud], _LOW))
-                best = (match, EchoPath(delay, gain, learned=True))
-        if best is None or best[0] < _ECHO_MATCH:
-            return EchoPath(0, _FLOOR_DB, learned=True)  # the input does not follow the playback: no echo
-        return best[1]
+                best = (match, _Learned(int(slots.max()), delay, gain))
+        return best
 
 
 def _differs(before: EchoPath, after: EchoPath) -> bool:
     return (
         before.learned != after.learned
-        or abs(before.delay_slots - after.delay_slots) > _JITTER_SLOTS
+        or before.carries_echo != after.carries_echo
+        or abs(before.shortest_slots - after.shortest_slots) > _JITTER_SLOTS
+        or abs(before.longest_slots - after.longest_slots) > _JITTER_SLOTS
         or abs(before.gain_db - after.gain_db) > 6.0
     )
 
 
 def _describe(path: EchoPath) -> str:
-    if path.gain_db <= _FLOOR_DB:
+    if not path.carries_echo:
         return "none (the input does not follow the playback)"
-    return f"{path.delay_slots * SLOT_S:.2f} s late, {path.gain_db:+.0f} dB"
+    return (
+        f"{path.shortest_slots * SLOT_S:.2f} to {path.longest_slots * SLOT_S:.2f} s late, "
+        f"{path.gain_db:+.0f} dB"
+    )

@@ -3,6 +3,7 @@ validate, `to_deployment` accepts them) and their schedules do not tick on fixed
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,3 +47,18 @@ def test_a_broken_deployment_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="interval"):
         read_deployments(broken)
+
+
+def test_warnings_of_a_served_flow_reach_the_flows_logger(caplog: pytest.LogCaptureFixture) -> None:
+    """A served run loads the entrypoint file under another module name; its warnings ("request … left
+    open") must still come from a `flows.*` logger, the one PREFECT_LOGGING_EXTRA_LOGGERS sends to the UI."""
+    for spec in read_deployments():
+        module_log = spec.load_flow().fn.__globals__.get("log")
+        if not isinstance(module_log, logging.Logger):
+            continue  # the flow logs through Prefect's run logger only
+        with caplog.at_level(logging.WARNING, logger="flows"):
+            module_log.warning("left open: %s", spec.name)
+        assert any(
+            record.name.startswith("flows.") and record.getMessage() == f"left open: {spec.name}"
+            for record in caplog.records
+        ), f"{spec.name} logs as {module_log.name!r}, outside the 'flows' loggers"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from pathlib import Path
 
 import pytest
 from fake_vrchat import FakeVRChat, Fault
 from flow_harness import GROUP_ID, SCREENING, FakeClock, FakeSecrets, populate, run_batch, settings_for
 
+from flows.errors import VRChatUnavailableError
 from flows.ledger import FriendLedger
 
 
@@ -75,6 +78,36 @@ def test_the_rate_window_survives_a_restart(
     assert len(fake.accept_times) == 14
     assert fake.accept_times[10] >= fake.accept_times[0] + 60.0
     assert _max_in_any_window(fake.accept_times, 60.0) == 10
+
+
+ACCEPT = r"/auth/user/notifications/.*/accept"
+
+
+def test_every_accept_request_on_the_wire_counts_retries_and_restarts_included(
+    fake: FakeVRChat, clock: FakeClock, data_dir: Path, fake_secrets: FakeSecrets
+) -> None:
+    """A 429 (Retry-After: 30) and a run of 500s on accepts: every accept request that reaches VRChat,
+    each retry too, counts in the persisted window, so no 60 s ever sees more than 10 on the wire, also
+    across the restarts that follow the runs stopped by failures in a row."""
+    world = populate(fake, valid=25, abusive=0)
+    fake.inject(Fault("PUT", ACCEPT, "429", retry_after="30"))
+    fake.inject(Fault("PUT", ACCEPT, "500", times=9))
+    fake.inject(Fault("PUT", ACCEPT, "429", times=2, retry_after="1"))
+    fake.inject(Fault("PUT", ACCEPT, "500", times=8))
+    settings = settings_for(fake, data_dir, friend_requests={"max_consecutive_failures": 2})
+
+    runs = 0
+    while fake.friends != {user.id for user in world.valid} and runs < 10:
+        runs += 1
+        with contextlib.suppress(VRChatUnavailableError):  # two failures in a row stop a run
+            run_batch(settings, clock, fake_secrets)
+        clock.t += 5.0  # the next run starts a moment later, in a new process
+
+    on_the_wire = [r.at for r in fake.requests if r.method == "PUT" and re.fullmatch(ACCEPT, r.path)]
+    assert fake.friends == {user.id for user in world.valid} and runs >= 2
+    assert len(on_the_wire) == 25 + 1 + 9 + 2 + 8  # every fault was a request VRChat saw
+    assert _max_in_any_window(on_the_wire, 60.0) <= 10
+    assert on_the_wire[1] >= on_the_wire[0] + 30.0, "VRChat's Retry-After is honoured"
 
 
 def test_the_batch_goes_on_past_bad_items_and_finishes_them_next_run(

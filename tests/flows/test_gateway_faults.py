@@ -6,6 +6,7 @@ are the configured backoff or VRChat's Retry-After, slept on the injected clock.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,10 +65,36 @@ def test_a_retry_after_longer_than_allowed_stops_at_once(
     gateway: VRChatGateway, fake: FakeVRChat, clock: FakeClock, user: FakeUser
 ) -> None:
     fake.inject(Fault("GET", "/users/.*", "429", times=1, retry_after="3600"))
-    with pytest.raises(RateLimitedError, match="429"):
+    with pytest.raises(RateLimitedError, match="429") as raised:
         gateway.sender(user.id)
     assert fake.count("GET", "/users/.*") == 1
     assert clock.sleeps == []
+    message = str(raised.value)  # why it stopped, and what happens next
+    assert "asked to wait 3600 s" in message and "backoff_max_s (60 s)" in message
+    assert "next run tries again" in message and "127.0.0.1" in message
+
+
+@pytest.mark.parametrize("broken", ["refused", "500"])
+def test_a_login_without_a_clear_answer_names_the_host_and_the_cause(
+    fake: FakeVRChat, clock: FakeClock, data_dir: Path, fake_secrets: FakeSecrets, broken: str
+) -> None:
+    settings = settings_for(fake, data_dir)
+    if broken == "refused":
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        settings = settings_for(fake, data_dir, vrchat={"base_url": f"http://127.0.0.1:{port}/api/1"})
+    else:
+        fake.inject(Fault("GET", "/auth/user", "500"))
+    with (
+        open_batch(settings, clock, credentials=fake_secrets.credentials) as batch,
+        pytest.raises(VRChatUnavailableError) as raised,
+    ):
+        batch.gateway.sign_in()
+    message = str(raised.value)
+    cause = "connection refused (127.0.0.1)" if broken == "refused" else "127.0.0.1 answered 500"
+    assert message.startswith("login: no clear answer from VRChat") and cause in message, message
+    assert "next run tries again" in message
 
 
 def test_500s_are_retried_until_the_attempts_run_out(

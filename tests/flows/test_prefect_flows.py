@@ -6,6 +6,11 @@ every ledger and cookie folder."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import json
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from prefect.settings import (
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.batch import open_batch
+from flows.exclusive import social_slot
 from flows.friend_requests import friend_requests, process_friend_requests
 from flows.group_invites import group_invites
 from flows.ledger import FriendLedger
@@ -93,6 +99,20 @@ def test_the_friend_request_flow_runs_and_publishes_its_decisions(
     assert "unreadable profile" in markdown
 
 
+def test_a_run_stopped_by_failures_in_a_row_still_publishes_what_it_did(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat
+) -> None:
+    populate(fake, valid=5, abusive=0)
+    fake.inject(Fault("GET", "/users/.*", "missing_fields", times=100))
+    state = friend_requests(start_jitter_s=0.0, return_state=True)
+    assert state.is_failed()
+    assert "failed in a row" in (state.message or "") and "next run" in (state.message or "")
+    artifacts = asyncio.run(_artifacts("friend-requests"))
+    stopped = [artifact for artifact in artifacts if "stopped: 3 friend requests" in artifact.data]
+    assert stopped, "the stopped run published no artifact"
+    assert "## Last errors" in stopped[0].data and "unreadable profile" in stopped[0].data
+
+
 def test_a_run_without_credentials_fails_with_a_clear_message(
     prefect_storage: Path, flow_env: Path, fake: FakeVRChat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -146,6 +166,73 @@ def test_a_batch_of_35_through_prefect_tasks_with_an_injected_clock(
     assert summary.counts["rejected"] == 12
 
 
+def test_overlapping_runs_take_turns_and_nobody_is_accepted_or_invited_twice(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two friend-request runs and a group-invite run started at the same moment share one slot and run
+    one after the other: every request is accepted once, every friend invited once, and no run crashes.
+    (A tight rate window makes each run take seconds, so runs without the shared slot interleave.)"""
+    world = populate(fake, valid=10, abusive=0)
+    monkeypatch.setenv("FLOWS_FRIEND_REQUESTS__ACCEPT_LIMIT", "2")
+    monkeypatch.setenv("FLOWS_FRIEND_REQUESTS__ACCEPT_WINDOW_S", "1.5")
+    flows = [friend_requests, friend_requests, group_invites]
+    states: list[Any] = [None] * len(flows)
+    start = threading.Barrier(len(flows))
+
+    def run(index: int) -> None:
+        start.wait()
+        states[index] = flows[index](start_jitter_s=0.0, return_state=True)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(flows))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert all(state is not None and state.is_completed() for state in states), states
+    assert [state.result().outcome for state in states] == ["", "", ""]
+    accepts = Counter(r.path for r in fake.requests if r.path.endswith("/accept"))
+    assert fake.friends == {user.id for user in world.valid}
+    assert sorted(accepts.values()) == [1] * 10, "each request accepted once"
+    assert fake.invite_posts == dict.fromkeys(fake.friends, 1), "each friend invited once"
+
+
+def test_a_run_that_finds_another_working_skips_and_says_so(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(fake, valid=2, abusive=0)
+    monkeypatch.setenv("FLOWS_BUSY_WAIT_S", "1")
+    with social_slot(wait_s=10.0) as held:  # another run is working
+        assert held
+        state = group_invites(start_jitter_s=0.0, return_state=True)
+    assert state.is_completed()
+    assert state.result().outcome.startswith("skipped: another")
+    assert fake.requests == []
+    assert any("skipped: another" in artifact.data for artifact in asyncio.run(_artifacts("group-invites")))
+
+
+def _readable(data: bytes) -> bytes:
+    """`data` and what it decodes to: Prefect's result files are base64 of a pickle (wrapped in lines), or a
+    JSON record whose fields hold one; a raw scan sees neither's strings."""
+    forms = [data]
+    with contextlib.suppress(ValueError):
+        forms += [_readable(text.encode()) for text in _strings(json.loads(data))]
+    with contextlib.suppress(ValueError):
+        forms.append(base64.b64decode(b"".join(data.split()), validate=True))
+    return b"\n".join(forms)
+
+
+def _strings(document: Any) -> Iterator[str]:
+    if isinstance(document, str):
+        yield document
+    elif isinstance(document, dict):
+        for value in document.values():
+            yield from _strings(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _strings(value)
+
+
 def _prefect_database(url: str) -> Path:
     return Path(url.split("///", 1)[1])
 
@@ -165,9 +252,10 @@ def test_no_secret_leaks_anywhere(
         files += folder.rglob("*") if folder.exists() else []
     for path in files:
         if path.is_file():
-            places[str(path)] = path.read_bytes()
+            places[str(path)] = _readable(path.read_bytes())
     assert len(log_recorder.lines) > 20 and any(p.endswith("friend_ledger.sqlite3") for p in places)
-    assert any(Path(p).is_relative_to(prefect_storage) for p in places)  # the persisted flow results
+    results = [data for where, data in places.items() if Path(where).is_relative_to(prefect_storage)]
+    assert any(b"BatchSummary" in data for data in results), "the scan sees inside the persisted results"
     assert b"friend-requests" in places[str(database)]  # the runs are really in there
     leaks = [
         (where, needle)

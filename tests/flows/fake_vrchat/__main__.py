@@ -39,6 +39,7 @@ def main() -> None:
     counter = itertools.count()
     with fake:
         print(f"export FLOWS_VRCHAT__BASE_URL={fake.url} FLOWS_GROUP__GROUP_ID={GROUP_ID}")
+        print(f"export FLOWS_VRCHAT__PIPELINE_URL={fake.pipeline_url}")
         print(f"export VRCHAT_USERNAME={username} VRCHAT_PASSWORD={password}", flush=True)
         while True:
             for user in _senders(counter, args.requests):

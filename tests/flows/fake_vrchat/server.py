@@ -3,12 +3,16 @@
 Implemented: login (Basic auth on GET /auth/user, the `auth` cookie, TOTP and email 2FA), notifications
 (list, accept, hide), users, group invites and group members. Faults are injected per (method, path regex):
 429 with or without Retry-After, 500, a hanging socket (before or after the request took effect), a
-malformed body, missing fields.
+malformed body, missing fields. The pipeline websocket (`pipeline_url`, `?authToken=<auth cookie>`)
+pushes each new notification as `{"type": "notification", "content": "<the notification as JSON>"}`;
+`drop_pipeline()` closes every connection, `expire_sessions()` ends every session (connected clients get
+VRChat's `{"err": …}` and are closed).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import threading
@@ -23,6 +27,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection
+from websockets.sync.server import serve as serve_websocket
 
 FaultKind = Literal["429", "500", "hang", "answer_lost", "not_json", "missing_fields"]
 TwoFactor = Literal["totp", "emailOtp"]
@@ -102,6 +109,7 @@ class FakeVRChat:
         self.me = FakeUser("usr_" + str(uuid.UUID(int=1)), "Celeste")
         self.users: dict[str, FakeUser] = {}
         self.notifications: list[dict[str, Any]] = []
+        self.archive: dict[str, dict[str, Any]] = {}  # every notification ever sent, accepted ones too
         self.hidden: set[str] = set()
         self.friends: set[str] = set()
         self.group_status: dict[str, str] = {}
@@ -119,6 +127,10 @@ class FakeVRChat:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self.pipeline_clients: list[tuple[str, ServerConnection]] = []
+        self.pipeline_connections = 0
+        self._pipeline = serve_websocket(self._pipeline_client, "127.0.0.1", 0)
+        self._pipeline_thread = threading.Thread(target=self._pipeline.serve_forever, daemon=True)
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -127,14 +139,69 @@ class FakeVRChat:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}{API_ROOT}"
 
+    @property
+    def pipeline_url(self) -> str:
+        """What `flows.vrchat.pipeline_url` should be."""
+        host, port = self._pipeline.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/"
+
     def __enter__(self) -> FakeVRChat:
         self._thread.start()
+        self._pipeline_thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
+        self.drop_pipeline()
+        self._pipeline.shutdown()
+
+    # --- the pipeline websocket ------------------------------------------------------------------------
+
+    def _pipeline_client(self, connection: ServerConnection) -> None:
+        token = parse_qs(urlsplit(connection.request.path if connection.request else "").query).get(
+            "authToken", [""]
+        )[0]
+        with self.lock:
+            valid = token in self.sessions and self.sessions[token].verified
+            if valid:
+                self.pipeline_clients.append((token, connection))
+                self.pipeline_connections += 1
+        if not valid:
+            connection.send(json.dumps({"err": "authToken doesn't correspond with an active session"}))
+            connection.close()
+            return
+        with contextlib.suppress(ConnectionClosed):
+            for _ in connection:  # receive-only: whatever a client sends is ignored
+                pass
+        with self.lock:
+            self.pipeline_clients = [(t, c) for t, c in self.pipeline_clients if c is not connection]
+
+    def _push(self, notification: dict[str, Any]) -> None:
+        message = json.dumps({"type": "notification", "content": json.dumps(notification)})
+        with self.lock:
+            clients = [connection for _, connection in self.pipeline_clients]
+        for connection in clients:
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(message)
+
+    def drop_pipeline(self) -> None:
+        """Close every pipeline connection (a network blip, a server restart)."""
+        with self.lock:
+            clients, self.pipeline_clients = self.pipeline_clients, []
+        for _, connection in clients:
+            connection.close()
+
+    def expire_sessions(self) -> None:
+        """End every session, as VRChat does after a while: the next call needs a new login."""
+        with self.lock:
+            self.sessions.clear()
+            clients, self.pipeline_clients = self.pipeline_clients, []
+        for _, connection in clients:
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(json.dumps({"err": "authToken doesn't correspond with an active session"}))
+            connection.close()
 
     # --- building the world ----------------------------------------------------------------------------
 
@@ -144,9 +211,10 @@ class FakeVRChat:
         return user
 
     def add_notification(self, sender: FakeUser, kind: str = "friendRequest") -> str:
-        """A notification from `sender` (adds the user too); returns its id."""
+        """A notification from `sender` (adds the user too); returns its id: `frq_…` for a friend request,
+        as VRChat's friend-request notifications have, `not_…` for the others."""
         self.add_user(sender)
-        notification_id = "not_" + str(uuid.uuid4())
+        notification_id = ("frq_" if kind == "friendRequest" else "not_") + str(uuid.uuid4())
         with self.lock:
             self.notifications.append(
                 {
@@ -160,6 +228,8 @@ class FakeVRChat:
                     "seen": False,
                 }
             )
+            self.archive[notification_id] = self.notifications[-1]
+        self._push(self.archive[notification_id])
         return notification_id
 
     def inject(self, fault: Fault) -> None:
@@ -286,12 +356,13 @@ class FakeVRChat:
         return _error(404, "that friend request could not be found")
 
     def _hide(self, notification_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
+        # The spec declares only 200 (and 401): hiding one that was accepted meanwhile answers 200 too.
         with self.lock:
-            for item in self.notifications:
-                if item["id"] == notification_id:
-                    self.hidden.add(notification_id)
-                    return _json(200, item)
-        return _error(404, "Notification not found")
+            item = self.archive.get(notification_id)
+            if item is None:
+                return _error(404, "Notification not found")  # an id never sent: outside the spec
+            self.hidden.add(notification_id)
+            return _json(200, item)
 
     def _user_body(self, user: FakeUser) -> dict[str, Any]:
         return {
@@ -359,7 +430,7 @@ class FakeVRChat:
     def _user(self, user_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
         with self.lock:
             user = self.users.get(user_id)
-            if user is None:
+            if user is None:  # an id never in the world (the flows ask only for senders): outside the spec
                 return _error(404, "User not found")
             return _json(200, self._user_body(user))
 
@@ -382,8 +453,10 @@ class FakeVRChat:
     def _member(self, group_id: str, user_id: str, *, query: dict[str, list[str]], body: bytes) -> _Answer:
         with self.lock:
             status = self.group_status.get(user_id)
-        if group_id != self.group_id or status is None:
-            return _error(404, "Can't find group member!")
+        if group_id != self.group_id:
+            return _error(404, "Can't find group!")
+        if status is None:
+            return _json(200, None)  # the spec's answer for a user who is not in the group
         return _json(
             200,
             {
