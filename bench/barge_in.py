@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import shutil
 import subprocess
@@ -98,16 +99,42 @@ class Storyteller:
         return sum(len(m.content.split()) for m in messages)
 
 
+class _OnMessage(logging.Handler):
+    """Sets `event` when a log line containing `text` is emitted."""
+
+    def __init__(self, text: str, event: threading.Event) -> None:
+        super().__init__(logging.INFO)
+        self._text, self._event = text, event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._text in record.getMessage():
+            self._event.set()
+
+
 class LiveRun:
     """The live runtime in a thread, with its finished turns collected."""
 
     def __init__(self, settings: MachineSettings, memory_settings: MemoryStoreSettings) -> None:
+        """Starts the runtime and returns once it captures (a question played before would be lost)."""
         self.turns: list[TurnRecord] = []
         self.stop = threading.Event()
+        capturing = threading.Event()
+        watch = _OnMessage("capturing from", capturing)
+        capture_log = logging.getLogger("machine.audio.capture")
+        capture_log.addHandler(watch)
+        capture_log.setLevel(logging.INFO)
         self._thread = threading.Thread(
             target=run_live, args=(settings, memory_settings, self.stop, self.turns.append), daemon=True
         )
         self._thread.start()
+        try:
+            deadline = time.monotonic() + 180
+            while not capturing.wait(0.1):
+                if time.monotonic() > deadline or not self._thread.is_alive():
+                    raise RuntimeError("the runtime never started capturing")
+        finally:
+            capture_log.removeHandler(watch)
+        time.sleep(0.5)
 
     def wait_for_turns(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

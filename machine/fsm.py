@@ -37,7 +37,7 @@ class Trigger(str, Enum):
     UTTERANCE_ENDED = "utterance_ended"  # utterance=Utterance, final=bool (False: the speaker paused)
     TURN_CONFIRMED = "turn_confirmed"  # the speaker's turn ended after the pause
     USER_RESUMED = "user_resumed"  # the speaker went on after the pause: the early work is void
-    TRANSCRIBED = "transcribed"  # transcript=Transcript
+    TRANSCRIBED = "transcribed"  # transcript=Transcript, addressed=bool (the reply policy's verdict)
     REPLY_STARTED = "reply_started"  # reply=str | None (the first sentence, None when there is no reply)
     SPOKEN = "spoken"
     BARGE_IN = "barge_in"  # the user talked over the bot
@@ -50,6 +50,11 @@ def _has_words(event: EventData) -> bool:
     """An empty or noise-only transcript is not worth a reply."""
     transcript = event.kwargs.get("transcript")
     return transcript is not None and transcript.has_words
+
+
+def _addressed(event: EventData) -> bool:
+    """The reply policy answers this speaker (see :mod:`machine.reply.policy`; always, by default)."""
+    return bool(event.kwargs.get("addressed", True))
 
 
 def _has_reply(event: EventData) -> bool:
@@ -85,8 +90,14 @@ TRANSITIONS: list[dict[str, Any]] = [
     },
     {"trigger": T.TURN_CONFIRMED, "source": S.READY, "dest": S.SPEAKING, "before": "_note_turn_over"},
     {"trigger": T.USER_RESUMED, "source": [S.TRANSCRIBING, S.THINKING, S.READY], "dest": S.LISTENING},
-    {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.THINKING, "conditions": _has_words},
-    {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.LISTENING, "unless": _has_words},
+    {
+        "trigger": T.TRANSCRIBED,
+        "source": S.TRANSCRIBING,
+        "dest": S.THINKING,
+        "conditions": [_has_words, _addressed],
+    },
+    # no words, or said to someone else (the reply policy): no reply
+    {"trigger": T.TRANSCRIBED, "source": S.TRANSCRIBING, "dest": S.LISTENING},
     {
         "trigger": T.REPLY_STARTED,
         "source": S.THINKING,

@@ -128,6 +128,8 @@ class Exchange:
 
     question: str
     answer: str
+    speaker: str | None = None
+    """Who asked (see :mod:`machine.listen.speakers`), when the bot tells speakers apart."""
 
 
 @dataclass(frozen=True)
@@ -232,15 +234,24 @@ class AudioSink(Protocol):
         ...
 
 
+class VoiceEmbedder(Protocol):
+    """Speech → a unit vector standing for the voice (see :mod:`machine.listen.voice_encoder`)."""
+
+    def embed(self, speech: FloatAudio) -> np.ndarray:
+        """The voice of one utterance; ValueError for empty or non-finite audio."""
+        ...
+
+
 class ConversationMemory(Protocol):
     """The conversation so far: what to show the model, and what to keep."""
 
-    def context(self, user_input: str) -> MemoryContext:
-        """Recollections and the recent window for this input; never raises."""
+    def context(self, user_input: str, speaker: str | None = None) -> MemoryContext:
+        """Recollections and the recent window for this input (`speaker`'s own recollections first);
+        never raises."""
         ...
 
-    def remember(self, question: str, answer: str) -> None:
-        """Keep one exchange."""
+    def remember(self, question: str, answer: str, speaker: str | None = None) -> None:
+        """Keep one exchange (and who asked)."""
         ...
 
     def touch(self) -> None:

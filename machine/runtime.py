@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from machine.fsm import Trigger, TurnMachine, TurnState
+from machine.listen.crowd import Crowd
 from machine.listen.hearing import Heard, Hearing, Mode
 from machine.ports import SAMPLE_RATE, AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
 from machine.reply.checks import Strike
@@ -65,6 +66,8 @@ class _Turn:
     """The reply, synthesised from its first sentence on, waiting to be played."""
     speaking: bool = False
     jobs: list[Future[None]] = field(default_factory=list)
+    prompt_speaker: str | None = None
+    """Whom the prompt says the bot is talking with (None: one unnamed voice, no names needed)."""
 
 
 class Runtime:
@@ -81,8 +84,10 @@ class Runtime:
         on_activity: Callable[[], None] = lambda: None,
         captions: Captions | None = None,
         warm_up: bool = False,
+        crowd: Crowd | None = None,
     ) -> None:
         self._warm_up = warm_up
+        self._crowd = crowd
         self._hearing = hearing
         self._transcriber = transcriber
         self._thinker = thinker
@@ -305,6 +310,8 @@ class Runtime:
         )
         if payload.get("barged"):
             outcome = "interrupted"
+        elif payload.get("addressed") is False and payload.get("transcript") is not None:
+            outcome = "not_addressed"
         elif payload.get("resumed"):
             outcome = "resumed"
         elif previous is TurnState.SPEAKING:
@@ -333,9 +340,18 @@ class Runtime:
             self._hearing.set_mode(Mode.BUSY)  # what is said from now on is held for the next turn
 
         def transcribe() -> None:
+            crowd = self._crowd
+            # the voice is embedded beside the transcription, so telling speakers apart adds little
+            voice = self._jobs.submit(crowd.voice, utterance.samples) if crowd is not None else None
             transcript = self._transcriber.transcribe(utterance.samples)
             turn.record.transcript_ready = time.monotonic()
-            self._post(Trigger.TRANSCRIBED, turn.key, transcript=transcript)
+            addressed = True
+            if crowd is not None and voice is not None and transcript.has_words:
+                attribution = crowd.attribute(voice.result(), transcript.text, time.monotonic())
+                turn.record.speaker, addressed = attribution.speaker, attribution.addressed
+                turn.prompt_speaker = attribution.speaker if attribution.crowd else None
+                turn.record.identify_ms = round((time.monotonic() - turn.record.transcript_ready) * 1000, 1)
+            self._post(Trigger.TRANSCRIBED, turn.key, transcript=transcript, addressed=addressed)
 
         self._job(turn, transcribe)
 
@@ -361,7 +377,7 @@ class Runtime:
 
         def think() -> None:
             events = ReplyEvents(first_token, strike, gave_up)
-            sentences = self._thinker.sentences(transcript.text, turn.cancel, events)
+            sentences = self._thinker.sentences(transcript.text, turn.cancel, events, turn.prompt_speaker)
             first = next(sentences, None)
             if first is not None:
                 turn.record.first_sentence = time.monotonic()
@@ -393,7 +409,10 @@ class Runtime:
             turn.record.done = time.monotonic()
             turn.record.playback = spoken.playback
             if spoken.sentences and not turn.cancel.is_set():
-                self._thinker.remember(turn.record.transcript, " ".join(spoken.sentences))
+                speaker = turn.record.speaker or None
+                self._thinker.remember(turn.record.transcript, " ".join(spoken.sentences), speaker)
+                if self._crowd is not None:
+                    self._crowd.answered(turn.record.speaker, turn.record.done)
             self._post(Trigger.SPOKEN, turn.key)
 
         self._job(turn, speak)
@@ -414,6 +433,8 @@ class Runtime:
             turn.record.transcript, turn.record.reply = "", []
             turn.record.outcome = "forgotten"
         forget_memory()
+        if self._crowd is not None:
+            self._crowd.forget()  # the speakers' voices go with the session
         self.records.clear()
 
     def _turn_over(self, payload: dict[str, Any]) -> None:

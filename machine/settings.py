@@ -256,6 +256,26 @@ class CaptionSettings(_Section):
     typing_indicator: bool = True
 
 
+class SpeakerSettings(_Section):
+    """Telling speakers apart (a voice embedding per utterance, session-scoped, never stored)."""
+
+    enabled: bool = True
+    threshold: float = Field(0.72, ge=0.0, le=1.0)
+    """Cosine similarity at or above which an utterance is a known speaker's (bench/crowd.py)."""
+
+
+class ReplyPolicySettings(_Section):
+    """Whom the bot answers."""
+
+    policy: Literal["always", "addressed", "main_speaker"] = "always"
+    follow_up_s: float = Field(20.0, ge=0.0, le=600.0)
+    """addressed: the speaker the bot just answered may go on without its name for this long."""
+    name_similarity: float = Field(0.75, ge=0.5, le=1.0)
+    """How close a word must be to the bot's name (whisper spells it several ways) to count as it."""
+    aliases: list[str] = Field(default_factory=list)
+    """Other names the bot answers to."""
+
+
 class MachineSettings(EnvOverFile):
     """Everything the conversation runtime reads from the `machine` section."""
 
@@ -275,6 +295,8 @@ class MachineSettings(EnvOverFile):
     synthesizer: SynthesizerSettings = SynthesizerSettings()
     recorded: RecordedInputSettings = RecordedInputSettings()
     captions: CaptionSettings = CaptionSettings()
+    speakers: SpeakerSettings = SpeakerSettings()
+    reply_policy: ReplyPolicySettings = ReplyPolicySettings()
 
     @field_validator("bot_name")
     @classmethod

@@ -49,13 +49,19 @@ class TurnRecord:
     first_audio: float | None = None
     done: float | None = None
     transcript: str = ""
+    speaker: str = ""
+    """Who said it: their name once they said it, otherwise "speaker N" (numbered per session)."""
+    identify_ms: float = 0.0
+    """What telling the speaker apart added to the turn after the transcript was ready (the voice is
+    embedded beside the transcription)."""
     reply: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
     strikes: list[str] = field(default_factory=list)
     """The failed reply checks of this turn, in order (see :mod:`machine.reply.checks`)."""
     outcome: str = "open"
     """How the turn ended: replied, cut (a strike ended the reply early), gave_up (three strikes),
-    interrupted, no_words, no_reply, reset, forgotten, or failed."""
+    interrupted, no_words, not_addressed (the reply policy: someone talking to someone else), no_reply,
+    reset, forgotten, or failed."""
     playback: PlaybackReport = field(default_factory=PlaybackReport)
     """How the reply's audio fared: seconds synthesised and delivered, device underruns."""
 

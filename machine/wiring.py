@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from machine import bundled_models
+from machine.listen.crowd import Crowd
 from machine.listen.echo_gate import EchoGate, PlaybackLevels
 from machine.listen.endpointing import Endpointer, TurnEnd
 from machine.listen.hearing import Hearing
 from machine.listen.silero_vad import SileroVoiceActivity
+from machine.listen.speakers import SpeakerTracker
 from machine.listen.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import AudioSink, Captions, ChatModel, ConversationMemory, FloatAudio, Synthesizer
 from machine.reply.checks import ReplyChecker
+from machine.reply.policy import ReplyPolicy
 from machine.reply.profanity_classifier import profanity_probability
 from machine.reply.thinking import Thinker
 from machine.runtime import Runtime
@@ -54,6 +58,7 @@ def build_runtime(
         build_reply_checker(settings, persona),
     )
     speaker = Speaker(build_synthesizer(settings.synthesizer), sink)
+    crowd = build_crowd(settings)
     return Runtime(
         hearing,
         transcriber,
@@ -64,6 +69,22 @@ def build_runtime(
         on_activity=memory.touch,
         captions=captions,
         warm_up=True,
+        crowd=crowd,
+    )
+
+
+def build_crowd(settings: MachineSettings) -> Crowd:
+    """Speaker identification (the bundled GE2E voice encoder, unless `machine.speakers.enabled` is off)
+    and the reply policy."""
+    encoder = None
+    if settings.speakers.enabled:
+        from machine.listen.voice_encoder import VoiceEncoder  # torch and librosa: only when used
+
+        encoder = VoiceEncoder(bundled_models.voice_encoder_weights())
+    return Crowd(
+        encoder,
+        SpeakerTracker(settings.speakers.threshold, settings.bot_name),
+        ReplyPolicy(settings.reply_policy, settings.bot_name),
     )
 
 

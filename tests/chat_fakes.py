@@ -20,11 +20,11 @@ class RecentWindow:
         self.exchanges: list[Exchange] = []
         self.size = size
 
-    def context(self, user_input: str) -> MemoryContext:
+    def context(self, user_input: str, speaker: str | None = None) -> MemoryContext:
         return MemoryContext(window=tuple(self.exchanges[-self.size :]))
 
-    def remember(self, question: str, answer: str) -> None:
-        self.exchanges.append(Exchange(question, answer))
+    def remember(self, question: str, answer: str, speaker: str | None = None) -> None:
+        self.exchanges.append(Exchange(question, answer, speaker))
 
     def touch(self) -> None:
         pass

@@ -133,6 +133,15 @@ def test_guards_read_the_payload() -> None:
     assert machine.current is S.LISTENING, "a blank reply is not spoken"
 
 
+def test_speech_not_addressed_to_the_bot_gets_no_reply() -> None:
+    machine = machine_in(S.TRANSCRIBING)
+    machine.fire(T.TRANSCRIBED, transcript=Transcript("Did you see that jump?"), addressed=False)
+    assert machine.current is S.LISTENING, "the reply policy said it was said to someone else"
+    machine = machine_in(S.TRANSCRIBING)
+    machine.fire(T.TRANSCRIBED, transcript=Transcript("Celeste, hi!"), addressed=True)
+    assert machine.current is S.THINKING
+
+
 def test_an_early_reply_waits_for_the_end_of_the_turn() -> None:
     machine = machine_in(S.THINKING, early=True)
     machine.fire(T.REPLY_STARTED, reply="Hi!")

@@ -295,10 +295,10 @@ def test_thinker_speaks_sentences_from_the_served_model(
     from machine.wiring import build_reply_checker
 
     class NoMemory:
-        def context(self, user_input: str) -> MemoryContext:
+        def context(self, user_input: str, speaker: str | None = None) -> MemoryContext:
             return MemoryContext()
 
-        def remember(self, question: str, answer: str) -> None:
+        def remember(self, question: str, answer: str, speaker: str | None = None) -> None:
             return
 
     chat = settings.chat_model.model_copy(

@@ -14,8 +14,10 @@ from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thi
 from test_endpointing import LoudnessVad, silence, tone
 
 from machine import runtime as runtime_module
+from machine.listen.crowd import Crowd
 from machine.listen.endpointing import Endpointer
 from machine.listen.hearing import Hearing
+from machine.listen.speakers import SpeakerTracker
 from machine.ports import (
     CHUNK_SAMPLES,
     AudioChunk,
@@ -25,9 +27,10 @@ from machine.ports import (
     SpeechAudio,
     Transcript,
 )
+from machine.reply.policy import ReplyPolicy
 from machine.runs.live import _handle_signals
 from machine.runtime import Runtime
-from machine.settings import EndpointingSettings
+from machine.settings import EndpointingSettings, ReplyPolicySettings
 from machine.speak.speaker import Speaker
 from machine.turn_metrics import TurnRecord
 
@@ -104,6 +107,7 @@ def make_runtime(
     sink: MemorySink | None = None,
     chat: ScriptedChatModel | None = None,
     captions: Captions | None = None,
+    crowd: Crowd | None = None,
 ) -> tuple[Runtime, ScriptedTranscriber, ScriptedChatModel, ToneSynthesizer, MemorySink, RecentWindow]:
     transcriber = ScriptedTranscriber(transcripts)
     chat = chat or ScriptedChatModel(replies)
@@ -118,6 +122,7 @@ def make_runtime(
         Speaker(synthesizer, sink),
         on_turn=lambda record: None,
         captions=captions,
+        crowd=crowd,
     )
     return runtime, transcriber, chat, synthesizer, sink, memory
 
@@ -168,6 +173,45 @@ def test_noise_only_transcript_goes_back_to_listening() -> None:
     assert records[0].states == ["idle", "listening", "transcribing", "listening"]
     assert records[1].outcome == "replied"
     assert len(chat.prompts) == 1 and synthesizer.spoken == ["Hello!"]
+
+
+class TwoVoices:
+    """Voice embeddings of two players, in the order they speak."""
+
+    def __init__(self, order: list[int]) -> None:
+        self._order = iter(order)
+
+    def embed(self, speech: FloatAudio) -> np.ndarray:
+        vector = np.zeros(8, dtype=np.float32)
+        vector[next(self._order)] = 1.0
+        return vector
+
+
+def test_cross_talk_is_not_answered_and_each_memory_keeps_its_speaker() -> None:
+    """`addressed`: the bot answers its name and the same speaker's follow-up; another player talking to
+    the first gets no reply (outcome not_addressed) and the follow-up window closes."""
+    crowd = Crowd(
+        TwoVoices([0, 0, 1, 0]),
+        SpeakerTracker(0.72, "Celeste"),
+        ReplyPolicy(ReplyPolicySettings(policy="addressed"), "Celeste"),
+    )
+    runtime, _, chat, _, _, memory = make_runtime(
+        ["Celeste, I'm Robin.", "And you?", "Robin, come here.", "Sure."],
+        ["Hi Robin!", "I am fine."],
+        crowd=crowd,
+    )
+    records = run_with_timeout(runtime, ScriptedSource([10, 10, 10, 10]))
+    assert [(r.speaker, r.outcome) for r in records] == [
+        ("Robin", "replied"),
+        ("Robin", "replied"),
+        ("speaker 2", "not_addressed"),
+        ("Robin", "not_addressed"),
+    ]
+    assert len(chat.prompts) == 2
+    assert [(e.question, e.speaker) for e in memory.context("x").window] == [
+        ("Celeste, I'm Robin.", "Robin"),
+        ("And you?", "Robin"),
+    ]
 
 
 @pytest.mark.parametrize("reply", ["", "(laughs) 😊 :)"])

@@ -18,9 +18,10 @@ move it has not heard yet, at the loudest gain among them. While the estimate is
 match: the last seconds mix two delays, or a user talks over the echo) the gate assumes the worst until it
 is clear again.
 
-When nothing correlates at all and no echo was learned in the last 30 s, the input carries no echo: a
+When nothing correlates clearly and no echo was learned in the last 30 s, the input carries no echo: a
 digital cable that is silent while the bot speaks (separate virtual cables) or a room whose noise ignores
-the bot, so a user at any level is heard. Until
+the bot, so a user at any level is heard (a user talking over the bot on a silent cable can correlate
+with it by chance, up to about 0.6). Until
 `max_delay_ms` + 0.8 s of playback has been heard (once per run), the gate cannot know and assumes the
 worst: any delay up to the maximum and a gain of 0 dB (the echo as loud as the playback); what is heard
 meanwhile waits to be judged (see :mod:`machine.listen.hearing`).
@@ -64,9 +65,8 @@ _LEARN_EVERY = 4
 _LOW = 10.0
 _ECHO_MATCH = 0.7
 """The correlation between playback and input levels above which the input carries an echo at that delay."""
-_NO_ECHO_MATCH = 0.5
-"""The correlation below which (at every delay) the input does not follow the playback: no echo, unless an
-echo was learned in the last 30 s (then it is unclear)."""
+_FAINT_DB = -40.0
+"""An echo path this much quieter than the playback (or more) masks nothing that matters: no echo."""
 _KEEP_SLOTS = math.ceil(30.0 / SLOT_S)
 """A delay learned this long ago (in slots, 30 s) no longer counts."""
 _FLOOR_DB = -100.0
@@ -183,10 +183,13 @@ class EchoGate:
         """The path by the newest estimate and the delays learned in the last 30 s."""
         match, estimate = self._estimate()
         self._learned = [known for known in self._learned if known.slot > slot - _KEEP_SLOTS]
-        if match >= _ECHO_MATCH and estimate is not None:
+        faint = estimate is not None and estimate.gain_db < _FAINT_DB
+        if match >= _ECHO_MATCH and estimate is not None and not faint:
             self._learned.append(estimate)
-        elif match < _NO_ECHO_MATCH and not self._learned:
-            return EchoPath(0, 0, _FLOOR_DB, learned=True)  # the input does not follow the playback
+        elif not self._learned:
+            # no clear echo and none learned lately: the input does not follow the playback, or only far
+            # below it (a silent cable with a user talking over the bot can match by chance)
+            return EchoPath(0, 0, _FLOOR_DB, learned=True)
         else:
             return self._worst(True)  # unclear: an echo buried in other sound, or a delay on the move
         return EchoPath(

@@ -28,17 +28,21 @@ class BlockMemory:
     def __init__(self, block: MemoryBlock) -> None:
         self.block = block
 
-    def context(self, user_input: str) -> MemoryContext:
-        """The block's recollections for this input and its recent window (never raises)."""
+    def context(self, user_input: str, speaker: str | None = None) -> MemoryContext:
+        """The block's recollections for this input and its recent window (never raises); `speaker`'s
+        own recollections come first (the prompt budget drops the last ones first)."""
         found = self.block.context(user_input)
+        recollections = sorted(
+            found.recollections, key=lambda memory: speaker is not None and memory.speaker != speaker
+        )
         return MemoryContext(
-            recollections=tuple(Exchange(m.question, m.answer) for m in found.recollections),
-            window=tuple(Exchange(m.question, m.answer) for m in found.window),
+            recollections=tuple(Exchange(m.question, m.answer, m.speaker) for m in recollections),
+            window=tuple(Exchange(m.question, m.answer, m.speaker) for m in found.window),
         )
 
-    def remember(self, question: str, answer: str) -> None:
-        """Keep the exchange in the block."""
-        self.block.remember(question, answer)
+    def remember(self, question: str, answer: str, speaker: str | None = None) -> None:
+        """Keep the exchange in the block, with who asked."""
+        self.block.remember(question, answer, speaker=speaker)
 
     def touch(self) -> None:
         """Something was heard or said: the session goes on."""

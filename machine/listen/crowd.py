@@ -1,0 +1,77 @@
+"""Who said a turn, and whether the bot answers it: speaker identification and the reply policy together.
+
+The runtime hands each transcribed utterance here. With `machine.speakers.enabled` the utterance's voice
+is embedded (:mod:`machine.listen.voice_encoder`) and matched to the session's speakers
+(:mod:`machine.listen.speakers`); the reply policy (:mod:`machine.reply.policy`) then decides. The voice
+embedding is dropped as soon as it has been matched; the speakers' mean voices live in memory until the
+session is forgotten (`forget`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from machine.listen.speakers import SpeakerTracker
+from machine.ports import FloatAudio, VoiceEmbedder
+from machine.reply.policy import ReplyPolicy
+
+__all__ = ["Attribution", "Crowd"]
+
+log = logging.getLogger(__name__)
+
+_ONE_VOICE = "speaker 1"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who said it, and whether the bot answers."""
+
+    speaker: str
+    addressed: bool
+    crowd: bool = False
+    """More than one voice in the session, or the speaker gave their name: the prompt says who is who
+    (one unnamed voice is just "the person you are talking with", as before)."""
+
+
+class Crowd:
+    """Speaker identification (optional) and the reply policy. Called from one turn job at a time."""
+
+    def __init__(self, encoder: VoiceEmbedder | None, tracker: SpeakerTracker, policy: ReplyPolicy) -> None:
+        self._encoder = encoder
+        self._tracker = tracker
+        self._policy = policy
+
+    def voice(self, speech: FloatAudio) -> np.ndarray | None:
+        """The utterance's voice embedding (the slow part: run it beside the transcription), or None when
+        speakers are not told apart or the audio cannot be embedded."""
+        if self._encoder is None or not speech.size:
+            return None
+        try:
+            return self._encoder.embed(speech)
+        except ValueError as exc:  # not finite: the audio was checked upstream, so this is rare
+            log.warning("speaker not identified: %s", exc)
+            return None
+
+    def attribute(self, voice: np.ndarray | None, transcript: str, now: float) -> Attribution:
+        """Who said `transcript` in this `voice` and whether the bot answers them (the voice is dropped)."""
+        speaker, crowd = _ONE_VOICE, False
+        if voice is not None:
+            who = self._tracker.identify(voice, transcript)
+            speaker, crowd = who.label, who.name is not None or len(self._tracker.speakers) > 1
+        return Attribution(speaker, self._policy.addressed(transcript, speaker, now), crowd=crowd)
+
+    def hear(self, speech: FloatAudio, transcript: str, now: float) -> Attribution:
+        """`voice` then `attribute`, one after the other."""
+        return self.attribute(self.voice(speech), transcript, now)
+
+    def answered(self, speaker: str, now: float) -> None:
+        """The bot finished a reply to `speaker`."""
+        self._policy.answered(speaker, now)
+
+    def forget(self) -> None:
+        """The session ended: every speaker and voice is dropped."""
+        self._tracker.forget()
+        self._policy.forget()
