@@ -262,6 +262,8 @@ class SpeakerSettings(_Section):
     enabled: bool = True
     threshold: float = Field(0.72, ge=0.0, le=1.0)
     """Cosine similarity at or above which an utterance is a known speaker's (bench/crowd.py)."""
+    forget_after_idle_s: float = Field(900.0, ge=1.0, le=7 * 24 * 3600.0)
+    """Nobody spoke for this long: the session's voices are dropped (as a memory session expires)."""
 
 
 class ReplyPolicySettings(_Section):

@@ -85,6 +85,7 @@ def build_crowd(settings: MachineSettings) -> Crowd:
         encoder,
         SpeakerTracker(settings.speakers.threshold, settings.bot_name),
         ReplyPolicy(settings.reply_policy, settings.bot_name),
+        settings.speakers.forget_after_idle_s,
     )
 
 

@@ -117,6 +117,19 @@ def test_the_crowd_labels_the_speaker_and_asks_the_policy() -> None:
     assert crowd.hear(speech, "And you?", now=3.0).addressed
 
 
+def test_after_a_long_silence_the_voices_are_forgotten() -> None:
+    crowd = Crowd(
+        _Voices([voice(1), voice(2), voice(2)]),
+        SpeakerTracker(0.75, "Celeste"),
+        ReplyPolicy(ReplyPolicySettings(policy="always"), "Celeste"),
+        forget_after_idle_s=900.0,
+    )
+    speech = np.zeros(16000, dtype=np.float32)
+    assert crowd.hear(speech, "Hi", now=0.0).speaker == "speaker 1"
+    assert crowd.hear(speech, "Hello", now=100.0).speaker == "speaker 2"
+    assert crowd.hear(speech, "Anyone?", now=1100.0).speaker == "speaker 1", "a new session: voices forgotten"
+
+
 def test_a_fact_told_by_one_speaker_is_not_attributed_to_another() -> None:
     context = MemoryContext(
         recollections=(Exchange("I have a dog named Rex.", "Nice!", "Robin"),),

@@ -39,10 +39,18 @@ class Attribution:
 class Crowd:
     """Speaker identification (optional) and the reply policy. Called from one turn job at a time."""
 
-    def __init__(self, encoder: VoiceEmbedder | None, tracker: SpeakerTracker, policy: ReplyPolicy) -> None:
+    def __init__(
+        self,
+        encoder: VoiceEmbedder | None,
+        tracker: SpeakerTracker,
+        policy: ReplyPolicy,
+        forget_after_idle_s: float = 900.0,
+    ) -> None:
         self._encoder = encoder
         self._tracker = tracker
         self._policy = policy
+        self._forget_after_idle_s = forget_after_idle_s
+        self._last_heard: float | None = None
 
     def voice(self, speech: FloatAudio) -> np.ndarray | None:
         """The utterance's voice embedding (the slow part: run it beside the transcription), or None when
@@ -56,7 +64,11 @@ class Crowd:
             return None
 
     def attribute(self, voice: np.ndarray | None, transcript: str, now: float) -> Attribution:
-        """Who said `transcript` in this `voice` and whether the bot answers them (the voice is dropped)."""
+        """Who said `transcript` in this `voice` and whether the bot answers them (the voice is dropped).
+        After `forget_after_idle_s` with nobody heard, the session's voices are dropped first."""
+        if self._last_heard is not None and now - self._last_heard > self._forget_after_idle_s:
+            self.forget()
+        self._last_heard = now
         speaker, crowd = _ONE_VOICE, False
         if voice is not None:
             who = self._tracker.identify(voice, transcript)
