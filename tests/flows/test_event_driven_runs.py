@@ -5,8 +5,6 @@ connection was dropped. Takes about a minute (the server and the served process 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from fake_vrchat import FakeVRChat
 from flow_harness import GROUP_ID, FakeSecrets, good_user
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect_server import prefect_server
+from prefect_server import prefect_server, stop_process_group
 
 from flows.deployments import PREFECT_YAML
 
@@ -107,11 +105,7 @@ def test_a_friend_request_heard_on_the_pipeline_is_accepted_within_15_s(
             took_second = _wait_for_friend(fake, second.id, log, lambda: fake.add_notification(second))
             _wait(lambda: second.id in fake.invite_posts, 30, "the new friend was never invited", log)
         finally:
-            os.killpg(served.pid, signal.SIGTERM)
-            try:
-                served.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(served.pid, signal.SIGKILL)
+            stop_process_group(served)
     print(f"accepted {took_first:.1f} s and {took_second:.1f} s after the request was sent")
     assert took_first <= WITHIN_S and took_second <= WITHIN_S, (took_first, took_second)
     assert fake.invite_posts == {first.id: 1, second.id: 1}
