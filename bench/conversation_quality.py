@@ -15,8 +15,9 @@ by file (no real-time pacing), each in a fresh memory of its own. Per run it rep
 - on-topic: the share of replies whose embedding similarity to the question passes the threshold that
   best separates the hand-labelled pairs in bench/data/on_topic_labels.json (calibration reported);
 - repeated openings: replies whose first three words open an earlier reply of the conversation;
-- echo and role confusion: replies saying six or more of the user's words in a row back; replies
-  claiming a fact the user stated as the bot's own;
+- echo and role confusion: replies saying six or more words in a row of the input they answer back
+  (parroting); replies claiming a fact the user stated as the bot's own. Also reported, not a defect:
+  replies saying six or more words of something the user said earlier (an answer from memory does);
 - strikes and give-ups per turn.
 
 Prints a table and writes every turn to bench/results/conversation_quality.json (or --output).
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from model_options import add_model_options, model_name, with_model
-from quality_measures import align, calibrate, claims, echoes_user, recalls, repeats_opening, wer
+from quality_measures import align, calibrate, claims, mark_echoes, recalls, repeats_opening, wer
 from turn_latency import machine_description, write_result
 
 from machine.audio.files import read_wav, write_wav
@@ -109,13 +110,11 @@ def turn_rows(
     owners = align(script, [r.transcript for r in records])
     rows: list[dict[str, object]] = []
     replies: list[str] = []
-    said: list[str] = []
     stated: list[str] = []
     for turn, mine, whole_text in zip(conversation.turns, owners, whole, strict=True):
         own = [records[i] for i in mine]
         reply = " ".join(" ".join(r.reply) for r in own)
         heard = " ".join(r.transcript for r in own)
-        said.append(str(turn["say"]))
         row: dict[str, object] = {
             "conversation": conversation.name,
             "say": turn["say"],
@@ -130,7 +129,6 @@ def turn_rows(
             row["recalled"] = recalls(reply, turn["expect"])  # type: ignore[arg-type]
         if reply:
             row["repeated_opening"] = repeats_opening(reply, replies)
-            row["echo"] = echoes_user(reply, said)
             row["role_confusion"] = claims(reply, stated)
             replies.append(reply)
         stated.extend(turn.get("claims", []))  # type: ignore[arg-type]
@@ -187,6 +185,7 @@ def summary(rows: list[dict[str, object]], calibration: dict[str, object]) -> di
         "on_topic_calibration": calibration,
         "repeated_openings": share(rows, "repeated_opening"),
         "echo": share(rows, "echo"),
+        "restates_earlier": share(rows, "restates_earlier"),
         "role_confusion": share(rows, "role_confusion"),
         "strikes_per_turn": round(strikes / len(rows), 3),
         "give_ups": share(rows, "gave_up"),
@@ -197,7 +196,15 @@ def print_summary(result: dict[str, object]) -> None:
     print(f"\n{'measure':<22}{'value':>10}{'n':>6}")
     for key in ("wer_segments", "wer_whole_files", "strikes_per_turn"):
         print(f"{key:<22}{result[key]:>10}")
-    for key in ("fact_recall", "on_topic", "repeated_openings", "echo", "role_confusion", "give_ups"):
+    for key in (
+        "fact_recall",
+        "on_topic",
+        "repeated_openings",
+        "echo",
+        "restates_earlier",
+        "role_confusion",
+        "give_ups",
+    ):
         value = result[key]
         assert isinstance(value, dict)
         print(f"{key:<22}{value['share']:>10.1%}{value['n']:>6}")
@@ -222,6 +229,7 @@ def main() -> int:
     if args.rescore:
         earlier = json.loads(args.rescore.read_text(encoding="utf-8"))
         rows = earlier["rows"]
+        mark_echoes(rows)
         earlier.update(summary(rows, on_topic(rows)), rows=rows)
         print_summary(earlier)
         write_result(args.rescore, earlier)
@@ -244,6 +252,7 @@ def main() -> int:
             print(f"\n== {conversation.name} ({conversation.voice})", flush=True)
             records = converse(settings, memory, conversation, folder)
             rows += turn_rows(conversation, records, whole)
+    mark_echoes(rows)
     calibration = on_topic(rows)
     result: dict[str, object] = {
         "benchmark": "conversation_quality",

@@ -89,6 +89,19 @@ def echoes_user(reply: str, user_lines: Sequence[str], n: int = 6) -> bool:
     return any(repeats_words(reply, line, n) for line in user_lines)
 
 
+def mark_echoes(rows: list[dict[str, object]]) -> None:
+    """Per reply: `echo`, it says six or more words in a row of the input it answers back (parroting);
+    `restates_earlier`, it says six or more words of something the user said earlier in the conversation
+    (an answer from memory does that: "You told me your cat is called Pickles ...")."""
+    earlier: dict[str, list[str]] = {}
+    for row in rows:
+        said = earlier.setdefault(str(row["conversation"]), [])
+        if row["reply"]:
+            row["echo"] = echoes_user(str(row["reply"]), [str(row["say"])])
+            row["restates_earlier"] = echoes_user(str(row["reply"]), said)
+        said.append(str(row["say"]))
+
+
 def claims(reply: str, phrases: Sequence[str]) -> bool:
     """The reply says one of the user's facts as the bot's own (one of `phrases`, in the first person)."""
     said = " ".join(normalised(reply))

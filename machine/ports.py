@@ -7,7 +7,7 @@ composition root (:mod:`machine.wiring`) picks the backends from the settings.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -168,7 +168,8 @@ class ChatModel(Protocol):
     def stream(
         self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
     ) -> Iterator[str]:
-        """Yield text pieces of the reply; stop early when `cancel` is set or the consumer stops."""
+        """Yield text pieces of the reply; stop early when `cancel` is set or the consumer stops. When the
+        last message is the assistant's, the reply was begun with it: only what follows is yielded."""
         ...
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
@@ -239,6 +240,14 @@ class VoiceEmbedder(Protocol):
 
     def embed(self, speech: FloatAudio) -> np.ndarray:
         """The voice of one utterance; ValueError for empty or non-finite audio."""
+        ...
+
+
+class TextEmbedder(Protocol):
+    """Texts in, one unit-length vector per text out (cosine similarity is the dot product)."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text."""
         ...
 
 

@@ -110,6 +110,7 @@ class ChatServerSettings(_Section):
 
 
 HistoryStyle = Literal["turns", "notes"]
+MemoryAnswers = Literal["off", "answer_only", "answer_then_model"]
 
 
 class ChatModelSettings(_Section):
@@ -144,6 +145,15 @@ class ChatModelSettings(_Section):
     """How the conversation so far is shown: `notes` (only what the user said, retold about them, in the
     system message) or `turns` (recent exchanges as chat turns, recollections quoted in the system
     message)."""
+    memory_answers: MemoryAnswers = "answer_only"
+    """A question about the user that something they told the bot answers is answered with it, said back
+    to them (see :mod:`machine.reply.memory_answer`): `answer_only` (the bundled model's additions to it
+    were often wrong: "You live in Lisbon." → "You can't live in a city called Lisbon."),
+    `answer_then_model` (the model goes on from it; for bigger models) or `off`."""
+    memory_answer_about_user: float = Field(0.375, ge=-1.0, le=1.0)
+    """Least similarity of a question naming the user (my, I, me) to what they said, to answer from it."""
+    memory_answer_about_other: float = Field(0.725, ge=-1.0, le=1.0)
+    """The same for a question naming nobody ("What is the biggest goldfish called?")."""
 
     @model_validator(mode="after")
     def _served_model_named(self) -> ChatModelSettings:

@@ -18,8 +18,17 @@ from machine.listen.hearing import Hearing
 from machine.listen.silero_vad import SileroVoiceActivity
 from machine.listen.speakers import SpeakerTracker
 from machine.listen.whisperx_transcriber import WhisperxTranscriber
-from machine.ports import AudioSink, Captions, ChatModel, ConversationMemory, FloatAudio, Synthesizer
+from machine.ports import (
+    AudioSink,
+    Captions,
+    ChatModel,
+    ConversationMemory,
+    FloatAudio,
+    Synthesizer,
+    TextEmbedder,
+)
 from machine.reply.checks import ReplyChecker
+from machine.reply.memory_answer import MemoryAnswer
 from machine.reply.policy import ReplyPolicy
 from machine.reply.profanity_classifier import profanity_probability
 from machine.reply.thinking import Thinker
@@ -39,11 +48,13 @@ def build_runtime(
     sink: AudioSink,
     on_turn: Callable[[TurnRecord], None],
     playback_levels: PlaybackLevels | None = None,
+    embedder: TextEmbedder | None = None,
 ) -> Runtime:
     """Load every model named in the settings and connect them into a runtime that plays into `sink`.
 
     `playback_levels` (what the sink plays, for live audio) turns on the echo gate, and with it barge-in
-    when `machine.audio.barge_in` is on."""
+    when `machine.audio.barge_in` is on. `embedder` (the memory's) lets the bot answer questions about
+    the user from what they told it (`machine.chat_model.memory_answers`)."""
     persona = settings.persona()
     captions = build_captions(settings)  # first: a wrong host fails before the models load
     hearing = build_hearing(settings, playback_levels)
@@ -56,6 +67,7 @@ def build_runtime(
         settings.chat_model,
         settings.reply_checks,
         build_reply_checker(settings, persona),
+        build_memory_answer(settings.chat_model, embedder),
     )
     speaker = Speaker(build_synthesizer(settings.synthesizer), sink)
     crowd = build_crowd(settings)
@@ -71,6 +83,13 @@ def build_runtime(
         warm_up=True,
         crowd=crowd,
     )
+
+
+def build_memory_answer(chat: ChatModelSettings, embedder: TextEmbedder | None) -> MemoryAnswer | None:
+    """The answer from memory to questions about the user, when it is on and an embedder is at hand."""
+    if chat.memory_answers == "off" or embedder is None:
+        return None
+    return MemoryAnswer(embedder, chat.memory_answer_about_user, chat.memory_answer_about_other)
 
 
 def build_crowd(settings: MachineSettings) -> Crowd:

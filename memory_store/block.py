@@ -81,6 +81,11 @@ class MemoryBlock:
             self._window.clear()
             self._next_seq = 0
 
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model recall uses (shared, so the reply's answer from memory loads no other)."""
+        return self._embedder
+
     def context(self, user_input: str) -> TurnContext:
         """Recollections for `user_input` and the recent window. Counts as activity; never raises."""
         with self._lock:

@@ -70,6 +70,17 @@ def test_count_tokens_is_the_prompt_length(chat_model: TransformersChatModel) ->
     assert 0 < chat_model.count_tokens(short) < chat_model.count_tokens(longer)
 
 
+def test_a_begun_reply_is_continued_not_answered_anew(chat_model: TransformersChatModel) -> None:
+    """A reply begun with the answer from memory: the prompt ends inside the assistant's turn, so the model
+    goes on from the begun text instead of starting another reply after it."""
+    asked = [ChatMessage("user", "What is my cat called?")]
+    begun = [*asked, ChatMessage("assistant", "Your cat is called Pickles.")]
+    prompt = chat_model.tokenizer.decode(chat_model.prompt_ids(begun)[0])
+    fresh = chat_model.tokenizer.decode(chat_model.prompt_ids(asked)[0])
+    assert prompt.endswith("<|im_start|>assistant\nYour cat is called Pickles."), prompt[-80:]
+    assert prompt.startswith(fresh), "the begun text follows the assistant's turn marker"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -195,7 +196,10 @@ def test_files_without_speech_are_named_and_turns_jsonl_is_always_written(
     soundfile.write(str(folder / "q2.wav"), noise * 100, 16_000)  # "speech"
     soundfile.write(str(folder / "q3.wav"), noise, 16_000)
     output = tmp_path / "out"
-    monkeypatch.setattr("machine.runs.recorded.open_memory", lambda *args, **kwargs: contextlib.nullcontext())
+    memory = SimpleNamespace(embedder=None)  # stands in for the memory block: nothing is remembered
+    monkeypatch.setattr(
+        "machine.runs.recorded.open_memory", lambda *args, **kwargs: contextlib.nullcontext(memory)
+    )
     monkeypatch.setattr(
         "machine.runs.recorded.build_runtime",
         lambda settings, memory, sink, on_turn, **kwargs: _LoudnessRuntime(on_turn),

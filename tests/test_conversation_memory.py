@@ -10,7 +10,7 @@ import pytest
 from chat_fakes import make_thinker
 
 from machine.ports import ChatMessage, MemoryContext, Sampling
-from machine.reply.third_person import third_person
+from machine.reply.retelling import third_person
 from machine.runs.memory import BlockMemory, open_memory
 from memory_store import MemoryStoreSettings
 

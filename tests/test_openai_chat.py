@@ -142,6 +142,7 @@ class Scripted:
     silent: bool = False
     """Read the request and answer nothing, until the client leaves."""
     authorization: list[str | None] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
     disconnected: threading.Event = field(default_factory=threading.Event)
     url: str = ""
 
@@ -151,7 +152,7 @@ def _scripted_handler(script: Scripted) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            script.requests.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0")))))
             script.authorization.append(self.headers.get("Authorization"))
             if script.silent:
                 self._wait_for_the_client()
@@ -387,6 +388,27 @@ def test_finished_reply_without_done_and_usage_chunks_are_accepted(scripted: Cal
     body = sse(delta("Hello"), {"choices": [], "usage": {"completion_tokens": 2}}, delta(" there.", "stop"))
     model = OpenAIChatModel(chat_settings(scripted(body=body).url))
     assert list(model.stream(STORY, threading.Event(), sampling())) == ["Hello", " there."]
+
+
+def test_a_begun_reply_is_asked_to_go_on_as_an_instruction(scripted: Callable[..., Scripted]) -> None:
+    """OpenAI's API cannot continue a message: the answer from memory the reply began with goes to the
+    system message as something already said, and the server is asked for what comes next."""
+    server = scripted(body=sse(delta(" She sounds lovely.", "stop")))
+    model = OpenAIChatModel(chat_settings(server.url))
+    begun = [
+        ChatMessage("system", "You are Celeste."),
+        ChatMessage("user", "What is my cat called?"),
+        ChatMessage("assistant", "Your cat is called Pickles."),
+    ]
+    assert list(model.stream(begun, threading.Event(), sampling())) == [" She sounds lovely."]
+
+    sent = server.requests[0]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user"], "the last message is the user's again"
+    assert sent[0]["content"].startswith("You are Celeste.\n\n")
+    assert (
+        '"Your cat is called Pickles."' in sent[0]["content"] and "without repeating it" in sent[0]["content"]
+    )
+    assert sent[1] == {"role": "user", "content": "What is my cat called?"}
 
 
 def test_error_status_shows_the_body_and_never_the_headers(scripted: Callable[..., Scripted]) -> None:

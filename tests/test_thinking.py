@@ -11,8 +11,8 @@ from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thi
 from machine.ports import ChatMessage, Exchange, MemoryContext
 from machine.reply.checks import ReplyChecker, Strike
 from machine.reply.profanity_classifier import profanity_probability
+from machine.reply.retelling import third_person
 from machine.reply.thinking import ReplyEvents, build_messages
-from machine.reply.third_person import third_person
 from machine.settings import ReplyCheckSettings
 
 PERSONA = "You are Testy. Be kind. Never swear."

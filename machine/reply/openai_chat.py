@@ -138,7 +138,7 @@ class OpenAIChatModel:
         server = self._server
         body: dict[str, Any] = {
             "model": self._model_name,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": m.content} for m in _begun_as_instruction(messages)],
             "stream": True,
             "max_tokens": sampling.max_new_tokens,
             "temperature": sampling.temperature,
@@ -288,3 +288,19 @@ class _CancelWatch:
                     self._socket.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     log.debug("the chat server connection was already closed")
+
+
+def _begun_as_instruction(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """`messages` for a server that answers with a new message: a reply begun (the last message is the
+    assistant's) becomes an instruction in the system message to go on from it. OpenAI's API has no
+    portable way to continue a message."""
+    if not messages or messages[-1].role != "assistant":
+        return messages
+    *asked, begun = messages
+    instruction = (
+        f'You have begun your reply with: "{begun.content}" Say only what comes next, in one short '
+        "sentence, without repeating it."
+    )
+    if asked and asked[0].role == "system":
+        return [ChatMessage("system", f"{asked[0].content}\n\n{instruction}"), *asked[1:]]
+    return [ChatMessage("system", instruction), *asked]

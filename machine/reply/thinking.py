@@ -23,13 +23,14 @@ import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext
 from machine.reply.checks import ReplyChecker, Strike
+from machine.reply.memory_answer import MemoryAnswer
+from machine.reply.retelling import third_person
 from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
-from machine.reply.third_person import third_person
 from machine.settings import ChatModelSettings, HistoryStyle, ReplyCheckSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ def _who(exchange: Exchange, speaker: str | None) -> str:
     return _quoted(exchange.speaker or "someone") if speaker is not None else "they"
 
 
+def _statements(exchanges: Iterable[Exchange]) -> list[Exchange]:
+    """The exchanges in which the user told something (their questions tell nothing)."""
+    return [e for e in exchanges if e.question.strip() and not e.question.rstrip().endswith("?")]
+
+
 def _assemble(
     persona: str,
     recollections: list[Exchange],
@@ -69,8 +75,9 @@ def _assemble(
     if speaker is not None:
         system += f"\n\nYou are talking with {_quoted(speaker)}; other people may be around."
     if history == "notes":
-        told = [(e.speaker, third_person(_quoted(e.question))) for e in (*recollections, *window)]
-        told = [(who, fact) for who, fact in told if not fact.rstrip().endswith("?")]  # asked, not told
+        told = [
+            (e.speaker, third_person(_quoted(e.question))) for e in _statements((*recollections, *window))
+        ]
         if told and speaker is not None:
             listed = "\n".join(f"- {_quoted(who or 'someone')}: {fact}" for who, fact in told)
             system += f"\n\n{_NOTES_BY_SPEAKER_HEADER}\n{listed}"
@@ -136,6 +143,7 @@ class ReplyEvents:
     """What happens while a reply is made; called on the thread that iterates the reply."""
 
     first_token: Callable[[], None] = _nothing
+    """The reply's first text is ready: the model's first token, or the answer from memory."""
     strike: Callable[[Strike, bool], None] = _nothing
     """A check failed; the flag says whether part of the reply had already been released."""
     gave_up: Callable[[], None] = _nothing
@@ -159,8 +167,10 @@ class Thinker:
         chat: ChatModelSettings,
         checks: ReplyCheckSettings,
         checker: ReplyChecker,
+        memory_answer: MemoryAnswer | None = None,
     ) -> None:
         self._model = model
+        self._memory_answer = memory_answer
         self._memory = memory
         self._persona = persona
         self._stops = default_stop_strings(bot_name)
@@ -197,6 +207,14 @@ class Thinker:
         earlier = [exchange.answer for exchange in (*context.recollections, *context.window)]
         released: list[str] = []
         first_token = [events.first_token]
+        opening = self._answer_from_memory(transcript, context, speaker, earlier)
+        if opening is not None:
+            first_token.pop()()  # the reply's first text is ready: this turn's model starts after it
+            released.append(opening)
+            yield opening
+            if self._chat.memory_answers == "answer_only" or self._chat.max_sentences == 1:
+                return
+            messages = [*messages, ChatMessage("assistant", opening)]
         for attempt in range(self._checks.max_attempts):
             try:
                 yield from self._attempt(
@@ -213,6 +231,28 @@ class Thinker:
         if self._checks.give_up_line and not cancel.is_set():
             yield self._checks.give_up_line
 
+    def _answer_from_memory(
+        self, transcript: str, context: MemoryContext, speaker: str | None, earlier: list[str]
+    ) -> str | None:
+        """The reply's opening when what the user (this speaker) told the bot answers their question and
+        passes the checks; None otherwise."""
+        if self._memory_answer is None or self._chat.memory_answers == "off":
+            return None
+        told = [
+            untrusted(e.question)
+            for e in (*context.recollections, *context.window)
+            if speaker is None or e.speaker == speaker
+        ]
+        opening = self._memory_answer.answer(transcript, told, earlier, self._checks.opening_words)
+        if opening is None:
+            return None
+        # no loop checks: the same fact may be asked for again (its opening is already a fresh one)
+        strike = self._checker.check_piece([], opening, (), transcript)
+        if strike is not None:
+            log.info("the answer from memory was not said: %s", strike)
+            return None
+        return opening
+
     def _attempt(
         self,
         messages: list[ChatMessage],
@@ -224,9 +264,10 @@ class Thinker:
     ) -> Iterator[str]:
         """One generation; raises :class:`_StrikeError` at the first failed check (the stream is closed).
 
-        `context`: the bot's earlier replies and what the user just said, for the checks."""
+        `context`: the bot's earlier replies and what the user just said, for the checks. The model goes
+        on from what was `released` before it (the answer from memory), within `max_sentences` in all."""
         splitter = SentenceSplitter(
-            self._chat.max_sentences,
+            self._chat.max_sentences - len(released),
             self._stops,
             self._chat.first_clause_words,
             self._chat.first_piece_max_words,

@@ -165,9 +165,13 @@ class TransformersChatModel:
         return settings.model, settings.gguf_file
 
     def prompt_ids(self, messages: list[ChatMessage]) -> torch.Tensor:
-        """The chat-template token ids for `messages`, ending with the assistant's turn marker."""
+        """The chat-template token ids for `messages`, ending with the assistant's turn marker, or, when
+        the last message is the assistant's (a reply begun), with that message left open to go on from."""
         chat = [{"role": m.role, "content": m.content} for m in messages]
-        ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt")
+        begun = bool(messages) and messages[-1].role == "assistant"
+        ids = self.tokenizer.apply_chat_template(
+            chat, add_generation_prompt=not begun, continue_final_message=begun, return_tensors="pt"
+        )
         return ids.to(self.model.device)
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:

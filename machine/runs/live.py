@@ -66,7 +66,9 @@ def run_live(
                     if on_turn is not None:
                         on_turn(record)
 
-                runtime = build_runtime(settings, memory, sink, show, playback_levels=levels)
+                runtime = build_runtime(
+                    settings, memory, sink, show, playback_levels=levels, embedder=memory.embedder
+                )
                 source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
                 asked = _handle_signals(runtime, memory, stop)
                 print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from machine.ports import Exchange, MemoryContext
-from memory_store import MemoryBlock, MemoryStoreSettings, MemorySystem
+from memory_store import Embedder, MemoryBlock, MemoryStoreSettings, MemorySystem
 from memory_store.expiry_timer import SessionExpiryTimer
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ class BlockMemory:
 
     def __init__(self, block: MemoryBlock) -> None:
         self.block = block
+
+    @property
+    def embedder(self) -> Embedder:
+        """The block's embedding model."""
+        return self.block.embedder
 
     def context(self, user_input: str, speaker: str | None = None) -> MemoryContext:
         """The block's recollections for this input and its recent window (never raises); `speaker`'s

@@ -69,7 +69,7 @@ def run_recorded(
 
     sink = WavReplySink(output, realtime=realtime)
     with open_memory(memory_settings, settings.memory_block, fresh=fresh_session) as memory:
-        runtime = build_runtime(settings, memory, sink, on_turn)
+        runtime = build_runtime(settings, memory, sink, on_turn, embedder=memory.embedder)
         records = runtime.run(source)
     for path in source.unheard:
         print(f"no speech heard in {path}", flush=True)
