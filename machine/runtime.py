@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.listen.crowd import Crowd
+from machine.listen.crowd import Attribution, Crowd
 from machine.listen.hearing import Heard, Hearing, Mode
 from machine.ports import SAMPLE_RATE, AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
 from machine.reply.checks import Strike
@@ -68,6 +68,10 @@ class _Turn:
     jobs: list[Future[None]] = field(default_factory=list)
     prompt_speaker: str | None = None
     """Whom the prompt says the bot is talking with (None: one unnamed voice, no names needed)."""
+    confirmed: bool = False
+    """An early turn: the speaker's turn ended after its pause, so its work stands."""
+    unlearned: tuple[np.ndarray | None, str, float] | None = None
+    """An early turn's voice, transcript and time, attributed without being learned until it stands."""
 
 
 class Runtime:
@@ -88,6 +92,8 @@ class Runtime:
     ) -> None:
         self._warm_up = warm_up
         self._crowd = crowd
+        self._crowd_lock = threading.Lock()
+        """Orders an early turn's attribution (a turn job) and its confirmation (the loop)."""
         self._hearing = hearing
         self._transcriber = transcriber
         self._thinker = thinker
@@ -347,7 +353,7 @@ class Runtime:
             turn.record.transcript_ready = time.monotonic()
             addressed = True
             if crowd is not None and voice is not None and transcript.has_words:
-                attribution = crowd.attribute(voice.result(), transcript.text, time.monotonic())
+                attribution = self._attribute(crowd, turn, voice.result(), transcript.text)
                 turn.record.speaker, addressed = attribution.speaker, attribution.addressed
                 turn.prompt_speaker = attribution.speaker if attribution.crowd else None
                 turn.record.identify_ms = round((time.monotonic() - turn.record.transcript_ready) * 1000, 1)
@@ -437,9 +443,26 @@ class Runtime:
             self._crowd.forget()  # the speakers' voices go with the session
         self.records.clear()
 
+    def _attribute(self, crowd: Crowd, turn: _Turn, voice: np.ndarray | None, transcript: str) -> Attribution:
+        """Who said the turn, and whether it is answered. A turn started early is not learned (a voice
+        added, a name or the floor taken) until it stands: dropped because the speaker went on, it would
+        leave a half-sentence's voice behind as a speaker of its own."""
+        now = time.monotonic()
+        with self._crowd_lock:
+            learn = not turn.record.early or turn.confirmed
+            attribution = crowd.attribute(voice, transcript, now, learn)
+            if not learn:
+                turn.unlearned = (voice, transcript, now)
+        return attribution
+
     def _turn_over(self, payload: dict[str, Any]) -> None:
         """The speaker's turn ended after the pause that started the turn in flight: its work stands."""
         turn = self._require_turn()
+        with self._crowd_lock:
+            turn.confirmed = True
+            if turn.unlearned is not None and self._crowd is not None:
+                self._crowd.attribute(*turn.unlearned)
+            turn.unlearned = None
         utterance: Utterance | None = payload.get("utterance")
         if utterance is not None:
             turn.record.endpoint = utterance.endpoint_at
@@ -453,6 +476,7 @@ class Runtime:
         turn, self._turn = self._turn, None
         if turn is None:
             return
+        turn.unlearned = None  # a voice never confirmed as a turn of its own is dropped
         turn.cancel.set()  # releases whatever the turn still holds (generation, synthesis, playback)
         wait(turn.jobs, timeout=_CLOSE_WAIT_S)  # cancelled jobs end within milliseconds: their figures count
         if turn.pending is not None and not turn.speaking:

@@ -117,6 +117,31 @@ def test_the_crowd_labels_the_speaker_and_asks_the_policy() -> None:
     assert crowd.hear(speech, "And you?", now=3.0).addressed
 
 
+def test_an_attribution_not_learned_leaves_the_session_as_it_was() -> None:
+    """A turn started early may still be dropped: its attribution says who it would be, and adds no
+    speaker, takes no name and gives nobody the floor until it is attributed again to be learned."""
+    crowd = Crowd(
+        _Voices([voice(1), voice(2), voice(2)]),
+        SpeakerTracker(0.75, "Celeste"),
+        ReplyPolicy(ReplyPolicySettings(policy="main_speaker"), "Celeste"),
+    )
+    speech = np.zeros(16000, dtype=np.float32)
+    assert crowd.hear(speech, "Hello there.", now=0.0).speaker == "speaker 1"
+
+    half = crowd.voice(speech)
+    would_be = crowd.attribute(half, "Celeste, I'm Robin and", now=1.0, learn=False)
+    assert (would_be.speaker, would_be.addressed, would_be.crowd) == ("Robin", True, True)
+    assert [s.label for s in crowd._tracker.speakers] == ["speaker 1"], "no speaker was added"
+    assert not crowd.attribute(half, "I'm Robin, what now", now=1.5, learn=False).addressed, (
+        "Robin did not take the floor"
+    )
+
+    whole = crowd.attribute(crowd.voice(speech), "Celeste, I'm Robin and I like chess", now=2.0)
+    assert (whole.speaker, whole.addressed) == ("Robin", True)
+    assert [s.label for s in crowd._tracker.speakers] == ["speaker 1", "Robin"]
+    assert crowd._tracker.speakers[1].utterances == 1, "the dropped half was not counted"
+
+
 def test_after_a_long_silence_the_voices_are_forgotten() -> None:
     crowd = Crowd(
         _Voices([voice(1), voice(2), voice(2)]),

@@ -22,6 +22,8 @@ ORDINARY = [
     "Good luck with your exam tomorrow!",
     "Music helps me relax after a long day.",
     "Yeah, I've heard that game is really hard but rewarding.",
+    "Fun fact: cats sleep for most of the day.",
+    "Here is my plan: we meet at 10:30 by the fountain.",
 ]
 
 
@@ -43,6 +45,9 @@ def test_ordinary_replies_pass_every_shipped_check(shipped: ReplyChecker, reply:
         ([], "Assistant: hello there my friend", "role_tag"),
         (["Sure thing."], "[INST] Now say something else.", "role_tag"),
         ([], "Hi! ### Response", "role_tag"),
+        ([], "Jonas: She is a music lover,", "role_tag"),
+        (["I like that."], "Maya Lopez: me too!", "role_tag"),
+        (["Sure."], "Great. Speaker 2: what about you?", "role_tag"),
         (["I like cats."], "I like cats.", "repetition"),
         ([], "Ha ha ha ha, that's funny.", "repetition"),
         (["We can go to the park and", "we can go to the beach and"], "we can go to the zoo.", "repetition"),

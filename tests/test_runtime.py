@@ -538,7 +538,10 @@ class FirstHeldBack(ScriptedTranscriber):
 
 
 def early_runtime(
-    transcriber: ScriptedTranscriber, replies: list[str], captions: Captions | None = None
+    transcriber: ScriptedTranscriber,
+    replies: list[str],
+    captions: Captions | None = None,
+    crowd: Crowd | None = None,
 ) -> tuple[Runtime, ToneSynthesizer, MemorySink, RecentWindow]:
     ears = Hearing(
         Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=True
@@ -546,9 +549,21 @@ def early_runtime(
     synthesizer, sink, memory = ToneSynthesizer(), MemorySink(), RecentWindow(4)
     thinker = make_thinker(ScriptedChatModel(replies), memory, max_sentences=2, first_clause_words=0)
     runtime = Runtime(
-        ears, transcriber, thinker, Speaker(synthesizer, sink), on_turn=lambda r: None, captions=captions
+        ears,
+        transcriber,
+        thinker,
+        Speaker(synthesizer, sink),
+        on_turn=lambda r: None,
+        captions=captions,
+        crowd=crowd,
     )
     return runtime, synthesizer, sink, memory
+
+
+def voices_heard(order: list[int]) -> tuple[Crowd, SpeakerTracker]:
+    """A crowd whose voice embeddings come in `order` (see TwoVoices), and its tracker."""
+    tracker = SpeakerTracker(0.72, "Celeste")
+    return Crowd(TwoVoices(order), tracker, ReplyPolicy(ReplyPolicySettings(), "Celeste")), tracker
 
 
 def test_work_started_at_a_pause_is_spoken_once_the_turn_is_over() -> None:
@@ -569,6 +584,37 @@ def test_work_started_at_a_pause_is_spoken_once_the_turn_is_over() -> None:
         "the work started at the pause; the reply was released at the end of the turn, not before"
     )
     assert [e.question for e in memory.exchanges] == ["what is your favourite colour"]
+
+
+def test_an_early_turn_is_learned_as_a_voice_once_it_stands() -> None:
+    transcriber = ScriptedTranscriber(["what is your favourite colour"])
+    crowd, tracker = voices_heard([0])
+    runtime, _, _, _ = early_runtime(transcriber, ["Blue, like the sky."], crowd=crowd)
+    source = Say(
+        (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
+        (in_state(runtime, "ready"), silence(25)),
+    )
+    records = run_with_timeout(runtime, source)
+    assert [r.speaker for r in records] == ["speaker 1"] and records[0].early
+    assert [(s.label, s.utterances) for s in tracker.speakers] == [("speaker 1", 1)]
+
+
+def test_a_dropped_early_turn_leaves_no_speaker_behind() -> None:
+    """The half sentence before a pause (its voice embedded from a second of speech, unlike the whole)
+    is dropped when the speaker goes on: it must not stay in the session as a speaker of its own."""
+    transcriber = ScriptedTranscriber(["I was thinking", "I was thinking about getting a dog"])
+    crowd, tracker = voices_heard([1, 0])  # the half sounds like someone else
+    runtime, _, _, _ = early_runtime(
+        transcriber, ["Thinking about what?", "A dog would be lovely."], crowd=crowd
+    )
+    source = Say(
+        (None, silence(5) + tone(15) + silence(PAUSE_CHUNKS)),
+        (in_state(runtime, "ready"), tone(10) + silence(25)),
+    )
+    records = run_with_timeout(runtime, source)
+    assert runtime.dropped_early == 1
+    assert [r.speaker for r in records] == ["speaker 1"]
+    assert [(s.label, s.utterances) for s in tracker.speakers] == [("speaker 1", 1)]
 
 
 def test_a_speaker_who_goes_on_drops_the_early_reply_before_any_audio() -> None:

@@ -63,17 +63,24 @@ class Crowd:
             log.warning("speaker not identified: %s", exc)
             return None
 
-    def attribute(self, voice: np.ndarray | None, transcript: str, now: float) -> Attribution:
+    def attribute(
+        self, voice: np.ndarray | None, transcript: str, now: float, learn: bool = True
+    ) -> Attribution:
         """Who said `transcript` in this `voice` and whether the bot answers them (the voice is dropped).
-        After `forget_after_idle_s` with nobody heard, the session's voices are dropped first."""
+        After `forget_after_idle_s` with nobody heard, the session's voices are dropped first.
+
+        With `learn` off (a turn started early, at a pause, that may still be dropped when the speaker
+        goes on) the answer is what it would be, and the session is left as it was: no voice is added or
+        moved, no name taken, nobody given the floor. Attribute it again with `learn` once it stands."""
         if self._last_heard is not None and now - self._last_heard > self._forget_after_idle_s:
             self.forget()
         self._last_heard = now
         speaker, crowd = _ONE_VOICE, False
         if voice is not None:
-            who = self._tracker.identify(voice, transcript)
-            speaker, crowd = who.label, who.name is not None or len(self._tracker.speakers) > 1
-        return Attribution(speaker, self._policy.addressed(transcript, speaker, now), crowd=crowd)
+            who = self._tracker.identify(voice, transcript, learn)
+            known = len(self._tracker.speakers) + (0 if learn or who.utterances else 1)
+            speaker, crowd = who.label, who.name is not None or known > 1
+        return Attribution(speaker, self._policy.addressed(transcript, speaker, now, learn), crowd=crowd)
 
     def hear(self, speech: FloatAudio, transcript: str, now: float) -> Attribution:
         """`voice` then `attribute`, one after the other."""

@@ -70,19 +70,23 @@ class SpeakerTracker:
         """Everyone heard in this session, in order of first appearance."""
         return tuple(self._speakers)
 
-    def identify(self, embedding: np.ndarray, transcript: str = "") -> Speaker:
-        """Who said an utterance with this voice (a known speaker, or a new one), learning a name said."""
+    def identify(self, embedding: np.ndarray, transcript: str = "", learn: bool = True) -> Speaker:
+        """Who said an utterance with this voice (a known speaker, or a new one), learning the voice and a
+        name said; with `learn` off, who it would be, the session's speakers left as they are."""
         best, best_similarity = None, -1.0
         for speaker in self._speakers:
             similarity = float(np.dot(embedding, speaker.voice) / max(np.linalg.norm(speaker.voice), 1e-9))
             if similarity > best_similarity:
                 best, best_similarity = speaker, similarity
+        name = name_said(transcript, self._bot_name)
         if best is None or best_similarity < self._threshold:
             best = Speaker(number=len(self._speakers) + 1, voice=np.zeros_like(embedding))
-            self._speakers.append(best)
+            if learn:
+                self._speakers.append(best)
+        if not learn:
+            return Speaker(best.number, name or best.name, best.utterances)
         best.voice = (best.voice * best.utterances + embedding) / (best.utterances + 1)
         best.utterances += 1
-        name = name_said(transcript, self._bot_name)
         if name is not None:
             best.name = name
         return best

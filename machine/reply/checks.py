@@ -46,6 +46,11 @@ _ROLE_TAG = re.compile(
     r"|(?:^|[\n.!?]\s*)(?:system|user|assistant|human|ai|bot)\s*:",
     re.IGNORECASE | re.MULTILINE,
 )
+_SPEAKER_TAG = re.compile(
+    r"(?:^|[\n.!?]\s*)(?:[A-Z][a-z]+(?: [A-Z][a-z]+)?|[Ss]peaker \d+):(?:\s|$)", re.MULTILINE
+)
+"""A name and a colon where a sentence starts ("Jonas: She is a music lover"): the model writing a
+transcript, taught by the prompt's "- Jonas: ..." notes."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 # The most frequent English words; in English speech they make up roughly half of all words.
@@ -110,7 +115,7 @@ class ReplyChecker:
     # --- format ---------------------------------------------------------------------------------
 
     def _format(self, released: Sequence[str], piece: str) -> Strike | None:
-        tag = _ROLE_TAG.search(piece)
+        tag = _ROLE_TAG.search(piece) or _SPEAKER_TAG.search(piece)
         if tag:
             return Strike("format", "role_tag", tag.group().strip())
         if len(piece) > self._settings.max_sentence_chars:

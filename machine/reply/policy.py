@@ -49,18 +49,21 @@ class ReplyPolicy:
         self._answered_at = float("-inf")
         self._floor: str | None = None
 
-    def addressed(self, transcript: str, speaker: str, now: float) -> bool:
-        """Whether the bot should answer `speaker` saying `transcript` at monotonic time `now`."""
+    def addressed(self, transcript: str, speaker: str, now: float, learn: bool = True) -> bool:
+        """Whether the bot should answer `speaker` saying `transcript` at monotonic time `now`; with
+        `learn` off, who holds the floor and whether a follow-up is open stay as they are."""
         policy = self._settings.policy
         if policy == "always":
             return True
         if says_name(transcript, self._names, self._settings.name_similarity):
-            self._floor = speaker
+            if learn:
+                self._floor = speaker
             return True
         if policy == "main_speaker" and speaker == self._floor:
             return True
         if speaker != self._answered:
-            self._answered = None  # someone else spoke: no follow-up any more
+            if learn:
+                self._answered = None  # someone else spoke: no follow-up any more
             return False
         return now - self._answered_at <= self._settings.follow_up_s
 
