@@ -18,14 +18,13 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import from_tests
 from model_options import add_model_options, model_name, with_model
 from turn_latency import machine_description, write_result
 
-from machine.ports import ChatMessage, ChatModel, Sampling
+from machine.ports import ChatMessage, ChatModel, ReplyStream, Sampling
 from machine.reply.thinking import ReplyEvents, Thinker
 from machine.settings import load_settings
 from machine.turn_metrics import median_and_p95
@@ -58,12 +57,18 @@ class TimedModel:
         tokenizer = getattr(model, "tokenizer", None)
         self._tokens = (lambda text: len(tokenizer(text)["input_ids"])) if tokenizer is not None else None
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
-        for piece in self.model.stream(messages, cancel, sampling):
-            self.pieces.append((time.perf_counter(), piece))
-            yield piece
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
+        stream = self.model.stream(messages, cancel, sampling)
+        try:
+            while True:
+                try:
+                    piece = next(stream)
+                except StopIteration as ended:
+                    return bool(ended.value)
+                self.pieces.append((time.perf_counter(), piece))
+                yield piece
+        finally:
+            stream.close()
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
         return self.model.count_tokens(messages)

@@ -7,7 +7,7 @@ composition root (:mod:`machine.wiring`) picks the backends from the settings.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -162,14 +162,17 @@ class Transcriber(Protocol):
         ...
 
 
+ReplyStream = Generator[str, None, bool]
+"""A chat model's reply: text pieces, then whether it was cut at the token limit (mid-sentence)."""
+
+
 class ChatModel(Protocol):
     """An instruct model that streams its reply as text pieces."""
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
         """Yield text pieces of the reply; stop early when `cancel` is set or the consumer stops. When the
-        last message is the assistant's, the reply was begun with it: only what follows is yielded."""
+        last message is the assistant's, the reply was begun with it: only what follows is yielded. The
+        generator's return value is True when the reply was cut at `sampling.max_new_tokens`."""
         ...
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:

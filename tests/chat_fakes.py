@@ -7,7 +7,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext, Sampling
+from machine.ports import (
+    ChatMessage,
+    ChatModel,
+    ConversationMemory,
+    Exchange,
+    MemoryContext,
+    ReplyStream,
+    Sampling,
+)
 from machine.reply.checks import ReplyChecker
 from machine.reply.thinking import Thinker
 from machine.settings import ChatModelSettings, ReplyCheckSettings
@@ -31,7 +39,10 @@ class RecentWindow:
 
 
 class ScriptedChatModel:
-    """Replies with the scripted texts in order, one word per piece; counts a token per word."""
+    """Replies with the scripted texts in order, one word per piece; counts a token per word. A reply
+    ending in CUT is reported as cut at the token limit (the marker is not said)."""
+
+    CUT = " <cut>"
 
     def __init__(self, replies: list[str]) -> None:
         self.replies = list(replies)
@@ -40,19 +51,20 @@ class ScriptedChatModel:
         self.pieces_generated = 0
         self.closed = threading.Event()
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
         self.prompts.append(messages)
         self.samplings.append(sampling)
+        reply = self.replies.pop(0)
+        cut = reply.endswith(self.CUT)
         try:
-            for word in self.replies.pop(0).split(" "):
+            for word in reply.removesuffix(self.CUT).split(" "):
                 if cancel.is_set():
-                    return
+                    return False
                 self.pieces_generated += 1
                 yield word + " "
         finally:
             self.closed.set()
+        return cut
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
         return sum(len(m.content.split()) + 2 for m in messages)

@@ -64,6 +64,22 @@ def test_repetition_penalty_and_ngram_ban_spare_the_prompt() -> None:
     assert banned[0, 9] == float("-inf"), "the reply's bigram 8 9 may not be repeated"
 
 
+def test_a_reply_cut_at_max_new_tokens_says_so(
+    chat_model: TransformersChatModel, settings: MachineSettings
+) -> None:
+    story = [ChatMessage("user", "Tell me a long story about a dragon and a castle.")]
+    hi = [ChatMessage("user", "Say hi.")]
+    for messages, limit, cut in ((story, 5, True), (hi, 200, False)):
+        sampling = settings.chat_model.model_copy(
+            update={"temperature": 0.0, "max_new_tokens": limit}
+        ).sampling()
+        stream = chat_model.stream(messages, threading.Event(), sampling)
+        with pytest.raises(StopIteration) as ended:
+            while True:
+                next(stream)
+        assert ended.value.value is cut, (limit, cut)
+
+
 def test_count_tokens_is_the_prompt_length(chat_model: TransformersChatModel) -> None:
     short = [ChatMessage("user", "Hi.")]
     longer = [ChatMessage("user", "Hi. " * 20)]

@@ -241,9 +241,15 @@ def test_reply_streams_in_pieces_with_the_request_built_from_the_settings(model_
 def test_max_tokens_cuts_the_reply(model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="machine.reply.openai_chat")
     model = OpenAIChatModel(chat_settings(model_server.base_url))
-    reply = "".join(model.stream(STORY, threading.Event(), sampling(max_new_tokens=6)))
+    stream = model.stream(STORY, threading.Event(), sampling(max_new_tokens=6))
+    pieces = []
+    with pytest.raises(StopIteration) as ended:
+        while True:
+            pieces.append(next(stream))
+    reply = "".join(pieces)
 
     assert 1 <= len(reply.split()) <= 6, reply  # every word is at least one token
+    assert ended.value.value is True, "the stream says the reply was cut"
     _, end = model_server.reply_events()
     assert end["finish_reason"] == "length"
     assert "the server cut the reply at max_tokens=6" in caplog.text
@@ -382,6 +388,19 @@ def test_malformed_answer_is_reported(scripted: Callable[..., Scripted], body: b
     model = OpenAIChatModel(chat_settings(scripted(body=body).url))
     with pytest.raises(ChatServerError, match=rf"^machine\.chat_model\.server: .*{problem}"):
         list(model.stream(STORY, threading.Event(), sampling()))
+
+
+def test_a_reply_cut_at_max_tokens_says_so(scripted: Callable[..., Scripted]) -> None:
+    """The finish reason comes back as the stream's value: "length" is a reply cut mid-sentence."""
+    for finish, cut in (("length", True), ("stop", False)):
+        model = OpenAIChatModel(
+            chat_settings(scripted(body=sse(delta("It was a long"), delta(None, finish))).url)
+        )
+        stream = model.stream(STORY, threading.Event(), sampling())
+        assert next(stream) == "It was a long"
+        with pytest.raises(StopIteration) as ended:
+            next(stream)
+        assert ended.value.value is cut, finish
 
 
 def test_finished_reply_without_done_and_usage_chunks_are_accepted(scripted: Callable[..., Scripted]) -> None:

@@ -48,6 +48,7 @@ def test_ordinary_replies_pass_every_shipped_check(shipped: ReplyChecker, reply:
         ([], "Jonas: She is a music lover,", "role_tag"),
         (["I like that."], "Maya Lopez: me too!", "role_tag"),
         (["Sure."], "Great. Speaker 2: what about you?", "role_tag"),
+        (["It came out in 2019."], "A: a Christmas movie.", "role_tag"),
         (["I like cats."], "I like cats.", "repetition"),
         ([], "Ha ha ha ha, that's funny.", "repetition"),
         (["We can go to the park and", "we can go to the beach and"], "we can go to the zoo.", "repetition"),

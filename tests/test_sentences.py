@@ -30,6 +30,22 @@ def test_sentences_are_released_as_soon_as_they_are_complete() -> None:
     assert splitter.finish() == ["I am"]
 
 
+def test_a_reply_cut_at_the_token_limit_drops_its_unfinished_tail() -> None:
+    splitter = SentenceSplitter(max_sentences=3)
+    assert splitter.feed("I liked that book a lot. It is also recommended on her social media: she has") == [
+        "I liked that book a lot."
+    ]
+    assert splitter.finish(cut=True) == [], "the half sentence is not said"
+
+    alone = SentenceSplitter(max_sentences=3)
+    assert alone.feed("The book I would recommend is by Jessica") == []
+    assert alone.finish(cut=True) == ["The book I would recommend is by Jessica"], "better than silence"
+
+    ended = SentenceSplitter(max_sentences=3)
+    ended.feed("Sure. Sounds good to me")
+    assert ended.finish() == ["Sounds good to me"], "the model ended its turn there: a whole last piece"
+
+
 def test_sentence_limit_stops_generation() -> None:
     splitter = SentenceSplitter(max_sentences=2)
     out, used = feed_all(splitter, tokens("One thing. Two things! Three things. Four things."))

@@ -139,6 +139,14 @@ def test_third_person_retells_the_speakers_words_and_keeps_the_rest() -> None:
 # --- early stopping ---------------------------------------------------------------------------------
 
 
+def test_a_reply_cut_at_the_token_limit_is_said_up_to_its_last_whole_sentence() -> None:
+    model = ScriptedChatModel(
+        ["I read a lot. My favourite is a novel about the sea and" + ScriptedChatModel.CUT]
+    )
+    thinker = make_thinker(model, RecentWindow(4), max_sentences=3, first_clause_words=0)
+    assert list(thinker.sentences("Do you read?", threading.Event())) == ["I read a lot."]
+
+
 def test_an_invented_user_turn_is_cut_and_generation_stops() -> None:
     sentences, recording, chat = reply(["Nice to meet you! User: tell me more and more and more and more"])
     assert sentences == ["Nice to meet you!"] and not recording.strikes

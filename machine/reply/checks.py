@@ -47,10 +47,10 @@ _ROLE_TAG = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _SPEAKER_TAG = re.compile(
-    r"(?:^|[\n.!?]\s*)(?:[A-Z][a-z]+(?: [A-Z][a-z]+)?|[Ss]peaker \d+):(?:\s|$)", re.MULTILINE
+    r"(?:^|[\n.!?]\s*)(?:[A-Z][a-z]*(?: [A-Z][a-z]+)?|[Ss]peaker \d+):(?:\s|$)", re.MULTILINE
 )
-"""A name and a colon where a sentence starts ("Jonas: She is a music lover"): the model writing a
-transcript, taught by the prompt's "- Jonas: ..." notes."""
+"""A name and a colon where a sentence starts ("Jonas: She is a music lover", "A: ..."): the model writing
+a transcript or a question-and-answer sheet (the prompt's "- Jonas: ..." notes teach the first)."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 # The most frequent English words; in English speech they make up roughly half of all words.

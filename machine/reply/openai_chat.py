@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from machine.ports import ChatMessage, Sampling
+from machine.ports import ChatMessage, ReplyStream, Sampling
 from machine.settings import ChatModelSettings
 
 log = logging.getLogger(__name__)
@@ -92,14 +92,13 @@ class OpenAIChatModel:
         token budget with it fits."""
         return sum(_TOKENS_PER_MESSAGE + -(-len(m.content) // _CHARS_PER_TOKEN) for m in messages)
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
         """Yield text pieces as the server streams them. The connection is closed, and so generation
         stopped, when the reply is finished, when the consumer closes this generator, or as soon as
-        `cancel` is set (also while waiting for the server)."""
+        `cancel` is set (also while waiting for the server). Returns True when the server cut the reply at
+        `max_new_tokens` (finish_reason "length")."""
         if cancel.is_set():
-            return
+            return False
         server = self._server
         try:
             with self._client.stream(
@@ -108,7 +107,7 @@ class OpenAIChatModel:
                 if answer.status_code != 200:
                     raise self._refused(answer)
                 with _CancelWatch(answer, cancel):
-                    yield from self._pieces(answer.iter_lines(), cancel, sampling)
+                    return (yield from self._pieces(answer.iter_lines(), cancel, sampling))
         except httpx.ConnectError as exc:
             raise ChatServerError(
                 f"{_SETTING}.base_url: cannot reach {self._url} — is the server running? "
@@ -121,14 +120,14 @@ class OpenAIChatModel:
             ) from None
         except httpx.TimeoutException:
             if cancel.is_set():
-                return
+                return False
             raise ChatServerError(
                 f"{_SETTING}.read_timeout_s: the server at {self._url} sent nothing for "
                 f"{server.read_timeout_s:g} s; raise it for a slow server"
             ) from None
         except httpx.TransportError as exc:
             if cancel.is_set():
-                return  # the cancel watch shut the connection down
+                return False  # the cancel watch shut the connection down
             raise ChatServerError(
                 f"{_SETTING}.base_url: the connection to {self._url} broke off mid-reply "
                 f"({type(exc).__name__}: {self._excerpt(exc)})"
@@ -154,11 +153,11 @@ class OpenAIChatModel:
             body["presence_penalty"] = server.presence_penalty
         return body
 
-    def _pieces(self, lines: Iterable[str], cancel: threading.Event, sampling: Sampling) -> Iterator[str]:
+    def _pieces(self, lines: Iterable[str], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
         finish: str | None = None
         for field, data in self._events(lines):
             if cancel.is_set():
-                return
+                return False
             if field == "error":
                 raise ChatServerError(
                     f"{_SETTING}: the server reported an error mid-reply: {self._excerpt(data)}"
@@ -182,6 +181,7 @@ class OpenAIChatModel:
             log.info("the server cut the reply at max_tokens=%d", sampling.max_new_tokens)
         elif finish not in (None, "stop"):
             log.warning("the server ended the reply early: finish_reason=%s", finish)
+        return finish == "length"
 
     def _events(self, lines: Iterable[str]) -> Iterator[tuple[str, str]]:
         """(field, data) of each server-sent event: "data", or "error" (llama.cpp's mid-stream error)."""

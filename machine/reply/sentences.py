@@ -9,8 +9,11 @@ out; :attr:`SentenceSplitter.done` says so.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+
+log = logging.getLogger(__name__)
 
 _CLOSERS = "\"')]”’»"  # may follow the full stop that ends a sentence
 _SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*[^\w\s]*(?=\s)|\n\s*\n")
@@ -86,9 +89,19 @@ class SentenceSplitter:
             return self._flush_sentences() + self._flush_rest()
         return self._flush_sentences()
 
-    def finish(self) -> list[str]:
-        """The generation ended: whatever text is left is the last piece."""
+    def finish(self, cut: bool = False) -> list[str]:
+        """The generation ended: whatever text is left is the last piece. When it was `cut` at the token
+        limit, that text stops mid-sentence ("... on her social media: she has"), so it is dropped unless
+        nothing was released yet (then a cut reply is better than none)."""
         if self.done:
+            return []
+        if cut and self._released:
+            dropped, self._buffer = self._buffer.strip(), ""
+            if dropped:
+                log.info(
+                    "the reply was cut at the token limit: its unfinished last %d words are not said",
+                    len(dropped.split()),
+                )
             return []
         return self._flush_rest()
 

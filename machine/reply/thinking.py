@@ -274,23 +274,24 @@ class Thinker:
         )
         stream = self._model.stream(messages, cancel, self._chat.sampling().retry(attempt))
         try:
-            for piece in stream:
+            while True:
+                try:
+                    piece = next(stream)
+                except StopIteration as ended:  # the model finished; its value: cut at the token limit
+                    if not cancel.is_set():
+                        yield from self._checked(splitter.finish(cut=bool(ended.value)), released, context)
+                    break
                 if first_token:
                     first_token.pop()()
                 yield from self._checked(splitter.feed(piece), released, context)
                 if splitter.done or cancel.is_set():
                     break
-            else:
-                if not cancel.is_set():
-                    yield from self._checked(splitter.finish(), released, context)
             if not cancel.is_set():
                 strike = self._checker.check_reply(released)
                 if strike is not None:
                     raise _StrikeError(strike)
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+            stream.close()
 
     def _checked(
         self, pieces: list[str], released: list[str], context: tuple[list[str], str]

@@ -30,7 +30,6 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ from transformers import (
 
 from companion_settings import ConfigError
 from machine import bundled_models
-from machine.ports import ChatMessage, Sampling
+from machine.ports import ChatMessage, ReplyStream, Sampling
 from machine.settings import BUNDLED, ChatModelSettings
 
 log = logging.getLogger(__name__)
@@ -208,11 +207,10 @@ class TransformersChatModel:
             processors.append(NoRepeatNGramLogitsProcessor(self._settings.no_repeat_ngram_size))
         return LogitsProcessorList([_ReplyOnly(p, prompt_length) for p in processors])
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
-        """Yield text pieces; generation stops at end-of-turn, at `max_new_tokens`, or when the consumer
-        closes this generator or sets `cancel` (checked before every new token)."""
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
+        """Yield text pieces; generation stops at end-of-turn, at `max_new_tokens` (then the return value
+        is True), or when the consumer closes this generator or sets `cancel` (checked before every new
+        token)."""
         input_ids = self.prompt_ids(messages)
         stop = threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -234,6 +232,7 @@ class TransformersChatModel:
         else:
             generation.update(do_sample=False)
         failure: list[BaseException] = []
+        generated: list[int] = []
 
         def generate() -> None:
             try:
@@ -241,6 +240,7 @@ class TransformersChatModel:
                     torch.manual_seed(sampling.seed)
                 with torch.inference_mode():
                     out = self.model.generate(**generation)
+                generated.append(out.sequences.shape[-1] - input_ids.shape[-1])
                 if self._settings.reuse_persona_cache and isinstance(out.past_key_values, DynamicCache):
                     self._last = (out.sequences[0], out.past_key_values)
             except BaseException as exc:
@@ -259,6 +259,7 @@ class TransformersChatModel:
             worker.join()
         if failure:
             raise RuntimeError(f"the chat model failed while generating: {failure[0]}") from failure[0]
+        return bool(generated) and generated[0] >= sampling.max_new_tokens
 
 
 def _use_cpu(chat: TransformersChatModel, settings: ChatModelSettings) -> None:
