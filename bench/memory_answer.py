@@ -57,7 +57,7 @@ def choices(embedder: SentenceTransformerEmbedder) -> list[Choice]:
             recalled = answerer.recall(question["ask"], told)
             picked = None
             if recalled is not None:
-                picked = next(i for i, statement in enumerate(told) if recalled.clause in statement)
+                picked = told.index(recalled.statement)
             found.append(
                 Choice(
                     question["ask"],

@@ -67,7 +67,7 @@ def build_runtime(
         settings.chat_model,
         settings.reply_checks,
         build_reply_checker(settings, persona),
-        build_memory_answer(settings.chat_model, embedder),
+        build_memory_answer(settings, embedder),
     )
     speaker = Speaker(build_synthesizer(settings.synthesizer), sink)
     crowd = build_crowd(settings)
@@ -85,11 +85,14 @@ def build_runtime(
     )
 
 
-def build_memory_answer(chat: ChatModelSettings, embedder: TextEmbedder | None) -> MemoryAnswer | None:
+def build_memory_answer(settings: MachineSettings, embedder: TextEmbedder | None) -> MemoryAnswer | None:
     """The answer from memory to questions about the user, when it is on and an embedder is at hand."""
+    chat = settings.chat_model
     if chat.memory_answers == "off" or embedder is None:
         return None
-    return MemoryAnswer(embedder, chat.memory_answer_about_user, chat.memory_answer_about_other)
+    return MemoryAnswer(
+        embedder, chat.memory_answer_about_user, chat.memory_answer_about_other, settings.bot_name
+    )
 
 
 def build_crowd(settings: MachineSettings) -> Crowd:

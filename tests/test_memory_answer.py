@@ -76,6 +76,7 @@ def test_statements_are_cut_into_clauses_without_greetings() -> None:
         "I turned thirty",
     ]
     assert clauses("Okay. Thanks!") == []
+    assert clauses("Hi Celeste, I'm Robin.") == ["I'm Robin"], "two words about the speaker state their name"
     assert clauses("I have a dog named Rex. Do you like dogs? He is three years old") == [
         "I have a dog named Rex",
         "He is three years old",
@@ -140,6 +141,22 @@ def test_remembering_questions_are_answered_of_course_and_names_keep_their_capit
     )
     assert answerer().answer("Do you remember my best friend?", told, [], 3) == (
         "Of course, your best friend is Karim."
+    )
+
+
+def test_their_name_is_found_by_what_they_said_not_by_similarity() -> None:
+    """ "Do you remember my name?" and "I'm Robin" are 0.28 apart for the real embedder: too far to trust
+    similarity, so a name they gave ("I'm Robin", "my name is ...") answers it; the last one given wins."""
+    told = ["Hi Celeste, I'm Robin.", "I have a dog named Rex.", "Actually, call me Rob."]
+    strict = answerer(about_user=0.99)
+    assert strict.answer("Do you remember my name?", told, [], 3) == "Of course, your name is Rob."
+    assert strict.answer("What's my name?", told[:2], [], 3) == "Your name is Robin."
+    assert strict.answer("Who am I?", ["I'm fine, thanks."], [], 3) is None, "no name given"
+    assert (
+        MemoryAnswer(WordsEmbedder(), 0.99, 0.99, "Celeste").answer(
+            "What's my name?", ["I'm Celeste!"], [], 3
+        )
+        is None
     )
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from machine.listen.speakers import name_said
 from machine.ports import TextEmbedder
 from machine.reply.checks import opening_of, words
 from machine.reply.retelling import second_person
@@ -44,6 +45,7 @@ _NOT_RECALL = re.compile(
 )
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 _CLAUSE_BREAK = re.compile(r"[.!;,]+")
+_ASKS_NAME = re.compile(r"\b(my name|who am i|who i am|what am i called|what i'm called|remember me)\b")
 _MIN_CLAUSE_WORDS = 3
 _CACHE = 512
 
@@ -68,10 +70,19 @@ def subject_of(question: str) -> Subject:
 
 def clauses(statement: str) -> list[str]:
     """The parts of `statement` that can be said back alone: cut at sentence ends, semicolons and commas,
-    without questions (they tell nothing) and the short bits ("Hi Celeste", "Well") that state nothing."""
+    without questions (they tell nothing) and the short bits that state nothing ("Hi Celeste", "Well";
+    "I'm Robin" states their name)."""
     told = (sentence for sentence in _SENTENCE.findall(statement) if not sentence.rstrip().endswith("?"))
     parts = (" ".join(part.split()) for sentence in told for part in _CLAUSE_BREAK.split(sentence))
-    return [part for part in parts if len(words(part)) >= _MIN_CLAUSE_WORDS]
+    return [part for part in parts if _states_something(part)]
+
+
+def _states_something(part: str) -> bool:
+    """Three words or more, or two about the speaker ("I'm Robin"; "Hi Celeste" states nothing)."""
+    said = words(part)
+    return len(said) >= _MIN_CLAUSE_WORDS or (
+        len(said) == 2 and bool(_FIRST_PERSON.search(part.lower().replace("’", "'")))
+    )
 
 
 @dataclass(frozen=True)
@@ -80,21 +91,36 @@ class Recalled:
 
     clause: str
     similarity: float
+    statement: str
+    """What the user said, whole, that the clause comes from."""
 
 
 class MemoryAnswer:
     """Finds what the user told the bot that answers their question, and says it back to them."""
 
-    def __init__(self, embedder: TextEmbedder, about_user: float, about_other: float) -> None:
+    def __init__(
+        self, embedder: TextEmbedder, about_user: float, about_other: float, bot_name: str = ""
+    ) -> None:
         self._embedder = embedder
+        self._bot_name = bot_name
         self._thresholds = {"user": about_user, "other": about_other}
         self._vectors: dict[str, np.ndarray] = {}
 
     def recall(self, question: str, told: Sequence[str]) -> Recalled | None:
         """The clause of `told` (the user's earlier statements) that answers `question`, or None: not a
-        question about the user, nothing told, or nothing close enough."""
-        threshold = self._thresholds.get(subject_of(question))
-        candidates = list(dict.fromkeys(c for statement in told for c in clauses(statement)))
+        question about the user, nothing told, or nothing close enough. Their name is found by what they
+        said ("I'm Robin", "my name is Robin"), not by similarity: a name carries little meaning for an
+        embedding ("Do you remember my name?" and "I'm Robin" are 0.28 apart)."""
+        subject = subject_of(question)
+        if subject == "user" and _ASKS_NAME.search(question.lower().replace("’", "'")):
+            named = [(name_said(statement, self._bot_name), statement) for statement in told]
+            given = [(name, statement) for name, statement in named if name]
+            if given:
+                name, statement = given[-1]
+                return Recalled(f"my name is {name}", 1.0, statement)
+        threshold = self._thresholds.get(subject)
+        sources = {c: statement for statement in told for c in clauses(statement)}  # a clause: its last
+        candidates = list(sources)
         if threshold is None or not candidates:
             return None
         vectors = self._embedded([question, *candidates])
@@ -102,7 +128,7 @@ class MemoryAnswer:
         best = int(np.argmax(similarities))
         if similarities[best] < threshold:
             return None
-        return Recalled(candidates[best], float(similarities[best]))
+        return Recalled(candidates[best], float(similarities[best]), sources[candidates[best]])
 
     def answer(
         self, question: str, told: Sequence[str], earlier: Sequence[str], opening_words: int
