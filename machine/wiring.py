@@ -86,9 +86,10 @@ def build_runtime(
 
 
 def build_memory_answer(settings: MachineSettings, embedder: TextEmbedder | None) -> MemoryAnswer | None:
-    """The answer from memory to questions about the user, when it is on and an embedder is at hand."""
+    """The answer from memory to questions about the user, when an embedder is at hand (the Thinker
+    heeds `machine.chat_model.memory_answers`)."""
     chat = settings.chat_model
-    if chat.memory_answers == "off" or embedder is None:
+    if embedder is None:
         return None
     return MemoryAnswer(
         embedder, chat.memory_answer_about_user, chat.memory_answer_about_other, settings.bot_name

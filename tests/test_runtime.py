@@ -108,15 +108,22 @@ def make_runtime(
     chat: ScriptedChatModel | None = None,
     captions: Captions | None = None,
     crowd: Crowd | None = None,
+    transcriber: ScriptedTranscriber | None = None,
+    speculate: bool = False,
 ) -> tuple[Runtime, ScriptedTranscriber, ScriptedChatModel, ToneSynthesizer, MemorySink, RecentWindow]:
-    transcriber = ScriptedTranscriber(transcripts)
+    """A runtime on scripted parts; `transcriber` replaces the one made from `transcripts`, `speculate`
+    hands speech on early, at a pause."""
+    transcriber = transcriber or ScriptedTranscriber(transcripts)
     chat = chat or ScriptedChatModel(replies)
     synthesizer = ToneSynthesizer()
     sink = sink or MemorySink()
     memory = RecentWindow(4)
     thinker = make_thinker(chat, memory, max_sentences=2, first_clause_words=0)
+    ears = Hearing(
+        Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=speculate
+    )
     runtime = Runtime(
-        Hearing(Endpointer(LoudnessVad(), EndpointingSettings()), None, barge_in_ms=None, max_held_s=60),
+        ears,
         transcriber,
         thinker,
         Speaker(synthesizer, sink),
@@ -543,19 +550,8 @@ def early_runtime(
     captions: Captions | None = None,
     crowd: Crowd | None = None,
 ) -> tuple[Runtime, ToneSynthesizer, MemorySink, RecentWindow]:
-    ears = Hearing(
-        Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=True
-    )
-    synthesizer, sink, memory = ToneSynthesizer(), MemorySink(), RecentWindow(4)
-    thinker = make_thinker(ScriptedChatModel(replies), memory, max_sentences=2, first_clause_words=0)
-    runtime = Runtime(
-        ears,
-        transcriber,
-        thinker,
-        Speaker(synthesizer, sink),
-        on_turn=lambda r: None,
-        captions=captions,
-        crowd=crowd,
+    runtime, _, _, synthesizer, sink, memory = make_runtime(
+        [], replies, captions=captions, crowd=crowd, transcriber=transcriber, speculate=True
     )
     return runtime, synthesizer, sink, memory
 

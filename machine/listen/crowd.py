@@ -78,8 +78,9 @@ class Crowd:
         speaker, crowd = _ONE_VOICE, False
         if voice is not None:
             who = self._tracker.identify(voice, transcript, learn)
-            known = len(self._tracker.speakers) + (0 if learn or who.utterances else 1)
-            speaker, crowd = who.label, who.name is not None or known > 1
+            unlearned_newcomer = not learn and who.utterances == 0  # not among the tracker's speakers
+            voices = len(self._tracker.speakers) + int(unlearned_newcomer)
+            speaker, crowd = who.label, who.name is not None or voices > 1
         return Attribution(speaker, self._policy.addressed(transcript, speaker, now, learn), crowd=crowd)
 
     def hear(self, speech: FloatAudio, transcript: str, now: float) -> Attribution:

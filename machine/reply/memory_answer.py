@@ -2,15 +2,17 @@
 
 The bundled 135M model rarely answers "What is the name of my cat?" from a note that says "Their cat is
 called Pickles", however the note is worded (bench/conversation_quality.py). So when the user asks about
-themselves and one thing they said earlier answers it, the reply starts with that thing said back to them
-("Your cat is called Pickles and she is orange."), and the model goes on from there.
+themselves and one thing they said earlier answers it, the reply is that thing said back to them ("Your
+cat is called Pickles and she is orange."); with `memory_answers: answer_then_model` the model goes on
+from there.
 
 Which question is "about the user": a question (a question mark, or a question word first) that is not a
 request, advice or an opinion asked of the bot, and does not ask about the bot; it names the user (I, my,
 me, we, ...) or is close enough to one thing they said. Which statement answers it: the clause (what they
-said, cut at sentence ends and commas; greetings of fewer than three words dropped) most similar to the
-question by sentence embedding, at or above a threshold picked on hand-labelled questions
-(bench/memory_answer.py, bench/data/memory_answer_labels.json).
+said, cut at sentence ends and commas; questions and bits that state nothing, such as "Hi Celeste",
+dropped) most similar to the question by sentence embedding, at or above a threshold picked on
+hand-labelled questions (bench/memory_answer.py, bench/data/memory_answer_labels.json). A question for
+their name is answered from the name they gave ("I'm Robin"), which an embedding hardly carries.
 """
 
 from __future__ import annotations
@@ -50,11 +52,16 @@ _MIN_CLAUSE_WORDS = 3
 _CACHE = 512
 
 
+def _plain(text: str) -> str:
+    """`text` lower-cased, with typographic apostrophes as plain ones, for the patterns here."""
+    return text.lower().replace("’", "'")
+
+
 def subject_of(question: str) -> Subject:
     """Whom `question` asks about: the user ("What is my job?"), the bot ("What is your job?"), something
     else ("What is the name of the biggest goldfish?"), or it is no question to answer from memory (a
     statement, a request, advice, the bot's opinion)."""
-    text = question.strip().lower().replace("’", "'")
+    text = _plain(question).strip()
     if not words(text):
         return "not a question"
     remembering = bool(_MEMORY_WORDS.search(text))
@@ -80,9 +87,7 @@ def clauses(statement: str) -> list[str]:
 def _states_something(part: str) -> bool:
     """Three words or more, or two about the speaker ("I'm Robin"; "Hi Celeste" states nothing)."""
     said = words(part)
-    return len(said) >= _MIN_CLAUSE_WORDS or (
-        len(said) == 2 and bool(_FIRST_PERSON.search(part.lower().replace("’", "'")))
-    )
+    return len(said) >= _MIN_CLAUSE_WORDS or (len(said) == 2 and bool(_FIRST_PERSON.search(_plain(part))))
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ class MemoryAnswer:
         said ("I'm Robin", "my name is Robin"), not by similarity: a name carries little meaning for an
         embedding ("Do you remember my name?" and "I'm Robin" are 0.28 apart)."""
         subject = subject_of(question)
-        if subject == "user" and _ASKS_NAME.search(question.lower().replace("’", "'")):
+        if subject == "user" and _ASKS_NAME.search(_plain(question)):
             named = [(name_said(statement, self._bot_name), statement) for statement in told]
             given = [(name, statement) for name, statement in named if name]
             if given:
@@ -142,7 +147,7 @@ class MemoryAnswer:
         fact = _mid_sentence(second_person(recalled.clause).rstrip(" ,;:"), told)
         openings = {opening_of(reply, opening_words) for reply in earlier} if opening_words else set()
         framed = [f"{fact[:1].upper()}{fact[1:]}.", f"You told me {fact}.", f"I remember, {fact}."]
-        if _MEMORY_WORDS.search(question.lower()):
+        if _MEMORY_WORDS.search(_plain(question)):
             framed.insert(0, f"Of course, {fact}.")
         fresh = [line for line in framed if opening_of(line, opening_words) not in openings]
         log.info("answering from memory (similarity %.2f)", recalled.similarity)
