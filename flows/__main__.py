@@ -15,48 +15,23 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
 
-from prefect import serve
-
 from companion_settings import ConfigError
-from flows.batch import login_block, open_batch
-from flows.deployments import PREFECT_YAML, read_deployments, runner_deployments
-from flows.errors import EmailCodeRequiredError, VRChatError
-from flows.exclusive import SOCIAL_LIMIT, ensure_social_limit
-from flows.friend_requests import friend_requests
-from flows.group_invites import group_invites
-from flows.pipeline import listen
-from flows.settings import load_settings
-from flows.zombies import HEARTBEAT_S, ensure_crash_detection
-
-log = logging.getLogger("flows")
+from flows.composition import login_block, open_batch
+from flows.domain.errors import EmailCodeRequiredError, VRChatError
+from flows.domain.settings import load_settings
+from flows.orchestration.deployments import PREFECT_YAML, read_deployments, runner_deployments
+from flows.orchestration.friend_requests import friend_requests
+from flows.orchestration.group_invites import group_invites
+from flows.orchestration.pipeline_events import listen
+from flows.orchestration.serving import serve_deployments
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # Served runs start as new processes: with this, our own loggers ("flows.*") reach the Prefect UI too.
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "flows")
-    # ... and they send a heartbeat every minute, so that a killed one is marked Crashed (flows/zombies.py)
-    os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_S))
-    deployments = runner_deployments(read_deployments(args.prefect_yaml))
-    if not deployments:
-        log.error("no deployment to serve in %s", args.prefect_yaml)
-        return 1
-    ensure_social_limit()
-    log.info("friend-requests and group-invites take turns (global concurrency limit '%s')", SOCIAL_LIMIT)
-    ensure_crash_detection()
-    settings = load_settings()
-    stop = threading.Event()
-    if settings.listen.enabled and not args.no_listen:
-        threading.Thread(target=listen, args=(settings, stop), name="pipeline", daemon=True).start()
-    try:
-        serve(*deployments, limit=args.limit)
-    finally:
-        stop.set()
-    return 0
+    return serve_deployments(args.prefect_yaml, args.limit, listen_to_pipeline=not args.no_listen)
 
 
 def _listen(_args: argparse.Namespace) -> int:

@@ -15,8 +15,8 @@ from typing import Any
 import urllib3
 from flow_harness import FakeClock, FakeSecrets, run_batch
 
-from flows.ledger import FriendLedger
-from flows.settings import FlowsSettings
+from flows.domain.ledger import FriendLedger
+from flows.domain.settings import FlowsSettings
 
 CRASH_EXIT = 86
 _LEDGER_WRITES = (

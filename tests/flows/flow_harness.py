@@ -14,12 +14,12 @@ import pyotp
 from fake_vrchat import FakeUser, FakeVRChat
 from pydantic import SecretStr
 
-from flows.batch import open_batch
-from flows.credentials import VRChatCredentials
-from flows.friend_requests import process_friend_requests
-from flows.run_summary import BatchSummary
-from flows.settings import FlowsSettings
-from flows.tasks import PLAIN_STEPS
+from flows.composition import open_batch
+from flows.domain.credentials import VRChatCredentials
+from flows.domain.friend_requests import process_friend_requests
+from flows.domain.settings import FlowsSettings
+from flows.domain.steps import PLAIN_STEPS
+from flows.domain.summary import BatchSummary
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 TODAY = date(2026, 1, 1)

@@ -15,7 +15,7 @@ import crash_worker
 import pytest
 from flow_harness import SCREENING, FakeClock, FakeSecrets, populate, run_batch, settings_for, totp_fake
 
-from flows.ledger import FriendLedger
+from flows.domain.ledger import FriendLedger
 
 CRASHES = 50
 SEED = int(os.environ.get("CRASH_SEED", "20260101"))
@@ -49,7 +49,9 @@ def test_fifty_crashes_lose_nothing_and_invite_nobody_twice(
 
     context = multiprocessing.get_context("forkserver")
     # The fork server imports the heavy modules once; each child then starts in milliseconds.
-    context.set_forkserver_preload(["flows.friend_requests", "pytest"])
+    context.set_forkserver_preload(
+        ["flows.composition", "flows.domain.friend_requests", "flows.domain.steps", "pytest"]
+    )
     crashed_at = []
     for attempt in range(CRASHES):
         crash_at = rng.randint(1, total_steps - 1)

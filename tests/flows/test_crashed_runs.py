@@ -1,6 +1,6 @@
 """A flow run whose process is killed (SIGKILL: no goodbye to the API) is marked Crashed by the
-zombie-detection automation (`flows/zombies.py`), against a real `prefect server start`, instead of
-staying "Running" forever. Takes about a minute: Prefect's shortest heartbeat is 30 s."""
+zombie-detection automation (`flows/orchestration/zombies.py`), against a real `prefect server start`,
+instead of staying "Running" forever. Takes about a minute: Prefect's shortest heartbeat is 30 s."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_server import prefect_server
 
-from flows.zombies import AUTOMATION, ensure_crash_detection
+from flows.orchestration.zombies import AUTOMATION, ensure_crash_detection
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from flows.__main__ import main
-from flows.deployments import read_deployments, runner_deployments
+from flows.domain.friend_requests import process_friend_requests
+from flows.domain.group_invites import invite_open_invites
+from flows.orchestration.deployments import read_deployments, runner_deployments
 
 
 def test_prefect_yaml_lists_valid_deployments_of_every_flow() -> None:
@@ -42,7 +44,8 @@ def test_the_check_command_accepts_the_file(capsys: pytest.CaptureFixture[str]) 
 def test_a_broken_deployment_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "prefect.yaml"
     broken.write_text(
-        "deployments:\n  - name: friend-requests\n    entrypoint: flows/friend_requests.py:friend_requests\n"
+        "deployments:\n  - name: friend-requests\n"
+        "    entrypoint: flows/orchestration/friend_requests.py:friend_requests\n"
         "    schedules:\n      - interval: 300\n        cron: '* * * * *'\n"
     )
     with pytest.raises(ValueError, match="interval"):
@@ -51,14 +54,23 @@ def test_a_broken_deployment_is_named(tmp_path: Path) -> None:
 
 def test_warnings_of_a_served_flow_reach_the_flows_logger(caplog: pytest.LogCaptureFixture) -> None:
     """A served run loads the entrypoint file under another module name; its warnings ("request … left
-    open") must still come from a `flows.*` logger, the one PREFECT_LOGGING_EXTRA_LOGGERS sends to the UI."""
+    open") must still come from a `flows.*` logger, the one PREFECT_LOGGING_EXTRA_LOGGERS sends to the UI.
+    The "left open" warnings are written by the domain's passes, which the entrypoint imports by name; an
+    entrypoint module that has a logger of its own is checked too."""
+    loggers = {
+        "friend-requests": process_friend_requests.__globals__["log"],
+        "group-invites": invite_open_invites.__globals__["log"],
+    }
     for spec in read_deployments():
-        module_log = spec.load_flow().fn.__globals__.get("log")
-        if not isinstance(module_log, logging.Logger):
-            continue  # the flow logs through Prefect's run logger only
+        flow_globals = spec.load_flow().fn.__globals__
+        module_log = flow_globals.get("log")
+        if isinstance(module_log, logging.Logger):
+            loggers[f"{spec.name} (entrypoint)"] = module_log
+    for name, module_log in loggers.items():
+        assert isinstance(module_log, logging.Logger), name
         with caplog.at_level(logging.WARNING, logger="flows"):
-            module_log.warning("left open: %s", spec.name)
+            module_log.warning("left open: %s", name)
         assert any(
-            record.name.startswith("flows.") and record.getMessage() == f"left open: {spec.name}"
+            record.name.startswith("flows.") and record.getMessage() == f"left open: {name}"
             for record in caplog.records
-        ), f"{spec.name} logs as {module_log.name!r}, outside the 'flows' loggers"
+        ), f"{name} logs as {module_log.name!r}, outside the 'flows' loggers"

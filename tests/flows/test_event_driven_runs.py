@@ -19,7 +19,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect_server import prefect_server, stop_process_group
 
-from flows.deployments import PREFECT_YAML
+from flows.orchestration.deployments import PREFECT_YAML
 
 pytestmark = pytest.mark.slow
 

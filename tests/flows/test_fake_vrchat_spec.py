@@ -1,6 +1,7 @@
 """The fake VRChat answers as the OpenAPI spec says: every answer of a scenario that uses every endpoint
 (login with TOTP and with an email code, notifications, accept, hide, users, group invites and members,
-their error answers) is validated against ../shared/vrchat-openapi; a malformed answer is caught."""
+their error answers) is validated against the spec vendored in fake_vrchat/vrchat-openapi; a malformed
+answer is caught."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from fake_vrchat.openapi_check import SPEC, problems
 from fake_vrchat.server import Exchange
 from flow_harness import GROUP_ID, FakeClock, FakeSecrets, good_user, settings_for
 
-from flows.batch import open_batch
-from flows.errors import EmailCodeRequiredError, MalformedResponseError
+from flows.composition import open_batch
+from flows.domain.errors import EmailCodeRequiredError, MalformedResponseError
 
 
 def test_every_answer_of_every_endpoint_follows_the_spec(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from companion_settings import ConfigError
-from flows.settings import load_settings
+from flows.domain.settings import load_settings
 
 
 def test_the_shipped_file_loads_with_the_documented_defaults() -> None:

@@ -10,8 +10,8 @@ import pytest
 from fake_vrchat import FakeVRChat, Fault
 from flow_harness import GROUP_ID, SCREENING, FakeClock, FakeSecrets, populate, run_batch, settings_for
 
-from flows.errors import VRChatUnavailableError
-from flows.ledger import FriendLedger
+from flows.domain.errors import VRChatUnavailableError
+from flows.domain.ledger import FriendLedger
 
 
 def _max_in_any_window(times: list[float], window: float) -> int:

@@ -14,15 +14,15 @@ import pytest
 from fake_vrchat import FakeUser, FakeVRChat, Fault
 from flow_harness import GROUP_ID, FakeClock, FakeSecrets, good_user, settings_for
 
-from flows.batch import open_batch
-from flows.errors import (
+from flows.composition import open_batch
+from flows.domain.errors import (
     MalformedResponseError,
     OutcomeUnknownError,
     RateLimitedError,
     VRChatError,
     VRChatUnavailableError,
 )
-from flows.gateway import VRChatGateway
+from flows.vrchat.gateway import VRChatGateway
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from fake_vrchat import FakeVRChat
 from flow_harness import FakeClock, FakeSecrets, populate, run_batch, settings_for
 from pydantic import SecretStr
 
-from flows.batch import login_block, open_batch
-from flows.credentials import VRChatCredentials, read_credentials
-from flows.errors import CredentialsMissingError, EmailCodeRequiredError, LoginFailedError
-from flows.settings import FlowsSettings
+from flows.composition import login_block, open_batch
+from flows.domain.credentials import VRChatCredentials, read_credentials
+from flows.domain.errors import CredentialsMissingError, EmailCodeRequiredError, LoginFailedError
+from flows.domain.settings import FlowsSettings
 
 
 def _one_run(
@@ -139,7 +139,7 @@ def test_no_credentials_and_no_session_is_a_clear_error(
 ) -> None:
     for name in ("VRCHAT_USERNAME", "VRCHAT_PASSWORD", "VRCHAT_TOTP_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("flows.credentials._from_keyring", lambda key: None)
+    monkeypatch.setattr("flows.domain.credentials._from_keyring", lambda key: None)
     with pytest.raises(CredentialsMissingError, match="export VRCHAT_USERNAME and VRCHAT_PASSWORD"):
         _one_run(settings_for(fake, data_dir), clock, read_credentials)
     assert fake.requests == []

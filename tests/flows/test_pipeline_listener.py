@@ -14,9 +14,9 @@ from conftest import LogRecorder
 from fake_vrchat import FakeVRChat
 from flow_harness import FakeClock, FakeSecrets, good_user, settings_for
 
-from flows.batch import open_batch, session_store
-from flows.pipeline import PipelineListener
-from flows.settings import FlowsSettings
+from flows.composition import open_batch, session_store
+from flows.domain.settings import FlowsSettings
+from flows.vrchat.pipeline import PipelineListener
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:

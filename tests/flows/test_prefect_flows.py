@@ -29,13 +29,14 @@ from prefect.settings import (
 )
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.batch import open_batch
-from flows.exclusive import social_slot
-from flows.friend_requests import friend_requests, process_friend_requests
-from flows.group_invites import group_invites
-from flows.ledger import FriendLedger
-from flows.run_summary import BatchSummary
-from flows.tasks import PREFECT_STEPS
+from flows.composition import open_batch
+from flows.domain.friend_requests import process_friend_requests
+from flows.domain.ledger import FriendLedger
+from flows.domain.summary import BatchSummary
+from flows.orchestration.exclusive import social_slot
+from flows.orchestration.friend_requests import friend_requests
+from flows.orchestration.group_invites import group_invites
+from flows.orchestration.tasks import PREFECT_STEPS
 
 pytestmark = pytest.mark.slow  # starts a Prefect test server (seconds)
 
@@ -118,7 +119,7 @@ def test_a_run_without_credentials_fails_with_a_clear_message(
 ) -> None:
     for name in ("VRCHAT_USERNAME", "VRCHAT_PASSWORD", "VRCHAT_TOTP_SECRET"):
         monkeypatch.delenv(name)
-    monkeypatch.setattr("flows.credentials._from_keyring", lambda key: None)
+    monkeypatch.setattr("flows.domain.credentials._from_keyring", lambda key: None)
     state = friend_requests(start_jitter_s=0.0, return_state=True)
     assert state.is_failed()
     assert "export VRCHAT_USERNAME and VRCHAT_PASSWORD" in (state.message or "")

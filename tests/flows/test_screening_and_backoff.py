@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from flows.backoff import BackoffPolicy, parse_retry_after
-from flows.gateway import SenderProfile
-from flows.screening import ScreeningRules
-from flows.settings import ScreeningSettings
+from flows.domain.backoff import BackoffPolicy, parse_retry_after
+from flows.domain.profiles import SenderProfile
+from flows.domain.screening import ScreeningRules
+from flows.domain.settings import ScreeningSettings
 
 TODAY = date(2026, 1, 1)
 ALICE = "usr_c1644b5b-3ca4-45b4-97c6-a2a0de70d469"

@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.session_expiry import expire_idle_sessions
+from flows.orchestration.session_expiry import expire_idle_sessions
 from memory_store import MemoryStoreSettings, MemorySystem, load_settings
 from memory_store.chroma.chroma_store import ChromaStore
 from memory_store.embedding import Vectors, embed_memories

@@ -9,7 +9,7 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from flows.session_store import FileSessionStore, KeyringSessionStore, SessionCookies
+from flows.domain.session_store import FileSessionStore, KeyringSessionStore, SessionCookies
 
 
 class MemoryKeyring(KeyringBackend):

@@ -1,5 +1,5 @@
 """A local fake of the VRChat API for the flow tests: the endpoints the gateway uses, answering as the
-OpenAPI spec in ../shared/vrchat-openapi says, with fault injection."""
+OpenAPI spec (vendored in `vrchat-openapi/`) says, with fault injection."""
 
 from fake_vrchat.server import FakeUser, FakeVRChat, Fault, WireRequest
 

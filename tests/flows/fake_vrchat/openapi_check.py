@@ -1,4 +1,5 @@
-"""Checks the fake's answers against the VRChat OpenAPI spec in ../shared/vrchat-openapi.
+"""Checks the fake's answers against the VRChat OpenAPI spec vendored in `vrchat-openapi/` beside this file
+(from github.com/vrchatapi/specification, MIT; see its README).
 
 The spec is split over many files with `$ref`s in places the OpenAPI schema does not allow (`paths`,
 `tags`), so openapi-core loads it with its spec validation off and resolves the references itself. The
@@ -22,7 +23,7 @@ from referencing.jsonschema import DRAFT4
 
 from fake_vrchat.server import Exchange
 
-SPEC_ROOT = Path(__file__).resolve().parents[4] / "shared" / "vrchat-openapi" / "openapi"
+SPEC_ROOT = Path(__file__).resolve().parent / "vrchat-openapi" / "openapi"
 SPEC = SPEC_ROOT / "openapi.yaml"
 LOGIN_RESPONSE = SPEC_ROOT / "components" / "responses" / "authentication" / "CurrentUserLoginResponse.yaml"
 
