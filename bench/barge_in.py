@@ -33,12 +33,12 @@ import from_tests
 import numpy as np
 from turn_latency import machine_description
 
-import machine.wiring
+from machine.app import Parts
 from machine.audio.files import to_mono_16k, write_wav
+from machine.backends.piper_synthesizer import PiperSynthesizer
 from machine.ports import SAMPLE_RATE, ChatMessage, Sampling
 from machine.runs.live import run_live
 from machine.settings import MachineSettings, load_settings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
@@ -114,7 +114,7 @@ class _OnMessage(logging.Handler):
 class LiveRun:
     """The live runtime in a thread, with its finished turns collected."""
 
-    def __init__(self, settings: MachineSettings, memory_settings: MemoryStoreSettings) -> None:
+    def __init__(self, settings: MachineSettings, memory_settings: MemoryStoreSettings, parts: Parts) -> None:
         """Starts the runtime and returns once it captures (a question played before would be lost)."""
         self.turns: list[TurnRecord] = []
         self.stop = threading.Event()
@@ -124,7 +124,8 @@ class LiveRun:
         capture_log.addHandler(watch)
         capture_log.setLevel(logging.INFO)
         self._thread = threading.Thread(
-            target=run_live, args=(settings, memory_settings, self.stop, self.turns.append), daemon=True
+            target=lambda: run_live(settings, memory_settings, self.stop, self.turns.append, parts=parts),
+            daemon=True,
         )
         self._thread.start()
         try:
@@ -161,7 +162,7 @@ def barge_in_tries(
     voice = PiperSynthesizer(settings.synthesizer)
     question = wav(scratch, "question", voice, QUESTION)
     storyteller = Storyteller()
-    machine.wiring.build_chat_model = lambda chat_settings: storyteller  # type: ignore[assignment,return-value]
+    parts = Parts(chat_model=storyteller)
     results: list[dict[str, object]] = []
     with pulse.null_sinks("user", "bot") as sinks:
         audio = settings.audio.model_copy(
@@ -173,7 +174,7 @@ def barge_in_tries(
         )
         checks = settings.reply_checks.model_copy(update={"max_sentence_chars": 400})
         live = settings.model_copy(update={"audio": audio, "reply_checks": checks})
-        bot = LiveRun(live, memory_settings)
+        bot = LiveRun(live, memory_settings, parts)
         bot_level = pulse.LevelMeter(f"{sinks['bot']}.monitor")
         user_level = pulse.LevelMeter(f"{sinks['user']}.monitor")
         try:
@@ -231,7 +232,7 @@ def echo_loopback(
                 "output_device": f"pulse:{sinks['bot']}",
             }
         )
-        bot = LiveRun(settings.model_copy(update={"audio": audio}), memory_settings)
+        bot = LiveRun(settings.model_copy(update={"audio": audio}), memory_settings, Parts())
         asked = 0
         try:
             end = time.monotonic() + minutes * 60

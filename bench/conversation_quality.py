@@ -42,10 +42,10 @@ from quality_measures import align, calibrate, claims, mark_echoes, recalls, rep
 from turn_latency import machine_description, write_result
 
 from machine.audio.files import read_wav, write_wav
-from machine.listen.whisperx_transcriber import WhisperxTranscriber
+from machine.backends.piper_synthesizer import PiperSynthesizer
+from machine.backends.whisperx_transcriber import WhisperxTranscriber
 from machine.runs.recorded import run_recorded
 from machine.settings import MachineSettings, load_settings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings

@@ -38,14 +38,14 @@ import numpy as np
 from turn_latency import machine_description
 
 from machine.audio.files import read_wav, to_mono_16k
-from machine.bundled_models import voice_encoder_weights
-from machine.listen.speakers import SpeakerTracker
-from machine.listen.voice_encoder import VoiceEncoder
-from machine.listen.whisperx_transcriber import WhisperxTranscriber
+from machine.backends.bundled_models import voice_encoder_weights
+from machine.backends.piper_synthesizer import PiperSynthesizer
+from machine.backends.voice_encoder import VoiceEncoder
+from machine.backends.whisperx_transcriber import WhisperxTranscriber
+from machine.crowd.policy import ReplyPolicy
+from machine.crowd.speakers import SpeakerTracker
 from machine.ports import SAMPLE_RATE
-from machine.reply.policy import ReplyPolicy
 from machine.settings import load_settings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "data" / "crowd.json"

@@ -27,9 +27,9 @@ import numpy as np
 from turn_latency import machine_description, write_result
 
 from machine.audio.files import to_mono_16k, write_wav
+from machine.backends.piper_synthesizer import PiperSynthesizer
 from machine.runs.recorded import run_recorded
 from machine.settings import MachineSettings, load_settings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord, summarise
 from memory_store import load_settings as load_memory_settings
 

@@ -30,13 +30,13 @@ from live_bot import live_on_null_sinks
 from turn_latency import machine_description
 
 from machine.audio.files import to_mono_16k, write_wav
+from machine.backends.piper_synthesizer import PiperSynthesizer
+from machine.backends.rnnoise_denoiser import RnnoiseDenoiser
+from machine.backends.silero_vad import SileroVoiceActivity
 from machine.listen.endpointing import Endpointer
-from machine.listen.rnnoise_denoiser import RnnoiseDenoiser
-from machine.listen.silero_vad import SileroVoiceActivity
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
-from machine.runs.process_memory import limit_malloc_arenas
+from machine.process.malloc_arenas import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
 

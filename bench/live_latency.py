@@ -24,9 +24,9 @@ from live_bot import live_on_null_sinks
 from turn_latency import QUESTIONS, machine_description, write_result
 
 from machine.audio.files import to_mono_16k, write_wav
+from machine.backends.piper_synthesizer import PiperSynthesizer
 from machine.ports import SAMPLE_RATE
 from machine.settings import MachineSettings, load_settings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import TurnRecord, latency_table, median_and_p95, summarise
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings

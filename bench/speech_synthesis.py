@@ -37,10 +37,10 @@ from pathlib import Path
 import from_tests
 from turn_latency import machine_description, write_result
 
+from machine.backends.coqui_synthesizer import CoquiSynthesizer
+from machine.backends.piper_synthesizer import PiperSynthesizer
 from machine.ports import Synthesizer
 from machine.settings import BUNDLED, CoquiSettings, load_settings
-from machine.speak.coqui_synthesizer import CoquiSynthesizer
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.speak.speaker import Speaker
 
 coqui_tiny = from_tests.load("coqui_tiny")

@@ -24,11 +24,11 @@ import from_tests
 from model_options import add_model_options, model_name, with_model
 from turn_latency import machine_description, write_result
 
-from machine.ports import ChatMessage, ChatModel, ReplyStream, Sampling
-from machine.reply.thinking import ReplyEvents, Thinker
+from machine.app import build_chat_model, build_reply_checker
+from machine.ports import ChatMessage, ChatModel, ReplyEvents, ReplyStream, Sampling
+from machine.reply.thinking import Thinker
 from machine.settings import load_settings
 from machine.turn_metrics import median_and_p95
-from machine.wiring import build_chat_model, build_reply_checker
 
 ORDINARY_QUESTIONS: tuple[str, ...] = from_tests.load("ordinary_questions").ORDINARY_QUESTIONS
 QUESTIONS = (

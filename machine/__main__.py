@@ -14,14 +14,18 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from companion_settings import ConfigError
-from machine.bundled_models import MissingModelPackageError
+from machine.backends.bundled_models import MissingModelPackageError
 from machine.ports import AudioInputError, DeviceNotFoundError
-from machine.runs.process_memory import limit_malloc_arenas
+from machine.process.malloc_arenas import limit_malloc_arenas
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreError
 from memory_store import load_settings as load_memory_settings
+
+if TYPE_CHECKING:
+    from machine.app import Parts
 
 _COMMANDS = """\
 commands:
@@ -90,8 +94,8 @@ def _output_problem(folder: Path) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+def main(argv: list[str] | None = None, parts: Parts | None = None) -> int:
+    """Entry point; returns the exit status. `parts` are given to the run instead of built (tests)."""
     limit_malloc_arenas()  # before the models' threads start: keeps resident memory flat over hours
     args = _parser().parse_args(argv)
     if args.command == "diagram":
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from machine.runs.demo import run_demo
 
-            run_demo(settings, memory_settings, args.output, realtime=not args.fast)
+            run_demo(settings, memory_settings, args.output, realtime=not args.fast, parts=parts)
             return 0
         if args.command == "devices":
             from machine.audio.devices import device_table  # not the runtime's modules: no models
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.input is None:
             from machine.runs.live import run_live
 
-            run_live(settings, memory_settings, fresh=args.fresh)
+            run_live(settings, memory_settings, fresh=args.fresh, parts=parts)
             return 0
         from machine.runs.recorded import run_recorded
 
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             args.output,
             realtime=not args.fast,
             fresh_session=args.fresh,
+            parts=parts,
         )
     except (
         ConfigError,

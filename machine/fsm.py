@@ -14,6 +14,8 @@ from typing import Any
 
 from transitions import EventData, Machine, MachineError
 
+from machine.events import ReplyStarted, Settle, Transcribed, Trigger, TurnEvent, UtteranceEnded
+
 log = logging.getLogger(__name__)
 
 
@@ -30,42 +32,32 @@ class TurnState(str, Enum):
     RESET = "reset"
 
 
-class Trigger(str, Enum):
-    """Everything that may move the machine; what each one carries is noted beside it."""
-
-    START = "start"
-    UTTERANCE_ENDED = "utterance_ended"  # utterance=Utterance, final=bool (False: the speaker paused)
-    TURN_CONFIRMED = "turn_confirmed"  # the speaker's turn ended after the pause
-    USER_RESUMED = "user_resumed"  # the speaker went on after the pause: the early work is void
-    TRANSCRIBED = "transcribed"  # transcript=Transcript, addressed=bool (the reply policy's verdict)
-    REPLY_STARTED = "reply_started"  # reply=str | None (the first sentence, None when there is no reply)
-    SPOKEN = "spoken"
-    BARGE_IN = "barge_in"  # the user talked over the bot
-    STOP = "stop"
-    RESET = "reset"
-    SETTLE = "settle"
+def _event(data: EventData) -> TurnEvent:
+    event: TurnEvent = data.kwargs["event"]
+    return event
 
 
-def _has_words(event: EventData) -> bool:
+def _has_words(data: EventData) -> bool:
     """An empty or noise-only transcript is not worth a reply."""
-    transcript = event.kwargs.get("transcript")
-    return transcript is not None and transcript.has_words
+    event = _event(data)
+    return isinstance(event, Transcribed) and event.transcript.has_words
 
 
-def _addressed(event: EventData) -> bool:
-    """The reply policy answers this speaker (see :mod:`machine.reply.policy`; always, by default)."""
-    return bool(event.kwargs.get("addressed", True))
+def _addressed(data: EventData) -> bool:
+    """The reply policy answers this speaker (see :mod:`machine.crowd.policy`; always, by default)."""
+    event = _event(data)
+    return isinstance(event, Transcribed) and event.addressed
 
 
-def _has_reply(event: EventData) -> bool:
+def _has_reply(data: EventData) -> bool:
     """The bot speaks only when the thinker produced something to say."""
-    reply = event.kwargs.get("reply")
-    return bool(reply and reply.strip())
+    event = _event(data)
+    return isinstance(event, ReplyStarted) and bool(event.reply and event.reply.strip())
 
 
-def _turn_over(event: EventData) -> bool:
+def _turn_over(data: EventData) -> bool:
     """The speaker's turn is over: the utterance was final, or a pause was confirmed since."""
-    return bool(getattr(event.model, "turn_over", True))
+    return bool(getattr(data.model, "turn_over", True))
 
 
 S, T = TurnState, Trigger
@@ -120,7 +112,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": T.SETTLE, "source": S.RESET, "dest": S.IDLE},
 ]
 
-StateCallback = Callable[[dict[str, Any]], None]
+StateCallback = Callable[[TurnEvent], None]
+"""Called with the event that entered the state."""
 
 
 def _plain(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,8 +130,8 @@ def _plain(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class TurnMachine:
     """Wraps a `transitions.Machine` built from :data:`TRANSITIONS`.
 
-    `on_enter` maps a state to a callback that receives the trigger's payload; `fire` is the only way to
-    change state, and a trigger the table does not allow in the current state is refused and logged.
+    `on_enter` maps a state to a callback that receives the event that entered it; `fire` is the only way
+    to change state, and an event the table does not allow in the current state is refused and logged.
     """
 
     state: str  # set by transitions
@@ -147,7 +140,7 @@ class TurnMachine:
         self,
         on_enter: dict[TurnState, StateCallback] | None = None,
         on_any_enter: Callable[[TurnState], None] = lambda state: None,
-        on_turn_over: StateCallback = lambda payload: None,
+        on_turn_over: StateCallback = lambda event: None,
         history: int = 256,
     ) -> None:
         self._on_enter = dict(on_enter or {})
@@ -183,11 +176,12 @@ class TurnMachine:
         """Triggers the table accepts in the current state."""
         return {Trigger(name) for name in self._machine.get_triggers(self.state)}
 
-    def fire(self, trigger: Trigger, **payload: Any) -> bool:
-        """Fire `trigger`; False (and a warning in the log) when the table refuses it here."""
+    def fire(self, event: TurnEvent) -> bool:
+        """Fire the event's trigger; False (and a warning in the log) when the table refuses it here."""
         before = self.current
+        trigger = event.trigger
         try:
-            self._machine.events[trigger.value].trigger(self, **payload)
+            self._machine.events[trigger.value].trigger(self, event=event)
         except MachineError:
             self.refused.append((before, trigger))
             self.refused_count += 1
@@ -195,24 +189,25 @@ class TurnMachine:
             return False
         return True
 
-    def _entered(self, event: EventData) -> None:
+    def _entered(self, data: EventData) -> None:
         state = self.current
         self.previous = self.visited[-1]
         self.visited.append(state)
         self._on_any_enter(state)
         callback = self._on_enter.get(state)
         if callback is not None:
-            callback(event.kwargs)
+            callback(_event(data))
 
-    def _settle_after_reset(self, event: EventData) -> None:
-        self.fire(Trigger.SETTLE)
+    def _settle_after_reset(self, data: EventData) -> None:
+        self.fire(Settle())
 
-    def _note_turn_start(self, event: EventData) -> None:
-        self.turn_over = bool(event.kwargs.get("final", True))
+    def _note_turn_start(self, data: EventData) -> None:
+        event = _event(data)
+        self.turn_over = not isinstance(event, UtteranceEnded) or event.final
 
-    def _note_turn_over(self, event: EventData) -> None:
+    def _note_turn_over(self, data: EventData) -> None:
         self.turn_over = True
-        self._on_turn_over(event.kwargs)
+        self._on_turn_over(_event(data))
 
 
 def mermaid_diagram() -> str:

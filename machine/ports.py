@@ -1,7 +1,9 @@
-"""The small interfaces that keep backends swappable, and the frozen values that cross them.
+"""The small interfaces that keep backends and stages swappable, and the frozen values that cross them.
 
-Vendor libraries are imported only by the backend modules that implement these protocols; the
-composition root (:mod:`machine.wiring`) picks the backends from the settings.
+Backends (:mod:`machine.backends`, one vendor each) implement the model ports (voice activity,
+transcriber, chat model, synthesiser, embedders); the stages (:mod:`machine.listen`, :mod:`machine.crowd`,
+:mod:`machine.reply`, :mod:`machine.speak`) implement the stage ports the runtime schedules (`Ears`,
+`WhomToAnswer`, `Replier`, `Voice`). The composition root (:mod:`machine.app`) picks and connects them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from enum import Enum
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +22,9 @@ SAMPLE_RATE = 16_000
 
 CHUNK_SAMPLES = 512
 """The processing worker consumes fixed chunks of 512 samples (32 ms)."""
+
+CHUNK_MS = CHUNK_SAMPLES * 1000 / SAMPLE_RATE
+"""The length of one chunk in milliseconds."""
 
 FloatAudio = npt.NDArray[np.float32]
 
@@ -129,7 +135,7 @@ class Exchange:
     question: str
     answer: str
     speaker: str | None = None
-    """Who asked (see :mod:`machine.listen.speakers`), when the bot tells speakers apart."""
+    """Who asked (see :mod:`machine.crowd.speakers`), when the bot tells speakers apart."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +245,7 @@ class AudioSink(Protocol):
 
 
 class VoiceEmbedder(Protocol):
-    """Speech → a unit vector standing for the voice (see :mod:`machine.listen.voice_encoder`)."""
+    """Speech → a unit vector standing for the voice (see :mod:`machine.backends.voice_encoder`)."""
 
     def embed(self, speech: FloatAudio) -> np.ndarray:
         """The voice of one utterance; ValueError for empty or non-finite audio."""
@@ -290,4 +296,197 @@ class Captions(Protocol):
 
     def close(self) -> None:
         """Stop showing anything and release the connection."""
+        ...
+
+
+# --- the stages the runtime schedules -------------------------------------------------------------
+
+
+class Mode(str, Enum):
+    """What the bot is doing, as far as hearing is concerned."""
+
+    OFF = "off"
+    LISTENING = "listening"
+    PENDING = "pending"
+    """Speech before a pause was handed on early; the turn may still go on (set by hearing itself)."""
+    BUSY = "busy"
+    SPEAKING = "speaking"
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What one chunk led to: an utterance to answer (final, or early: the speaker only paused), the end
+    of the turn an early utterance belongs to (`confirmed`), the speaker going on after it (`resumed`),
+    or a barge-in."""
+
+    utterance: Utterance | None = None
+    final: bool = True
+    confirmed: bool = False
+    resumed: bool = False
+    barge_in: bool = False
+    early_id: int = 0
+    """Which handed-on utterance `utterance`, `confirmed` or `resumed` is about (0: none)."""
+
+
+class Ears(Protocol):
+    """Hearing: what each input chunk leads to, whatever the bot is doing (see :mod:`machine.listen`).
+    `hear` is called from the processing worker; the rest from the event loop."""
+
+    @property
+    def listening(self) -> bool:
+        """Whether nothing heard is waiting for the bot."""
+        ...
+
+    @property
+    def heard_sound(self) -> bool:
+        """Whether the last chunk was louder than the background (speech or not)."""
+        ...
+
+    def hear(self, chunk: AudioChunk) -> Heard | None:
+        """Take one input chunk; returns what it led to, if anything."""
+        ...
+
+    def set_mode(self, mode: Mode, taken: int | None = None) -> Utterance | None:
+        """Switch mode; entering LISTENING hands back an utterance held meanwhile, to be answered now."""
+        ...
+
+    def drop_early(self, early_id: int) -> None:
+        """The turn of early utterance `early_id` closed before the speaker's turn ended."""
+        ...
+
+    def warm_up(self) -> None:
+        """Run the models once, so the first real chunk is not slowed by loading."""
+        ...
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who said it, and whether the bot answers."""
+
+    speaker: str
+    addressed: bool
+    crowd: bool = False
+    """More than one voice in the session, or the speaker gave their name: the prompt says who is who
+    (one unnamed voice is just "the person you are talking with")."""
+
+
+class WhomToAnswer(Protocol):
+    """Who said a turn and whether the bot answers it (see :mod:`machine.crowd`); one caller at a time."""
+
+    def voice(self, speech: FloatAudio) -> np.ndarray | None:
+        """The utterance's voice embedding (run it beside the transcription), or None."""
+        ...
+
+    def attribute(
+        self, voice: np.ndarray | None, transcript: str, now: float, learn: bool = True
+    ) -> Attribution:
+        """Who said `transcript` in `voice`, and whether the bot answers; `learn` off leaves the session
+        as it was (a turn that may still be dropped)."""
+        ...
+
+    def answered(self, speaker: str, now: float) -> None:
+        """The bot finished a reply to `speaker`."""
+        ...
+
+    def forget(self) -> None:
+        """The session ended: every speaker and voice is dropped."""
+        ...
+
+
+@dataclass(frozen=True)
+class Strike:
+    """One failed check of a reply."""
+
+    kind: Literal["format", "content"]
+    check: str
+    """Which check failed: empty, role_tag, repetition, length, gibberish, language, profanity, pattern,
+    persona_leak or classifier."""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.check}" + (f" ({self.detail})" if self.detail else "")
+
+
+def _nothing(*_: object) -> None:
+    return None
+
+
+@dataclass
+class ReplyEvents:
+    """What happens while a reply is made; called on the thread that iterates the reply."""
+
+    first_token: Callable[[], None] = _nothing
+    """The reply's first text is ready: the model's first token, or the answer from memory."""
+    strike: Callable[[Strike, bool], None] = _nothing
+    """A check failed; the flag says whether part of the reply had already been released."""
+    gave_up: Callable[[], None] = _nothing
+    """The last attempt failed too: the turn is given up."""
+
+
+class Replier(Protocol):
+    """The reply to a transcript as checked sentences (see :mod:`machine.reply`)."""
+
+    def sentences(
+        self,
+        transcript: str,
+        cancel: threading.Event,
+        events: ReplyEvents | None = None,
+        speaker: str | None = None,
+    ) -> Generator[str, None, None]:
+        """Yield the checked reply piece by piece; closing the generator stops generation."""
+        ...
+
+    def remember(self, question: str, answer: str, speaker: str | None = None) -> None:
+        """Keep the exchange once the reply has been spoken."""
+        ...
+
+    def warm_up(self) -> None:
+        """Pay the model's first-call costs now."""
+        ...
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """What a reply came to: the sentences that started playing, and how the audio fared."""
+
+    sentences: list[str]
+    playback: PlaybackReport
+
+
+class PreparedSpeech(Protocol):
+    """A reply being synthesised ahead of playback: sentences are added by the thread that makes them
+    (the reply's), synthesised on a thread of their own, and played by `play` (or closed unplayed)."""
+
+    def add(self, sentence: str) -> bool:
+        """Queue a sentence (waits while enough are queued); False when nothing more will be spoken
+        (cancelled or closed): stop making sentences."""
+        ...
+
+    def finish(self) -> None:
+        """No more sentences."""
+        ...
+
+    def play(
+        self,
+        cancel: threading.Event,
+        on_first_audio: Callable[[], None],
+        on_sentence: Callable[[str, float], None],
+    ) -> Spoken:
+        """Play what is synthesised until the sentences run out or `cancel` is set."""
+        ...
+
+    def close(self) -> None:
+        """Stop synthesising (a reply that will not be played)."""
+        ...
+
+
+class Voice(Protocol):
+    """Speaking (see :mod:`machine.speak`)."""
+
+    def prepare(self, cancel: threading.Event) -> PreparedSpeech:
+        """Start a reply's synthesis: sentences are added as they come."""
+        ...
+
+    def warm_up(self) -> None:
+        """Pay the voice's first-call costs now."""
         ...

@@ -1,10 +1,14 @@
 """The conversation runtime: audio in, turns driven by the state machine, speech out.
 
+The stages it schedules, each seen through a port of :mod:`machine.ports` (the composition root,
+:mod:`machine.app`, builds them): ears (hearing) → transcriber → whom to answer → replier → voice.
+
 Threads: the source (capture) thread only hands fixed chunks to a bounded queue; one processing worker
-feeds them to the bot's ears (:mod:`machine.listen.hearing`: echo gate, endpointer, barge-in), in every state,
-so nothing a user says is dropped unheard; models run in job threads. Every job reports back as a trigger
-through one bounded event queue, and the loop in :meth:`Runtime.run` is the only place that fires the
-state machine.
+feeds them to the bot's ears, in every state, so nothing a user says is dropped unheard; models run in
+turn jobs. Every job reports back as a typed event (:mod:`machine.events`) through one event queue, and
+the loop in :meth:`Runtime.run` is the only place that fires the state machine. A turn's reply is made on
+its think job (the model's stream, the checks, the strikes), which adds the sentences to the voice; the
+voice's synthesis thread only synthesises.
 
 Early work: when the speaker pauses and their turn may go on, the speech so far starts a turn at once
 (transcribing, thinking), and its reply waits in `ready` until the turn is confirmed. If the speaker goes
@@ -20,39 +24,56 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from machine.fsm import Trigger, TurnMachine, TurnState
-from machine.listen.crowd import Attribution, Crowd
-from machine.listen.hearing import Heard, Hearing, Mode
-from machine.ports import SAMPLE_RATE, AudioChunk, AudioSource, Captions, Transcriber, Transcript, Utterance
-from machine.reply.checks import Strike
-from machine.reply.thinking import ReplyEvents, Thinker
-from machine.speak.speaker import Speaker, Synthesis
+from machine.events import (
+    BargeIn,
+    ReplyStarted,
+    Reset,
+    Spoken,
+    Start,
+    Stop,
+    Transcribed,
+    TurnConfirmed,
+    TurnEvent,
+    UserResumed,
+    UtteranceEnded,
+)
+from machine.fsm import TurnMachine, TurnState
+from machine.ports import (
+    SAMPLE_RATE,
+    Attribution,
+    AudioChunk,
+    AudioSource,
+    Captions,
+    Ears,
+    Heard,
+    Mode,
+    PreparedSpeech,
+    Replier,
+    ReplyEvents,
+    Strike,
+    Transcriber,
+    Voice,
+    WhomToAnswer,
+)
+from machine.shared.sentence_feed import feed
 from machine.turn_metrics import TurnRecord
 
 log = logging.getLogger(__name__)
 
 
 EVENT_QUEUE_SIZE = 256
-"""Triggers waiting for the loop (a handful per turn; the loop never blocks long)."""
+"""Events waiting for the loop (a handful per turn; the loop never blocks long): past it, one is dropped
+and logged."""
 RECORDS_KEPT = 1000
 """Finished turns kept in :attr:`Runtime.records` (each is also reported to `on_turn` as it ends)."""
 _FORGET_WAIT_S = 10.0
 _CLOSE_WAIT_S = 1.0
-_POST_TIMEOUT_S = 1.0
-
-
-@dataclass(frozen=True)
-class _Event:
-    trigger: Trigger
-    turn: int = 0
-    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,7 +83,7 @@ class _Turn:
     record: TurnRecord
     early_id: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
-    pending: Synthesis | None = None
+    pending: PreparedSpeech | None = None
     """The reply, synthesised from its first sentence on, waiting to be played."""
     speaking: bool = False
     jobs: list[Future[None]] = field(default_factory=list)
@@ -79,16 +100,16 @@ class Runtime:
 
     def __init__(
         self,
-        hearing: Hearing,
+        hearing: Ears,
         transcriber: Transcriber,
-        thinker: Thinker,
-        speaker: Speaker,
+        thinker: Replier,
+        speaker: Voice,
         on_turn: Callable[[TurnRecord], None],
         chunk_queue_size: int = 256,
         on_activity: Callable[[], None] = lambda: None,
         captions: Captions | None = None,
         warm_up: bool = False,
-        crowd: Crowd | None = None,
+        crowd: WhomToAnswer | None = None,
     ) -> None:
         self._warm_up = warm_up
         self._crowd = crowd
@@ -103,10 +124,11 @@ class Runtime:
         self._captions = captions
         self._last_activity = 0.0
         self._chunks: queue.Queue[AudioChunk] = queue.Queue(maxsize=chunk_queue_size)
-        self._events: queue.Queue[_Event] = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
+        self._events: queue.SimpleQueue[TurnEvent] = queue.SimpleQueue()
+        """Reentrant `put`: signal handlers post here too (a `queue.Queue` could deadlock on its own lock)."""
         self._listening = threading.Event()
         self._stopping = threading.Event()
-        self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="turn-job")
+        self._jobs = ThreadPoolExecutor(max_workers=5, thread_name_prefix="turn-job")
         self._turn: _Turn | None = None
         self._turn_keys = itertools.count(1)
         self._taken = 0
@@ -168,26 +190,21 @@ class Runtime:
             except Exception:
                 log.exception("audio processing failed; the turn is reset")
                 self._listening.clear()
-                self._post(Trigger.RESET)
+                self._post(Reset())
             finally:
                 self._chunks.task_done()
 
     def _heard(self, heard: Heard) -> None:
         turn = self._turn
         if heard.confirmed:
-            self._post(Trigger.TURN_CONFIRMED, utterance=heard.utterance, early_id=heard.early_id)
+            self._post(TurnConfirmed(utterance=heard.utterance, early_id=heard.early_id))
         elif heard.resumed:
-            self._post(Trigger.USER_RESUMED, resumed=True, early_id=heard.early_id)
+            self._post(UserResumed(early_id=heard.early_id))
         elif heard.utterance is not None:
             self._listening.clear()
-            self._post(
-                Trigger.UTTERANCE_ENDED,
-                utterance=heard.utterance,
-                final=heard.final,
-                early_id=heard.early_id,
-            )
+            self._post(UtteranceEnded(utterance=heard.utterance, final=heard.final, early_id=heard.early_id))
         elif heard.barge_in:
-            self._post(Trigger.BARGE_IN, turn.key if turn else 0, barged=True)
+            self._post(BargeIn(turn=turn.key if turn else 0))
 
     def _activity(self, now: float) -> None:
         """Tell the session something happened (noise heard, the bot speaking), at most once a second."""
@@ -206,15 +223,15 @@ class Runtime:
                 source.run(self.deliver, self.wait_for_turn, self._stopping)
             except BaseException as exc:
                 failure.append(exc)
-                self._post(Trigger.RESET)
-            self._post(Trigger.STOP)
+                self._post(Reset())
+            self._post(Stop())
 
         if self._warm_up:
             self.warm_up()
         worker = threading.Thread(target=self._process_chunks, name="audio-processing", daemon=True)
         feeder = threading.Thread(target=feed, name="audio-source", daemon=True)
         worker.start()
-        self.machine.fire(Trigger.START)
+        self.machine.fire(Start())
         feeder.start()
         try:
             while True:
@@ -225,12 +242,12 @@ class Runtime:
                 if self._stale(event):
                     log.debug("dropping %s from a finished turn", event.trigger.value)
                     continue
-                if event.trigger is Trigger.STOP:
+                if isinstance(event, Stop):
                     self._stopping.set()
                     if self.machine.current is not TurnState.IDLE:
-                        self.machine.fire(Trigger.STOP)  # the table abandons a turn in flight
+                        self.machine.fire(event)  # the table abandons a turn in flight
                     break
-                self.machine.fire(event.trigger, **event.payload)
+                self.machine.fire(event)
         finally:
             self._stopping.set()
             if self._turn is not None:
@@ -244,14 +261,13 @@ class Runtime:
             raise failure[0]
         return list(self.records)
 
-    def _stale(self, event: _Event) -> bool:
+    def _stale(self, event: TurnEvent) -> bool:
         """An event about a turn that is no longer in flight."""
         turn = self._turn
         if event.turn:
             return turn is None or event.turn != turn.key
-        if event.trigger in (Trigger.TURN_CONFIRMED, Trigger.USER_RESUMED):
-            early_id = event.payload.get("early_id")
-            return turn is None or turn.early_id != early_id or turn.speaking
+        if isinstance(event, TurnConfirmed | UserResumed):
+            return turn is None or turn.early_id != event.early_id or turn.speaking
         return False
 
     def warm_up(self) -> None:
@@ -266,24 +282,25 @@ class Runtime:
         log.info("models warmed up in %.1f s", time.monotonic() - started)
 
     def stop(self) -> None:
-        """Ask the loop to end (from any thread)."""
-        self._post(Trigger.STOP)
+        """Ask the loop to end (from any thread, a signal handler included)."""
+        self._post(Stop())
 
     def reset(self) -> None:
         """Abandon the turn in flight and go back to idle (from any thread)."""
-        self._post(Trigger.RESET)
+        self._post(Reset())
 
     def forget(self, forget_memory: Callable[[], None]) -> None:
         """End the conversation now (from any thread, a signal handler included): the turn in flight is
         reset, and once its jobs have finished (so nothing more can be remembered) `forget_memory` runs
         and the turns kept in RAM are dropped."""
-        self._post(Trigger.RESET, forget=forget_memory)
+        self._post(Reset(forget=forget_memory))
 
-    def _post(self, trigger: Trigger, turn: int = 0, **payload: Any) -> None:
-        try:
-            self._events.put(_Event(trigger, turn, payload), timeout=_POST_TIMEOUT_S)
-        except queue.Full:
-            log.error("the event queue is full (the loop is stuck?); %s is dropped", trigger.value)
+    def _post(self, event: TurnEvent) -> None:
+        """Hand an event to the loop; safe in a signal handler (`SimpleQueue.put` is reentrant)."""
+        if self._events.qsize() >= EVENT_QUEUE_SIZE and not isinstance(event, Stop | Reset):
+            log.error("the event queue is full (the loop is stuck?); %s is dropped", event.trigger.value)
+            return
+        self._events.put(event)
 
     def _job(self, turn: _Turn, work: Callable[[], None]) -> None:
         def guarded() -> None:
@@ -292,54 +309,55 @@ class Runtime:
             except Exception:
                 log.exception("turn %d failed", turn.record.turn)
                 turn.record.outcome = "failed"
-                self._post(Trigger.RESET, turn.key)
+                self._post(Reset(turn=turn.key))
 
         turn.jobs.append(self._jobs.submit(guarded))
 
     # --- state callbacks: they only start or cancel work --------------------------------------------
 
-    def _entered_idle(self, payload: dict[str, Any]) -> None:
+    def _entered_idle(self, event: TurnEvent) -> None:
         self._listening.clear()
         self._hearing.set_mode(Mode.OFF)
         if self._captions is not None:
             self._captions.idle()
         self._close_turn("reset")
         if not self._stopping.is_set():
-            self._post(Trigger.START)
+            self._post(Start())
 
-    def _entered_listening(self, payload: dict[str, Any]) -> None:
+    def _entered_listening(self, event: TurnEvent) -> None:
         if self._captions is not None:
             self._captions.idle()
         previous = self.machine.previous
         outcome = {TurnState.TRANSCRIBING: "no_words", TurnState.THINKING: "no_reply"}.get(
             previous, "replied"
         )
-        if payload.get("barged"):
+        if isinstance(event, BargeIn):
             outcome = "interrupted"
-        elif payload.get("addressed") is False and payload.get("transcript") is not None:
+        elif isinstance(event, Transcribed) and not event.addressed:
             outcome = "not_addressed"
-        elif payload.get("resumed"):
+        elif isinstance(event, UserResumed):
             outcome = "resumed"
         elif previous is TurnState.SPEAKING:
             self._activity(time.monotonic())
         self._close_turn(outcome)
         held = self._hearing.set_mode(Mode.LISTENING, taken=self._taken)
         if held is not None:
-            self._post(Trigger.UTTERANCE_ENDED, utterance=held)  # heard while busy: this is the next turn
+            self._post(UtteranceEnded(utterance=held))  # heard while busy: this is the next turn
         elif self._hearing.listening:  # not when an utterance heard meanwhile is on its way to the loop
             self._listening.set()
 
-    def _entered_transcribing(self, payload: dict[str, Any]) -> None:
-        utterance: Utterance = payload["utterance"]
+    def _entered_transcribing(self, event: TurnEvent) -> None:
+        assert isinstance(event, UtteranceEnded), "the table enters transcribing on an utterance"
+        utterance = event.utterance
         self._turn_count += 1
         record = TurnRecord(
             self._turn_count,
             utterance.last_voiced_at,
             utterance.endpoint_at,
             heard=time.monotonic(),
-            early=not payload.get("final", True),
+            early=not event.final,
         )
-        turn = _Turn(next(self._turn_keys), record, early_id=payload.get("early_id", 0))
+        turn = _Turn(next(self._turn_keys), record, early_id=event.early_id)
         self._turn = turn
         self._taken = max(self._taken, turn.early_id)
         if not record.early:
@@ -357,13 +375,14 @@ class Runtime:
                 turn.record.speaker, addressed = attribution.speaker, attribution.addressed
                 turn.prompt_speaker = attribution.speaker if attribution.crowd else None
                 turn.record.identify_ms = round((time.monotonic() - turn.record.transcript_ready) * 1000, 1)
-            self._post(Trigger.TRANSCRIBED, turn.key, transcript=transcript, addressed=addressed)
+            self._post(Transcribed(turn=turn.key, transcript=transcript, addressed=addressed))
 
         self._job(turn, transcribe)
 
-    def _entered_thinking(self, payload: dict[str, Any]) -> None:
+    def _entered_thinking(self, event: TurnEvent) -> None:
+        assert isinstance(event, Transcribed), "the table enters thinking on a transcript"
         turn = self._require_turn()
-        transcript: Transcript = payload["transcript"]
+        transcript = event.transcript
         turn.record.transcript = transcript.text
         if self._captions is not None:
             self._captions.thinking()
@@ -382,17 +401,27 @@ class Runtime:
             turn.record.outcome = "gave_up"
 
         def think() -> None:
+            # this job owns the reply: the model's stream, the checks and the strikes run here, and the
+            # sentences are handed to the voice's synthesis as they come
             events = ReplyEvents(first_token, strike, gave_up)
             sentences = self._thinker.sentences(transcript.text, turn.cancel, events, turn.prompt_speaker)
-            first = next(sentences, None)
-            if first is not None:
+            try:
+                first = next(sentences, None)
+                if first is None:
+                    self._post(ReplyStarted(turn=turn.key, reply=None))
+                    return
                 turn.record.first_sentence = time.monotonic()
-                turn.pending = self._speaker.prepare(_prepend(first, sentences), turn.cancel)
-            self._post(Trigger.REPLY_STARTED, turn.key, reply=first)
+                speech = self._speaker.prepare(turn.cancel)
+                speech.add(first)
+                turn.pending = speech
+                self._post(ReplyStarted(turn=turn.key, reply=first))
+                feed(speech, sentences)
+            finally:
+                sentences.close()
 
         self._job(turn, think)
 
-    def _entered_speaking(self, payload: dict[str, Any]) -> None:
+    def _entered_speaking(self, event: TurnEvent) -> None:
         turn = self._require_turn()
         self._hearing.set_mode(Mode.SPEAKING)
         pending = turn.pending
@@ -411,7 +440,7 @@ class Runtime:
                 self._captions.saying(sentence, duration_s)
 
         def speak() -> None:
-            spoken = self._speaker.speak(pending, turn.cancel, first_audio, saying)
+            spoken = pending.play(turn.cancel, first_audio, saying)
             turn.record.done = time.monotonic()
             turn.record.playback = spoken.playback
             if spoken.sentences and not turn.cancel.is_set():
@@ -419,11 +448,11 @@ class Runtime:
                 self._thinker.remember(turn.record.transcript, " ".join(spoken.sentences), speaker)
                 if self._crowd is not None:
                     self._crowd.answered(turn.record.speaker, turn.record.done)
-            self._post(Trigger.SPOKEN, turn.key)
+            self._post(Spoken(turn=turn.key))
 
         self._job(turn, speak)
 
-    def _entered_reset(self, payload: dict[str, Any]) -> None:
+    def _entered_reset(self, event: TurnEvent) -> None:
         self._listening.clear()
         self._hearing.set_mode(Mode.OFF)
         turn = self._turn
@@ -431,7 +460,7 @@ class Runtime:
             turn.cancel.set()
             if turn.record.outcome == "open":
                 turn.record.outcome = "reset"
-        forget_memory: Callable[[], None] | None = payload.get("forget")
+        forget_memory = event.forget if isinstance(event, Reset) else None
         if forget_memory is None:
             return
         if turn is not None:
@@ -443,7 +472,9 @@ class Runtime:
             self._crowd.forget()  # the speakers' voices go with the session
         self.records.clear()
 
-    def _attribute(self, crowd: Crowd, turn: _Turn, voice: np.ndarray | None, transcript: str) -> Attribution:
+    def _attribute(
+        self, crowd: WhomToAnswer, turn: _Turn, voice: np.ndarray | None, transcript: str
+    ) -> Attribution:
         """Who said the turn, and whether it is answered. A turn started early is not learned (a voice
         added, a name or the floor taken) until it stands: dropped because the speaker went on, it would
         leave a half-sentence's voice behind as a speaker of its own."""
@@ -455,7 +486,7 @@ class Runtime:
                 turn.unlearned = (voice, transcript, now)
         return attribution
 
-    def _turn_over(self, payload: dict[str, Any]) -> None:
+    def _turn_over(self, event: TurnEvent) -> None:
         """The speaker's turn ended after the pause that started the turn in flight: its work stands."""
         turn = self._require_turn()
         with self._crowd_lock:
@@ -463,9 +494,8 @@ class Runtime:
             if turn.unlearned is not None and self._crowd is not None:
                 self._crowd.attribute(*turn.unlearned)
             turn.unlearned = None
-        utterance: Utterance | None = payload.get("utterance")
-        if utterance is not None:
-            turn.record.endpoint = utterance.endpoint_at
+        if isinstance(event, TurnConfirmed) and event.utterance is not None:
+            turn.record.endpoint = event.utterance.endpoint_at
 
     def _require_turn(self) -> _Turn:
         if self._turn is None:
@@ -497,14 +527,3 @@ class Runtime:
         record.states = states
         self.records.append(record)
         self._on_turn(record)
-
-
-def _prepend(first: str, rest: Iterator[str]) -> Iterator[str]:
-    """`first` then `rest`; closing it closes `rest` (which stops generation)."""
-    try:
-        yield first
-        yield from rest
-    finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()

@@ -5,7 +5,7 @@ import; tests that need it pass their own checker)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from machine.ports import (
     ChatMessage,
@@ -102,3 +102,17 @@ def make_thinker(
     return Thinker(
         chat, memory, persona, "Testy", chat_model, checks, checker or ReplyChecker(checks, persona)
     )
+
+
+class ConversationStandIn:
+    """The controls of a :class:`machine.app.Conversation`, for stand-ins that only `run`: a recorded run
+    ends with its files, so nothing is stopped, reset or forgotten."""
+
+    def stop(self) -> None:
+        """Nothing to stop: `run` returns when the files are over."""
+
+    def reset(self) -> None:
+        """No turn is ever in flight."""
+
+    def forget(self, forget_memory: Callable[[], None]) -> None:
+        """Nothing is kept."""

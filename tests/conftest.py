@@ -15,9 +15,9 @@ from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
 
 if TYPE_CHECKING:
-    from machine.listen.whisperx_transcriber import WhisperxTranscriber
-    from machine.reply.transformers_chat import TransformersChatModel
-    from machine.speak.piper_synthesizer import PiperSynthesizer
+    from machine.backends.piper_synthesizer import PiperSynthesizer
+    from machine.backends.transformers_chat import TransformersChatModel
+    from machine.backends.whisperx_transcriber import WhisperxTranscriber
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def memory_settings() -> MemoryStoreSettings:
 @pytest.fixture(scope="session")
 def synthesizer(settings: MachineSettings) -> PiperSynthesizer:
 
-    from machine.speak.piper_synthesizer import PiperSynthesizer
+    from machine.backends.piper_synthesizer import PiperSynthesizer
 
     return PiperSynthesizer(settings.synthesizer)
 
@@ -55,7 +55,7 @@ def synthesizer(settings: MachineSettings) -> PiperSynthesizer:
 @pytest.fixture(scope="session")
 def transcriber(settings: MachineSettings) -> WhisperxTranscriber:
 
-    from machine.listen.whisperx_transcriber import WhisperxTranscriber
+    from machine.backends.whisperx_transcriber import WhisperxTranscriber
 
     return WhisperxTranscriber(settings.transcriber, settings.bot_name)
 
@@ -63,7 +63,7 @@ def transcriber(settings: MachineSettings) -> WhisperxTranscriber:
 @pytest.fixture(scope="session")
 def chat_model(settings: MachineSettings) -> TransformersChatModel:
 
-    from machine.reply.transformers_chat import TransformersChatModel
+    from machine.backends.transformers_chat import TransformersChatModel
 
     return TransformersChatModel(settings.chat_model)
 

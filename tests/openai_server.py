@@ -29,7 +29,7 @@ from machine.ports import ChatMessage, Sampling
 from machine.settings import load_settings
 
 if TYPE_CHECKING:
-    from machine.reply.transformers_chat import TransformersChatModel
+    from machine.backends.transformers_chat import TransformersChatModel
 
 REPO = Path(__file__).resolve().parents[1]
 _print_lock = threading.Lock()
@@ -160,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(args.config).chat_model
 
-    from machine.reply.transformers_chat import TransformersChatModel
+    from machine.backends.transformers_chat import TransformersChatModel
 
     server = ChatServer(args.port, TransformersChatModel(settings), settings.repetition_penalty)
     emit("listening", port=server.server_address[1])

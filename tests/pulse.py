@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from machine.listen.endpointing import dbfs
+from machine.shared.levels import dbfs
 
 
 def ensure_server() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from machine.audio.capture import BlockConverter
-from machine.listen.endpointing import dbfs
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE
+from machine.shared.levels import dbfs
 
 
 def sine(rate: int, seconds: float, frequency: float, amplitude: float = 0.5) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_device_blocks_become_16khz_chunks(rate: int) -> None:
 
 
 def test_rnnoise_quietens_noise_and_keeps_chunk_size() -> None:
-    from machine.listen.rnnoise_denoiser import RnnoiseDenoiser
+    from machine.backends.rnnoise_denoiser import RnnoiseDenoiser
 
     rng = np.random.default_rng(1)
     noise = (0.05 * rng.standard_normal(3 * SAMPLE_RATE)).astype(np.float32)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from speech import word_error_rate, words
 
+from machine.backends.piper_synthesizer import PiperSynthesizer
+from machine.backends.silero_vad import SileroVoiceActivity
+from machine.backends.transformers_chat import TransformersChatModel
+from machine.backends.whisperx_transcriber import WhisperxTranscriber
 from machine.listen.endpointing import Ended, Endpointer
-from machine.listen.silero_vad import SileroVoiceActivity
-from machine.listen.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, ChatMessage
-from machine.reply.transformers_chat import TransformersChatModel
 from machine.settings import EndpointingSettings, MachineSettings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 
 pytestmark = pytest.mark.models
 

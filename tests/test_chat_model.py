@@ -11,11 +11,11 @@ from chat_fakes import RecentWindow
 from test_thinking import INJECTIONS
 
 from companion_settings import ConfigError
-from machine.ports import ChatMessage
-from machine.reply.thinking import ReplyEvents, Thinker
-from machine.reply.transformers_chat import TransformersChatModel
+from machine.app import build_reply_checker
+from machine.backends.transformers_chat import TransformersChatModel
+from machine.ports import ChatMessage, ReplyEvents
+from machine.reply.thinking import Thinker
 from machine.settings import MachineSettings
-from machine.wiring import build_reply_checker
 
 pytestmark = pytest.mark.models
 
@@ -52,7 +52,7 @@ def test_repetition_penalty_and_ngram_ban_spare_the_prompt() -> None:
     import torch
     from transformers import NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor
 
-    from machine.reply.transformers_chat import _ReplyOnly
+    from machine.backends.transformers_chat import _ReplyOnly
 
     ids = torch.tensor([[5, 6, 7, 5, 6, 8, 9, 8]])  # prompt: 5 6 7 5 6; reply so far: 8 9 8
     scores = torch.ones(1, 12)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile
+from chat_fakes import ConversationStandIn, RecentWindow
 
 from machine.__main__ import main
-from machine.audio.recorded import RecordedSource
-from machine.ports import AudioChunk
+from machine.app import Parts
+from machine.ports import AudioChunk, AudioSource
 from machine.turn_metrics import TurnRecord
 from memory_store import MemorySystem
 from memory_store import load_settings as load_memory_settings
@@ -99,10 +98,9 @@ def test_an_unwritable_output_is_named_before_models_load(
     soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
     (tmp_path / "a-file").write_text("", encoding="utf-8")
     bad = tmp_path / "a-file" / "out"
-    for loader in ("machine.runs.recorded.build_runtime", "machine.runs.demo.run_demo"):
-        monkeypatch.setattr(loader, lambda *args, **kwargs: pytest.fail("the models were loaded"))
+    parts = Parts(conversation=lambda *args: pytest.fail("the models were loaded"))
     inputs = [] if command else ["--input", str(question)]
-    assert main([*command, *inputs, "--output", str(bad), "--fast"]) == 2
+    assert main([*command, *inputs, "--output", str(bad), "--fast"], parts) == 2
     assert capsys.readouterr().err == f"error: cannot write to --output {bad}: Not a directory\n"
 
 
@@ -148,13 +146,10 @@ def test_a_second_runtime_on_the_same_store_stops_before_loading_models(
 ) -> None:
     question = tmp_path / "question.wav"
     soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
-    monkeypatch.setattr(
-        "machine.runs.recorded.build_runtime",
-        lambda *args, **kwargs: pytest.fail("the models were loaded although the store is in use"),
-    )
+    parts = Parts(conversation=lambda *args: pytest.fail("the models were loaded: the store is in use"))
     first = MemorySystem.open(load_memory_settings())  # the first runtime's store
     try:
-        assert main(["--input", str(question), "--output", str(tmp_path / "out"), "--fast"]) == 2
+        assert main(["--input", str(question), "--output", str(tmp_path / "out"), "--fast"], parts) == 2
     finally:
         first.close()
     error = capsys.readouterr().err
@@ -162,7 +157,7 @@ def test_a_second_runtime_on_the_same_store_stops_before_loading_models(
     assert "memory_store.client: http" in error
 
 
-class _LoudnessRuntime:
+class _LoudnessRuntime(ConversationStandIn):
     """Stands in for the runtime: a file with sound above -40 dBFS starts one turn, reported (as the
     runtime does) before the bot listens again."""
 
@@ -181,7 +176,7 @@ class _LoudnessRuntime:
             self._on_turn(TurnRecord(self._turns, 0.0, 0.0, transcript="hello", reply=["Hi!"]))
         return True
 
-    def run(self, source: RecordedSource) -> list[TurnRecord]:
+    def run(self, source: AudioSource) -> list[TurnRecord]:
         source.run(self._deliver, self._wait_for_turn, threading.Event())
         return []
 
@@ -196,20 +191,16 @@ def test_files_without_speech_are_named_and_turns_jsonl_is_always_written(
     soundfile.write(str(folder / "q2.wav"), noise * 100, 16_000)  # "speech"
     soundfile.write(str(folder / "q3.wav"), noise, 16_000)
     output = tmp_path / "out"
-    memory = SimpleNamespace(embedder=None)  # stands in for the memory block: nothing is remembered
-    monkeypatch.setattr(
-        "machine.runs.recorded.open_memory", lambda *args, **kwargs: contextlib.nullcontext(memory)
-    )
-    monkeypatch.setattr(
-        "machine.runs.recorded.build_runtime",
-        lambda settings, memory, sink, on_turn, **kwargs: _LoudnessRuntime(on_turn),
+    parts = Parts(
+        memory=RecentWindow(2),  # nothing of the memory block is opened
+        conversation=lambda memory, sink, on_turn: _LoudnessRuntime(on_turn),
     )
 
-    assert main(["--input", str(folder / "q1.wav"), "--output", str(output), "--fast"]) == 0
+    assert main(["--input", str(folder / "q1.wav"), "--output", str(output), "--fast"], parts) == 0
     assert capsys.readouterr().out.splitlines() == [f"no speech heard in {folder / 'q1.wav'}"]
     assert (output / "turns.jsonl").read_text(encoding="utf-8") == ""
 
-    assert main(["--input", str(folder), "--output", str(output), "--fast"]) == 0
+    assert main(["--input", str(folder), "--output", str(output), "--fast"], parts) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[-2:] == [
         f"no speech heard in {folder / 'q1.wav'}",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from chat_fakes import make_thinker
 
+from machine.backends.infinimemory import BlockMemory, open_memory
 from machine.ports import ChatMessage, MemoryContext, Sampling
 from machine.reply.retelling import third_person
-from machine.runs.memory import BlockMemory, open_memory
 from memory_store import MemoryStoreSettings
 
 pytestmark = pytest.mark.models

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from coqui_tiny import HOP_LENGTH, build_tiny_vits
 
+from machine.backends.coqui_synthesizer import CoquiSynthesizer
 from machine.settings import CoquiSettings, SynthesizerSettings, load_settings
-from machine.speak.coqui_synthesizer import CoquiSynthesizer
 
 pytestmark = pytest.mark.models
 
@@ -54,8 +54,8 @@ def test_speaks_each_sentence_as_float32_at_the_models_rate(coqui: CoquiSynthesi
 
 
 def test_wiring_picks_the_backend_by_setting(tiny_model: tuple[Path, Path]) -> None:
-    from machine.speak.piper_synthesizer import PiperSynthesizer
-    from machine.wiring import build_synthesizer
+    from machine.app import build_synthesizer
+    from machine.backends.piper_synthesizer import PiperSynthesizer
 
     model_path, config_path = tiny_model
     chosen = SynthesizerSettings(

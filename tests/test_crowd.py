@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from machine.listen.crowd import Crowd
-from machine.listen.speakers import SpeakerTracker, name_said
+from machine.crowd.attribution import Crowd
+from machine.crowd.policy import ReplyPolicy, says_name
+from machine.crowd.speakers import SpeakerTracker
 from machine.ports import Exchange, FloatAudio, MemoryContext
-from machine.reply.policy import ReplyPolicy, says_name
 from machine.reply.thinking import build_messages
 from machine.settings import ReplyPolicySettings
+from machine.shared.names import name_said
 
 
 def voice(seed: int, wobble: float = 0.0, turn: int = 0) -> np.ndarray:

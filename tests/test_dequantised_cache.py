@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from machine.reply.transformers_chat import TransformersChatModel
+from machine.backends.transformers_chat import TransformersChatModel
 
 
 class _Saves:
@@ -42,7 +42,7 @@ def test_an_unwritable_cache_logs_one_warning_and_the_model_stays_usable(
     else:
         monkeypatch.setattr(tempfile, "mkdtemp", _deny)
     folder = tmp_path / "dequantised" / "smollm2-0123"
-    with caplog.at_level(logging.WARNING, logger="machine.reply.transformers_chat"):
+    with caplog.at_level(logging.WARNING, logger="machine.backends.transformers_chat"):
         _unloaded_model()._save_dequantised(folder)  # raised UnboundLocalError before the fix
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
@@ -55,7 +55,7 @@ def test_a_failed_save_leaves_no_staging_folder(tmp_path: Path, caplog: pytest.L
     folder = tmp_path / "dequantised" / "smollm2-0123"
     folder.mkdir(parents=True)
     (folder / "other-process-won").write_text("x", encoding="utf-8")  # the rename onto it fails
-    with caplog.at_level(logging.WARNING, logger="machine.reply.transformers_chat"):
+    with caplog.at_level(logging.WARNING, logger="machine.backends.transformers_chat"):
         _unloaded_model()._save_dequantised(folder)
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from machine.listen.echo_gate import SLOT_S, EchoGate, PlaybackLevels
+from machine.listen.echo_gate import EchoGate
 from machine.ports import CHUNK_SAMPLES, AudioChunk
+from machine.shared.levels import SLOT_S, PlaybackLevels
 
 
 def at_level(db: float, seed: int = 0) -> np.ndarray:

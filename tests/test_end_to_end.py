@@ -12,7 +12,7 @@ from speech import words
 
 from machine.__main__ import main
 from machine.audio.files import read_wav, write_wav
-from machine.listen.whisperx_transcriber import WhisperxTranscriber
+from machine.backends.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import SAMPLE_RATE
 
 pytestmark = pytest.mark.e2e

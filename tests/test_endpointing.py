@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 
 from machine.listen.endpointing import (
-    SILENCE_DBFS,
     Ended,
     Endpointer,
     EndpointEvent,
     NoiseFloor,
     Paused,
     Resumed,
-    dbfs,
 )
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
 from machine.settings import EndpointingSettings
+from machine.shared.levels import SILENCE_DBFS, dbfs
 
 
 class LoudnessVad:

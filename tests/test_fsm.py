@@ -3,18 +3,45 @@ for final utterances and for early ones (work started at a pause, before the tur
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from machine.fsm import TRANSITIONS, Trigger, TurnMachine, TurnState, state_machine_page
-from machine.ports import Transcript
+from machine.events import Transcribed, Trigger, TurnEvent, UtteranceEnded
+from machine.fsm import TRANSITIONS, TurnMachine, TurnState, state_machine_page
+from machine.ports import Transcript, Utterance
 
 S, T = TurnState, Trigger
+
+EVENT_OF: dict[Trigger, type[TurnEvent]] = {kind.trigger: kind for kind in TurnEvent.__subclasses__()}
+UTTERANCE = Utterance(np.zeros(512, dtype=np.float32), last_voiced_at=0.0, endpoint_at=0.0)
+
+
+def event(trigger: Trigger, **payload: Any) -> TurnEvent:
+    """The trigger's event carrying `payload`; what an event requires and the payload lacks is empty (an
+    utterance of silence, a blank transcript, no reply)."""
+    kind = EVENT_OF[trigger]
+    wanted = {field.name for field in dataclasses.fields(kind)}
+    given = {name: value for name, value in payload.items() if name in wanted}
+    if kind is UtteranceEnded:
+        given.setdefault("utterance", UTTERANCE)
+    if kind is Transcribed:
+        given.setdefault("transcript", Transcript(""))
+    if "reply" in wanted:
+        given.setdefault("reply", None)
+    return kind(**given)
+
+
+def fire(machine: TurnMachine, trigger: Trigger, **payload: Any) -> bool:
+    """Fire the trigger's event (see `event`)."""
+    return machine.fire(event(trigger, **payload))
+
 
 # The expected behaviour, written independently of the table: (state, trigger, payload) -> next state.
 WORDS = {"transcript": Transcript("hello there")}
@@ -83,7 +110,7 @@ def machine_in(state: TurnState, early: bool = False) -> TurnMachine:
         machine._machine.set_state(S.RESET.value)
         return machine
     for trigger, payload in PATHS[state]:
-        assert machine.fire(trigger, **(EARLY if trigger is T.UTTERANCE_ENDED and early else payload))
+        assert fire(machine, trigger, **(EARLY if trigger is T.UTTERANCE_ENDED and early else payload))
     assert machine.current is state
     return machine
 
@@ -104,7 +131,7 @@ def test_every_state_and_trigger(
     machine = machine_in(state, early)
     expected = expected_next(state, trigger, payload, turn_over=not early)
     with caplog.at_level(logging.WARNING, logger="machine.fsm"):
-        changed = machine.fire(trigger, **PAYLOADS[payload])
+        changed = fire(machine, trigger, **PAYLOADS[payload])
     if expected is None:
         assert changed is False
         assert machine.current is state
@@ -119,63 +146,63 @@ def test_every_state_and_trigger(
 @pytest.mark.parametrize(("state", "early"), CASES)
 def test_reset_from_every_state_settles_in_idle(state: TurnState, early: bool) -> None:
     machine = machine_in(state, early)
-    assert machine.fire(T.RESET)
+    assert fire(machine, T.RESET)
     assert machine.current is S.IDLE
     assert list(machine.visited)[-2:] == [S.RESET, S.IDLE]
 
 
 def test_guards_read_the_payload() -> None:
     machine = machine_in(S.TRANSCRIBING)
-    machine.fire(T.TRANSCRIBED, transcript=Transcript(""))
+    fire(machine, T.TRANSCRIBED, transcript=Transcript(""))
     assert machine.current is S.LISTENING, "an empty transcript goes back to listening"
     machine = machine_in(S.THINKING)
-    machine.fire(T.REPLY_STARTED, reply="   ")
+    fire(machine, T.REPLY_STARTED, reply="   ")
     assert machine.current is S.LISTENING, "a blank reply is not spoken"
 
 
 def test_speech_not_addressed_to_the_bot_gets_no_reply() -> None:
     machine = machine_in(S.TRANSCRIBING)
-    machine.fire(T.TRANSCRIBED, transcript=Transcript("Did you see that jump?"), addressed=False)
+    fire(machine, T.TRANSCRIBED, transcript=Transcript("Did you see that jump?"), addressed=False)
     assert machine.current is S.LISTENING, "the reply policy said it was said to someone else"
     machine = machine_in(S.TRANSCRIBING)
-    machine.fire(T.TRANSCRIBED, transcript=Transcript("Celeste, hi!"), addressed=True)
+    fire(machine, T.TRANSCRIBED, transcript=Transcript("Celeste, hi!"), addressed=True)
     assert machine.current is S.THINKING
 
 
 def test_an_early_reply_waits_for_the_end_of_the_turn() -> None:
     machine = machine_in(S.THINKING, early=True)
-    machine.fire(T.REPLY_STARTED, reply="Hi!")
+    fire(machine, T.REPLY_STARTED, reply="Hi!")
     assert machine.current is S.READY, "nothing is said while the speaker may go on"
-    machine.fire(T.TURN_CONFIRMED)
+    fire(machine, T.TURN_CONFIRMED)
     assert machine.current is S.SPEAKING
 
 
 def test_a_turn_confirmed_while_thinking_speaks_at_once() -> None:
-    confirmed: list[dict[str, Any]] = []
+    confirmed: list[TurnEvent] = []
     machine = TurnMachine(on_turn_over=confirmed.append)
     for trigger, payload in PATHS[S.THINKING]:
-        machine.fire(trigger, **(EARLY if trigger is T.UTTERANCE_ENDED else payload))
-    assert machine.fire(T.TURN_CONFIRMED, at=1.5)
-    assert machine.current is S.THINKING and confirmed == [{"at": 1.5}]
-    machine.fire(T.REPLY_STARTED, reply="Hi!")
+        fire(machine, trigger, **(EARLY if trigger is T.UTTERANCE_ENDED else payload))
+    assert fire(machine, T.TURN_CONFIRMED, early_id=7)
+    assert machine.current is S.THINKING and confirmed == [event(T.TURN_CONFIRMED, early_id=7)]
+    fire(machine, T.REPLY_STARTED, reply="Hi!")
     assert machine.current is S.SPEAKING
 
 
 def test_the_speaker_going_on_drops_early_work_in_every_state() -> None:
     for state in (S.TRANSCRIBING, S.THINKING, S.READY):
         machine = machine_in(state, early=True)
-        assert machine.fire(T.USER_RESUMED)
+        assert fire(machine, T.USER_RESUMED)
         assert machine.current is S.LISTENING
-        assert machine.fire(T.UTTERANCE_ENDED)
+        assert fire(machine, T.UTTERANCE_ENDED)
         assert machine.turn_over, "the next utterance (final) starts a turn of its own"
 
 
-def test_callbacks_receive_the_payload() -> None:
+def test_callbacks_receive_the_event() -> None:
     seen: list[Any] = []
-    machine = TurnMachine(on_enter={S.THINKING: lambda payload: seen.append(payload["transcript"].text)})
+    machine = TurnMachine(on_enter={S.THINKING: seen.append})
     for trigger, payload in PATHS[S.THINKING]:
-        machine.fire(trigger, **payload)
-    assert seen == ["hello there"]
+        fire(machine, trigger, **payload)
+    assert seen == [event(T.TRANSCRIBED, **WORDS)]
 
 
 def test_one_table_drives_the_machine() -> None:
@@ -223,7 +250,7 @@ class Turn:
         """(turn, work) for everything any turn still holds."""
         return {(turn, work) for turn, works in enumerate(self.turns) for work in works}
 
-    def _open(self, payload: dict[str, Any]) -> None:
+    def _open(self, event: TurnEvent) -> None:
         self.turns.append({"utterance"})
         self.current = len(self.turns) - 1
 
@@ -232,16 +259,18 @@ class Turn:
             raise RuntimeError("no turn in flight")  # as the runtime's `_require_turn`
         self.turns[self.current].add(work)
 
-    def _ready(self, payload: dict[str, Any]) -> None:
-        self.ready_reply = payload.get("reply")  # held until the turn is confirmed (a payload of its own)
+    def _ready(self, event: TurnEvent) -> None:
+        self.ready_reply = getattr(
+            event, "reply", None
+        )  # held until the turn is confirmed (an event of its own)
 
-    def _speak(self, payload: dict[str, Any]) -> None:
-        reply = payload.get("reply", self.ready_reply if self.machine.previous is S.READY else None)
+    def _speak(self, event: TurnEvent) -> None:
+        reply = getattr(event, "reply", self.ready_reply if self.machine.previous is S.READY else None)
         if not (reply and reply.strip()):
             self.spoken_without_reply = True
         self._hold("playback")
 
-    def _close(self, payload: dict[str, Any]) -> None:
+    def _close(self, event: TurnEvent) -> None:
         if self.current is not None:
             self.turns[self.current].clear()
             self.current = None
@@ -285,7 +314,7 @@ def test_random_trigger_sequences_keep_the_invariants(data: st.DataObject) -> No
         before = turn.machine.current
         trigger, payload = data.draw(NEXT_EVENT[before, over])
         allowed = trigger in turn.machine.allowed()
-        changed = turn.machine.fire(trigger, **PAYLOADS[payload])
+        changed = fire(turn.machine, trigger, **PAYLOADS[payload])
         assert changed == allowed
         if not changed:
             assert turn.machine.current is before
@@ -303,5 +332,5 @@ def test_random_trigger_sequences_keep_the_invariants(data: st.DataObject) -> No
                 f"{state.value} holds its own turn's work and nothing else"
             )
         assert not turn.spoken_without_reply, "nothing is spoken without a reply"
-    assert turn.machine.fire(T.RESET)
+    assert fire(turn.machine, T.RESET)
     assert turn.machine.current is S.IDLE and not turn.held, "reset always reaches idle, releasing the turn"

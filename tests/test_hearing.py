@@ -7,11 +7,12 @@ import pytest
 from test_echo_gate import at_level, speech_like_levels
 from test_endpointing import LoudnessVad
 
-from machine.listen.echo_gate import SLOT_S, EchoGate, PlaybackLevels
+from machine.listen.echo_gate import EchoGate
 from machine.listen.endpointing import Endpointer
-from machine.listen.hearing import Heard, Hearing, Mode
-from machine.ports import CHUNK_SAMPLES, AudioChunk
+from machine.listen.hearing import Hearing
+from machine.ports import CHUNK_SAMPLES, AudioChunk, Heard, Mode
 from machine.settings import EndpointingSettings
+from machine.shared.levels import SLOT_S, PlaybackLevels
 
 START = 1000
 

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_importing_the_transcriber_prints_no_torchcodec_warning() -> None:
     imported = subprocess.run(
-        [sys.executable, "-W", "default", "-c", "import machine.listen.whisperx_transcriber"],
+        [sys.executable, "-W", "default", "-c", "import machine.backends.whisperx_transcriber"],
         capture_output=True,
         text=True,
         check=True,

@@ -21,7 +21,7 @@ import pytest
 from speech import word_error_rate, words
 
 from machine.audio.files import read_wav, write_wav
-from machine.listen.whisperx_transcriber import WhisperxTranscriber
+from machine.backends.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import SAMPLE_RATE
 from machine.runs.live import run_live
 from machine.settings import MachineSettings

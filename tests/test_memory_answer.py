@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from chat_fakes import RecentWindow, ScriptedChatModel, make_thinker
 
-from machine.ports import ChatMessage, Exchange, MemoryContext
+from machine.ports import ChatMessage, Exchange, MemoryContext, ReplyEvents
 from machine.reply.checks import ReplyChecker
 from machine.reply.memory_answer import MemoryAnswer, clauses, subject_of
 from machine.reply.retelling import second_person, third_person
-from machine.reply.thinking import ReplyEvents, Thinker
+from machine.reply.thinking import Thinker
 from machine.settings import ChatModelSettings, ReplyCheckSettings
 
 

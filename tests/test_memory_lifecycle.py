@@ -19,10 +19,13 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
+from chat_fakes import ConversationStandIn
 
 from machine.__main__ import main
+from machine.app import Parts
+from machine.backends.infinimemory import BlockMemory, open_memory
+from machine.ports import AudioSink, ConversationMemory
 from machine.runs.demo import demo_block, run_demo
-from machine.runs.memory import BlockMemory, open_memory
 from machine.settings import MachineSettings
 from memory_store import MemoryStoreSettings, MemorySystem
 from memory_store import load_settings as load_memory_settings
@@ -129,7 +132,8 @@ SIGTERM_CHILD = textwrap.dedent(
     import sys, threading
     import numpy as np
     import memory_store.system
-    from machine.runs.memory import open_memory
+    from machine.backends.infinimemory import open_memory
+    from machine.process.stop_signals import StopSignals
     from memory_store import MemoryStoreSettings
 
     class OneVector:
@@ -140,7 +144,7 @@ SIGTERM_CHILD = textwrap.dedent(
             return np.eye(1, 384, dtype=np.float32).repeat(len(texts), axis=0)
 
     memory_store.system.SentenceTransformerEmbedder = OneVector
-    with open_memory(MemoryStoreSettings(), "celeste") as memory:
+    with StopSignals(), open_memory(MemoryStoreSettings(), "celeste") as memory:
         memory.remember(sys.argv[1], "noted")
         print("ready", flush=True)
         threading.Event().wait()  # until a signal
@@ -219,7 +223,7 @@ def test_fresh_forgets_the_block_before_the_conversation_starts(
         assert files_holding(store, CANARY) == []
 
 
-class FakeRuntime:
+class FakeRuntime(ConversationStandIn):
     """Stands in for the runtime and its models: notes what its memory held when it was built."""
 
     def __init__(self, memory: BlockMemory, seen: list[tuple[str, list[str]]]) -> None:
@@ -232,15 +236,15 @@ class FakeRuntime:
 
 
 @pytest.fixture
-def runtimes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
-    """No models: each runtime built for a recorded run is a `FakeRuntime`; returns what they saw."""
+def runtimes() -> tuple[list[tuple[str, list[str]]], Parts]:
+    """No models: the parts that make each recorded run's runtime a `FakeRuntime`, and what they saw."""
     seen: list[tuple[str, list[str]]] = []
 
-    def build(settings: MachineSettings, memory: BlockMemory, *args: object, **kwargs: object) -> FakeRuntime:
+    def build(memory: ConversationMemory, sink: AudioSink, on_turn: object) -> FakeRuntime:
+        assert isinstance(memory, BlockMemory)
         return FakeRuntime(memory, seen)
 
-    monkeypatch.setattr("machine.runs.recorded.build_runtime", build)
-    return seen
+    return seen, Parts(conversation=build)
 
 
 @pytest.mark.parametrize("fresh", [False, True])
@@ -248,9 +252,10 @@ def test_the_fresh_flag_forgets_before_a_recorded_run(
     tmp_path: Path,
     store: Path,
     monkeypatch: pytest.MonkeyPatch,
-    runtimes: list[tuple[str, list[str]]],
+    runtimes: tuple[list[tuple[str, list[str]]], Parts],
     fresh: bool,
 ) -> None:
+    seen, parts = runtimes
     monkeypatch.setenv("MEMORY_STORE_PATH", str(store))
     monkeypatch.setenv("MEMORY_STORE_SESSIONS__FORGET_ON_EXIT", "false")
     with open_memory(load_memory_settings(), "celeste") as memory:  # an earlier run
@@ -259,9 +264,9 @@ def test_the_fresh_flag_forgets_before_a_recorded_run(
     soundfile.write(str(question), np.zeros(16_000, dtype=np.float32), 16_000)
 
     flags = ["--fresh"] if fresh else []
-    assert main(["--input", str(question), "--output", str(tmp_path / "out"), "--fast", *flags]) == 0
+    assert main(["--input", str(question), "--output", str(tmp_path / "out"), "--fast", *flags], parts) == 0
 
-    assert runtimes == [("celeste", [] if fresh else [CANARY])]
+    assert seen == [("celeste", [] if fresh else [CANARY])]
 
 
 def test_the_fresh_flag_reaches_a_live_run(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -296,8 +301,9 @@ def test_the_demo_starts_fresh_in_its_own_block_and_leaves_the_bots_block_alone(
     store: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    runtimes: list[tuple[str, list[str]]],
+    runtimes: tuple[list[tuple[str, list[str]]], Parts],
 ) -> None:
+    seen, parts = runtimes
     kept = on(store, memory_settings, forget_on_exit=False)
     with open_memory(kept, settings.memory_block) as memory:  # the user's real conversation
         memory.remember(CANARY, ANSWER)
@@ -305,7 +311,7 @@ def test_the_demo_starts_fresh_in_its_own_block_and_leaves_the_bots_block_alone(
         memory.remember("Hi from an earlier demo", "Hello")
     monkeypatch.setattr("machine.runs.demo.synthesise_questions", write_silent_questions)
 
-    run_demo(settings, kept, tmp_path / "out", realtime=False)
+    run_demo(settings, kept, tmp_path / "out", realtime=False, parts=parts)
 
-    assert runtimes == [(f"{settings.memory_block}-demo", [])]
+    assert seen == [(f"{settings.memory_block}-demo", [])]
     assert window_of(kept, settings.memory_block) == [CANARY]

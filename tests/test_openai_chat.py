@@ -30,12 +30,12 @@ import yaml
 from speech import words
 
 from companion_settings import ConfigError
+from machine.backends.openai_chat import ChatServerError, OpenAIChatModel
 from machine.ports import ChatMessage, MemoryContext, Sampling
-from machine.reply.openai_chat import ChatServerError, OpenAIChatModel
 from machine.settings import ChatModelSettings, ChatServerSettings, MachineSettings, load_settings
 
 if TYPE_CHECKING:
-    from machine.reply.transformers_chat import TransformersChatModel
+    from machine.backends.transformers_chat import TransformersChatModel
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ENV = "COMPANION_TEST_CHAT_API_KEY"
@@ -239,7 +239,7 @@ def test_reply_streams_in_pieces_with_the_request_built_from_the_settings(model_
 
 @pytest.mark.models
 def test_max_tokens_cuts_the_reply(model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="machine.reply.openai_chat")
+    caplog.set_level(logging.INFO, logger="machine.backends.openai_chat")
     model = OpenAIChatModel(chat_settings(model_server.base_url))
     stream = model.stream(STORY, threading.Event(), sampling(max_new_tokens=6))
     pieces = []
@@ -298,8 +298,8 @@ def test_stopping_the_stream_disconnects_and_the_server_stops_generating(
 def test_thinker_speaks_sentences_from_the_served_model(
     model_server: ModelServer, settings: MachineSettings
 ) -> None:
+    from machine.app import build_reply_checker
     from machine.reply.thinking import Thinker
-    from machine.wiring import build_reply_checker
 
     class NoMemory:
         def context(self, user_input: str, speaker: str | None = None) -> MemoryContext:
@@ -522,7 +522,7 @@ def test_server_url_must_be_http(tmp_path: Path) -> None:
 
 
 def test_backend_is_chosen_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from machine.wiring import build_chat_model
+    from machine.app import build_chat_model
 
     monkeypatch.setenv("MACHINE_CHAT_MODEL__BACKEND", "openai")
     monkeypatch.setenv("MACHINE_CHAT_MODEL__SERVER__MODEL", "qwen2.5:0.5b")

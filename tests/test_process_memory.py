@@ -25,7 +25,7 @@ THREADS = 8
 
 CHILD = f"""
 import ctypes, ctypes.util, sys, threading
-from machine.runs.process_memory import limit_malloc_arenas
+from machine.process.malloc_arenas import limit_malloc_arenas
 
 if sys.argv[1] == "cap":
     print(limit_malloc_arenas(2))

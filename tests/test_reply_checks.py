@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from companion_settings import ConfigError
+from machine.backends.profanity_classifier import profanity_probability
 from machine.reply.checks import ReplyChecker
-from machine.reply.profanity_classifier import profanity_probability
 from machine.settings import MachineSettings, ReplyCheckSettings
 
 PERSONA = "You are Testy, a friendly companion who hangs out with people in VRChat and talks with them."
@@ -122,7 +122,7 @@ def test_patterns_that_do_not_compile_are_refused() -> None:
 def test_a_text_classification_model_loads_through_the_real_path() -> None:
     """The optional classifier loads like a hub model would; here the bundled MiniLM encoder with a fresh
     (random) two-label head stands in for a toxicity model, since no hub is reachable."""
-    from machine.reply.transformers_classifier import TextClassifier
+    from machine.backends.transformers_classifier import TextClassifier
     from memory_store.embedding import bundled_model_folder
 
     folder = str(bundled_model_folder())

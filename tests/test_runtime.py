@@ -14,21 +14,27 @@ from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thi
 from test_endpointing import LoudnessVad, silence, tone
 
 from machine import runtime as runtime_module
-from machine.listen.crowd import Crowd
+from machine.crowd.attribution import Crowd
+from machine.crowd.policy import ReplyPolicy
+from machine.crowd.speakers import SpeakerTracker
+from machine.events import Start
 from machine.listen.endpointing import Endpointer
 from machine.listen.hearing import Hearing
-from machine.listen.speakers import SpeakerTracker
 from machine.ports import (
     CHUNK_SAMPLES,
     AudioChunk,
     Captions,
+    ChatMessage,
+    Deliver,
     FloatAudio,
     PlaybackReport,
+    ReplyStream,
+    Sampling,
     SpeechAudio,
     Transcript,
+    WaitForTurn,
 )
-from machine.reply.policy import ReplyPolicy
-from machine.runs.live import _handle_signals
+from machine.process.stop_signals import StopSignals
 from machine.runtime import Runtime
 from machine.settings import EndpointingSettings, ReplyPolicySettings
 from machine.speak.speaker import Speaker
@@ -454,13 +460,9 @@ def test_a_forget_runs_only_after_the_turn_in_flight_has_stopped(monkeypatch: py
     runtime = runtime_with(
         hearing(), ScriptedTranscriber(["my cat is Pickles"]), ["Nice."], sink, memory, seen.append
     )
-    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
-    try:
-        _handle_signals(runtime, BlockMemoryStub(forget), None)  # type: ignore[arg-type]
+    with StopSignals() as signals:  # the handlers are put back when the run ends
+        signals.attach(runtime, forget)
         records = run_with_timeout(runtime, Say(said(None, 15)))
-    finally:
-        for number, handler in saved.items():
-            signal.signal(number, handler)
     assert forgotten == [True], "forgotten once, after the turn's playback had stopped"
     assert memory.exchanges == [], "nothing was remembered after the forget"
     assert [(r.outcome, r.transcript, r.reply) for r in records] == [("forgotten", "", [])], (
@@ -469,9 +471,64 @@ def test_a_forget_runs_only_after_the_turn_in_flight_has_stopped(monkeypatch: py
     assert [(r.outcome, r.transcript) for r in seen] == [("forgotten", "")]
 
 
-class BlockMemoryStub:
-    def __init__(self, forget: Callable[[], None]) -> None:
-        self.forget = forget
+class ThreadNoting(ScriptedChatModel):
+    """Notes the thread that takes each piece of the reply (the one running the reply's checks)."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.taken_on: list[str] = []
+
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
+        pieces = super().stream(messages, cancel, sampling)
+        try:
+            while True:
+                piece = next(pieces)
+                self.taken_on.append(threading.current_thread().name)
+                yield piece
+        except StopIteration as ended:
+            return bool(ended.value)
+        finally:
+            pieces.close()
+
+
+def test_the_whole_reply_is_made_on_the_think_job_not_the_synthesis_thread() -> None:
+    """The reply's sentences after the first are streamed, checked and struck on the turn's think job
+    (which owns those fields of the record); the synthesis thread only synthesises."""
+    chat = ThreadNoting(["One is here. Two is here. Three is here."])
+    runtime, *_ = make_runtime(["hello"], [], chat=chat)
+    records = run_with_timeout(runtime, ScriptedSource([10]))
+    assert records[0].reply == ["One is here.", "Two is here."]
+    assert chat.taken_on and all(name.startswith("turn-job") for name in chat.taken_on), chat.taken_on
+
+
+def test_the_run_puts_back_every_signal_handler_it_replaced() -> None:
+    """Ctrl-C, SIGTERM and SIGUSR1 are all restored when a run's signal handling closes (SIGINT and
+    SIGUSR1 were left replaced before)."""
+    numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    before = {number: signal.getsignal(number) for number in numbers}
+    runtime, *_ = make_runtime([], [])
+    with StopSignals() as signals:
+        signals.attach(runtime, lambda: None)
+        assert all(signal.getsignal(number) is not before[number] for number in numbers)
+    assert {number: signal.getsignal(number) for number in numbers} == before
+
+
+def test_a_stop_signal_only_posts_to_the_loop() -> None:
+    """A stop signal arriving while the loop waits on its event queue stops the run (the handler posts,
+    never blocking on a lock the interrupted loop may hold)."""
+    runtime, *_ = make_runtime([], [])
+    with StopSignals() as signals:
+        signals.attach(runtime, None)
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+        records = runtime.run(UntilStopped())  # in the main thread, where signals are handled
+    assert records == [] and signals.asked_at is not None
+
+
+class UntilStopped:
+    """A source that delivers nothing until the runtime stops (at most 30 s, against a hang)."""
+
+    def run(self, deliver: Deliver, wait_for_turn: WaitForTurn, stopping: threading.Event) -> None:
+        stopping.wait(30)
 
 
 def test_finished_turns_kept_in_ram_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -485,14 +542,17 @@ def test_finished_turns_kept_in_ram_are_bounded(monkeypatch: pytest.MonkeyPatch)
 def test_the_event_queue_is_bounded(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With the loop stuck, triggers beyond the queue's size are dropped (and logged), not piled up."""
+    """With the loop stuck, events beyond the queue's size are dropped (and logged), not piled up; a stop
+    or a reset (a signal's) is never dropped."""
     monkeypatch.setattr(runtime_module, "EVENT_QUEUE_SIZE", 4)
-    monkeypatch.setattr(runtime_module, "_POST_TIMEOUT_S", 0.01)
     runtime, *_ = make_runtime([], [])
     for _ in range(10):
-        runtime.reset()
+        runtime._post(Start())
     assert runtime._events.qsize() == 4
     assert caplog.text.count("the event queue is full") == 6
+    runtime.reset()
+    runtime.stop()
+    assert runtime._events.qsize() == 6
 
 
 def test_sound_counts_as_activity_at_most_once_a_second() -> None:

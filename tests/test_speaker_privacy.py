@@ -16,7 +16,7 @@ import pytest
 
 from machine.__main__ import main
 from machine.audio.files import write_wav
-from machine.listen.voice_encoder import VoiceEncoder
+from machine.backends.voice_encoder import VoiceEncoder
 from machine.ports import SAMPLE_RATE, FloatAudio
 
 pytestmark = pytest.mark.e2e

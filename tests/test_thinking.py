@@ -8,11 +8,11 @@ import threading
 import pytest
 from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thinker
 
-from machine.ports import ChatMessage, Exchange, MemoryContext
-from machine.reply.checks import ReplyChecker, Strike
-from machine.reply.profanity_classifier import profanity_probability
+from machine.backends.profanity_classifier import profanity_probability
+from machine.ports import ChatMessage, Exchange, MemoryContext, ReplyEvents, Strike
+from machine.reply.checks import ReplyChecker
 from machine.reply.retelling import third_person
-from machine.reply.thinking import ReplyEvents, build_messages
+from machine.reply.thinking import build_messages
 from machine.settings import ReplyCheckSettings
 
 PERSONA = "You are Testy. Be kind. Never swear."

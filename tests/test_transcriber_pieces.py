@@ -21,7 +21,7 @@ def speech_with_pauses(seconds: float, pauses_at: list[float]) -> np.ndarray:
 
 
 def test_long_audio_is_cut_inside_its_pauses_into_windows_whisper_can_take() -> None:
-    from machine.listen.whisperx_transcriber import pieces
+    from machine.backends.whisperx_transcriber import pieces
 
     audio = speech_with_pauses(75.0, pauses_at=[10.0, 25.0, 49.0, 62.0])
     ranges = pieces(audio, SAMPLE_RATE)
@@ -34,6 +34,6 @@ def test_long_audio_is_cut_inside_its_pauses_into_windows_whisper_can_take() -> 
 
 
 def test_audio_within_one_window_is_one_piece() -> None:
-    from machine.listen.whisperx_transcriber import pieces
+    from machine.backends.whisperx_transcriber import pieces
 
     assert pieces(np.zeros(29 * SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE) == [(0, 29 * SAMPLE_RATE)]

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from machine import bundled_models
 from machine.audio.files import read_wav
-from machine.bundled_models import MissingModelPackageError
-from machine.listen.voice_encoder import EMBEDDING_SIZE, VoiceEncoder
+from machine.backends import bundled_models
+from machine.backends.bundled_models import MissingModelPackageError
+from machine.backends.voice_encoder import EMBEDDING_SIZE, VoiceEncoder
 from machine.settings import SpeakerSettings
 
 pytestmark = pytest.mark.models

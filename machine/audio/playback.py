@@ -27,10 +27,9 @@ import soxr
 from machine.audio import drain
 from machine.audio.devices import resolve, supports_rate
 from machine.audio.sample_clock import SampleClock
-from machine.listen.echo_gate import PlaybackLevels
-from machine.listen.endpointing import dbfs
 from machine.ports import FloatAudio, PlaybackReport
 from machine.settings import LiveAudioSettings
+from machine.shared.levels import PlaybackLevels, dbfs
 
 log = logging.getLogger(__name__)
 

@@ -39,15 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from machine.listen.endpointing import CHUNK_MS, SILENCE_DBFS, dbfs
-from machine.ports import AudioChunk
+from machine.ports import CHUNK_MS, AudioChunk
+from machine.shared.levels import SILENCE_DBFS, SLOT_S, PlaybackLevels, dbfs
 
 log = logging.getLogger(__name__)
 
-SLOT_S = CHUNK_MS / 1000
-"""The playback level history has one slot per input chunk's duration."""
-
-_HISTORY_S = 20.0
 _JITTER_SLOTS = 2
 """Echo arrives within ± this many slots of the delay (device and scheduling jitter)."""
 _DRIFT_SLOTS = 8
@@ -70,34 +66,6 @@ _FAINT_DB = -40.0
 _KEEP_SLOTS = math.ceil(30.0 / SLOT_S)
 """A delay learned this long ago (in slots, 30 s) no longer counts."""
 _FLOOR_DB = -100.0
-
-
-class PlaybackLevels:
-    """The level of what the bot played, one slot per 32 ms, for the last 20 s (written by the sink).
-
-    Written from the audio callback and read from the processing worker without a lock: a reader may see
-    a slot a block late, which the jitter allowance absorbs."""
-
-    def __init__(self) -> None:
-        self._size = math.ceil(_HISTORY_S / SLOT_S)
-        self._levels = np.full(self._size, SILENCE_DBFS, dtype=np.float64)
-        self._slots = np.full(self._size, -1, dtype=np.int64)
-
-    def record(self, at: float, level_db: float) -> None:
-        """The block heard at monotonic time `at` had this level (the loudest block of a slot wins)."""
-        slot = int(at // SLOT_S)
-        index = slot % self._size
-        if self._slots[index] != slot:
-            self._slots[index] = slot
-            self._levels[index] = level_db
-        elif level_db > self._levels[index]:
-            self._levels[index] = level_db
-
-    def slots(self, first: int, last: int) -> np.ndarray:
-        """Levels of slots `first..last` inclusive (silence where nothing was played)."""
-        wanted = np.arange(first, last + 1, dtype=np.int64)
-        index = wanted % self._size
-        return np.where(self._slots[index] == wanted, self._levels[index], SILENCE_DBFS)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ is dropped as it arrives.
 
 The end of a turn is found in two steps. After a short pause (`pause_ms` of unvoiced chunks) the speech
 so far is handed on early (:class:`Paused`), so transcribing and thinking can start while the turn may
-still go on. With the next chunk the turn-end model, when there is one (:mod:`machine.listen.smart_turn`),
+still go on. With the next chunk the turn-end model, when there is one (:mod:`machine.backends.smart_turn`),
 hears how the speech ended: *complete* ends the turn once `end_gap_ms` of silence has passed (a
 hesitation the model took for an ending is over by then, and the early work is ready); otherwise the turn
 ends after `max_silence_ms` (`end_silence_ms` without a model) (:class:`Ended`). A speaker who goes on
@@ -29,21 +29,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, FloatAudio, Utterance, VoiceActivity
+from machine.ports import (
+    CHUNK_MS,
+    CHUNK_SAMPLES,
+    SAMPLE_RATE,
+    AudioChunk,
+    FloatAudio,
+    Utterance,
+    VoiceActivity,
+)
 from machine.settings import EndpointingSettings
+from machine.shared.levels import SILENCE_DBFS, dbfs
 
 log = logging.getLogger(__name__)
-
-CHUNK_MS = CHUNK_SAMPLES * 1000 / SAMPLE_RATE
-SILENCE_DBFS = -120.0
-
-
-def dbfs(samples: FloatAudio) -> float:
-    """Level of a chunk in dB relative to full scale (a full-scale square wave is 0 dBFS)."""
-    if samples.size == 0:
-        return SILENCE_DBFS
-    rms = math.sqrt(float(np.mean(np.square(samples, dtype=np.float64))))
-    return max(SILENCE_DBFS, 20.0 * math.log10(rms)) if rms > 0 else SILENCE_DBFS
 
 
 class NoiseFloor:

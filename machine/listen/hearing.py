@@ -29,14 +29,13 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
 
 import numpy as np
 
 from machine.listen.echo_gate import EchoGate
-from machine.listen.endpointing import CHUNK_MS, Ended, Endpointer, EndpointEvent, Paused, Resumed
-from machine.ports import SAMPLE_RATE, AudioChunk, FloatAudio, Utterance
+from machine.listen.endpointing import Ended, Endpointer, EndpointEvent, Paused, Resumed
+from machine.ports import CHUNK_MS, SAMPLE_RATE, AudioChunk, FloatAudio, Heard, Mode, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -46,32 +45,6 @@ _HELD_GAP = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
 
 _UNJUDGED_CHUNKS = math.ceil(4000 / CHUNK_MS)
 """While the echo path is being learned, up to 4 s of input wait to be judged."""
-
-
-class Mode(str, Enum):
-    """What the bot is doing, as far as hearing is concerned."""
-
-    OFF = "off"
-    LISTENING = "listening"
-    PENDING = "pending"
-    """Speech before a pause was handed on early; the turn may still go on (set by hearing itself)."""
-    BUSY = "busy"
-    SPEAKING = "speaking"
-
-
-@dataclass(frozen=True)
-class Heard:
-    """What one chunk led to: an utterance to answer (final, or early: the speaker only paused), the end
-    of the turn an early utterance belongs to (`confirmed`), the speaker going on after it (`resumed`),
-    or a barge-in."""
-
-    utterance: Utterance | None = None
-    final: bool = True
-    confirmed: bool = False
-    resumed: bool = False
-    barge_in: bool = False
-    early_id: int = 0
-    """Which handed-on utterance `utterance`, `confirmed` or `resumed` is about (0: none)."""
 
 
 class Hearing:

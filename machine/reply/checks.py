@@ -18,27 +18,12 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
+from machine.ports import Strike
 from machine.settings import ReplyCheckSettings
 
 Classifier = Callable[[str], float]
 """Text → probability in [0, 1] that it is bad."""
-
-
-@dataclass(frozen=True)
-class Strike:
-    """One failed check of a reply."""
-
-    kind: Literal["format", "content"]
-    check: str
-    """Which check failed: empty, role_tag, repetition, length, gibberish, language, profanity, pattern,
-    persona_leak or classifier."""
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.check}" + (f" ({self.detail})" if self.detail else "")
 
 
 _ROLE_TAG = re.compile(

@@ -25,10 +25,10 @@ from typing import Literal
 
 import numpy as np
 
-from machine.listen.speakers import name_said
 from machine.ports import TextEmbedder
 from machine.reply.checks import opening_of, words
 from machine.reply.retelling import second_person
+from machine.shared.names import name_said
 
 log = logging.getLogger(__name__)
 

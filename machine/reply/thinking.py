@@ -23,11 +23,18 @@ import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable, Iterator
 
-from machine.ports import ChatMessage, ChatModel, ConversationMemory, Exchange, MemoryContext
-from machine.reply.checks import ReplyChecker, Strike
+from machine.ports import (
+    ChatMessage,
+    ChatModel,
+    ConversationMemory,
+    Exchange,
+    MemoryContext,
+    ReplyEvents,
+    Strike,
+)
+from machine.reply.checks import ReplyChecker
 from machine.reply.memory_answer import MemoryAnswer
 from machine.reply.retelling import third_person
 from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
@@ -134,22 +141,6 @@ def build_messages(
             return messages
 
 
-def _nothing(*_: object) -> None:
-    return None
-
-
-@dataclass
-class ReplyEvents:
-    """What happens while a reply is made; called on the thread that iterates the reply."""
-
-    first_token: Callable[[], None] = _nothing
-    """The reply's first text is ready: the model's first token, or the answer from memory."""
-    strike: Callable[[Strike, bool], None] = _nothing
-    """A check failed; the flag says whether part of the reply had already been released."""
-    gave_up: Callable[[], None] = _nothing
-    """The last attempt failed too: the turn is given up."""
-
-
 class _StrikeError(Exception):
     def __init__(self, strike: Strike) -> None:
         self.strike = strike
@@ -199,7 +190,7 @@ class Thinker:
         cancel: threading.Event,
         events: ReplyEvents | None = None,
         speaker: str | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the checked reply to `speaker` piece by piece; closing this generator stops generation."""
         events = events or ReplyEvents()
         context = self._memory.context(transcript, speaker)

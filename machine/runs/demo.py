@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from machine.app import Parts, build_synthesizer
 from machine.audio.files import write_wav
 from machine.runs.recorded import run_recorded
 from machine.settings import MachineSettings
-from machine.speak.piper_synthesizer import PiperSynthesizer
 from machine.turn_metrics import STAGES, TurnRecord, latency_table
 from memory_store import MemoryStoreSettings
 
@@ -40,8 +40,9 @@ def demo_block(memory_block: str) -> str:
 def synthesise_questions(
     settings: MachineSettings, folder: Path, questions: tuple[str, ...] = QUESTIONS
 ) -> list[Path]:
-    """Speak the questions into WAV files (rewritten each time: it takes well under a second each)."""
-    voice = PiperSynthesizer(settings.synthesizer.model_copy(update={"length_scale": 1.15}))
+    """Speak the questions into WAV files (rewritten each time: it takes well under a second each), a
+    little slower than the bot's own voice."""
+    voice = build_synthesizer(settings.synthesizer.model_copy(update={"length_scale": 1.15}))
     paths = []
     for index, question in enumerate(questions, start=1):
         audio = np.concatenate(
@@ -65,7 +66,11 @@ def per_turn_table(records: list[TurnRecord]) -> str:
 
 
 def run_demo(
-    settings: MachineSettings, memory_settings: MemoryStoreSettings, output: Path, realtime: bool = True
+    settings: MachineSettings,
+    memory_settings: MemoryStoreSettings,
+    output: Path,
+    realtime: bool = True,
+    parts: Parts | None = None,
 ) -> list[TurnRecord]:
     """Synthesise the questions, converse over them, and print the transcript and latency tables.
 
@@ -74,7 +79,13 @@ def run_demo(
     synthesise_questions(settings, root / "questions")
     demo = settings.model_copy(update={"memory_block": demo_block(settings.memory_block)})
     records = run_recorded(
-        demo, memory_settings, root / "questions", root / "replies", realtime=realtime, fresh_session=True
+        demo,
+        memory_settings,
+        root / "questions",
+        root / "replies",
+        realtime=realtime,
+        fresh_session=True,
+        parts=parts,
     )
     print("\n=== conversation ===")
     for record in records:

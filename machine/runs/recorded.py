@@ -13,12 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from machine.app import Parts, RecordedAudio, open_app
 from machine.audio.files import wav_inputs
-from machine.audio.recorded import RecordedSource, WavReplySink
-from machine.runs.memory import open_memory
 from machine.settings import MachineSettings
 from machine.turn_metrics import TurnRecord
-from machine.wiring import build_runtime
 from memory_store import MemoryStoreSettings
 
 
@@ -48,15 +46,14 @@ def run_recorded(
     output: Path,
     realtime: bool,
     fresh_session: bool = False,
+    parts: Parts | None = None,
 ) -> list[TurnRecord]:
     """Run the runtime over the WAV file or folder `inputs`, writing replies and turns.jsonl to `output`.
 
     The bot remembers in its memory block (`settings.memory_block`) as it does live; `fresh_session`
     forgets the block's session before the first file (`--fresh`)."""
     finished = 0  # turns reported so far: the source tells from it which files started none
-    source = RecordedSource(
-        wav_inputs(inputs), settings.recorded, realtime=realtime, turns_so_far=lambda: finished
-    )
+    io = RecordedAudio(wav_inputs(inputs), output, realtime, turns_so_far=lambda: finished)
     output.mkdir(parents=True, exist_ok=True)
     journal = output / "turns.jsonl"
     journal.write_text("", encoding="utf-8")  # this run's turns only; empty when no speech was heard
@@ -67,10 +64,8 @@ def run_recorded(
         show(record)
         finished += 1
 
-    sink = WavReplySink(output, realtime=realtime)
-    with open_memory(memory_settings, settings.memory_block, fresh=fresh_session) as memory:
-        runtime = build_runtime(settings, memory, sink, on_turn, embedder=memory.embedder)
-        records = runtime.run(source)
-    for path in source.unheard:
+    with open_app(settings, memory_settings, io, on_turn, parts=parts, fresh=fresh_session) as app:
+        records = app.run()
+    for path in io.unheard:
         print(f"no speech heard in {path}", flush=True)
     return records

@@ -39,8 +39,8 @@ def test_the_runtime_process_never_imports_prefect() -> None:
     script = (
         "import sys, tempfile\n"
         "from pathlib import Path\n"
-        "import machine.runs.live, machine.runs.recorded, machine.runs.demo, machine.wiring\n"
-        "from machine.runs.memory import open_memory\n"
+        "import machine.runs.live, machine.runs.recorded, machine.runs.demo, machine.app\n"
+        "from machine.backends.infinimemory import open_memory\n"
         "from memory_store import load_settings\n"
         "settings = load_settings().model_copy(update={'path': Path(tempfile.mkdtemp())})\n"
         "with open_memory(settings, 'celeste') as memory:\n"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from machine import bundled_models
+from machine.backends import bundled_models
 from machine.ports import SAMPLE_RATE, FloatAudio, Transcript
 from machine.settings import BUNDLED, TranscriberSettings
 

@@ -49,7 +49,7 @@ from transformers import (
 )
 
 from companion_settings import ConfigError
-from machine import bundled_models
+from machine.backends import bundled_models
 from machine.ports import ChatMessage, ReplyStream, Sampling
 from machine.settings import BUNDLED, ChatModelSettings
 

@@ -1,8 +1,8 @@
 """Who said a turn, and whether the bot answers it: speaker identification and the reply policy together.
 
 The runtime hands each transcribed utterance here. With `machine.speakers.enabled` the utterance's voice
-is embedded (:mod:`machine.listen.voice_encoder`) and matched to the session's speakers
-(:mod:`machine.listen.speakers`); the reply policy (:mod:`machine.reply.policy`) then decides. The voice
+is embedded (:mod:`machine.backends.voice_encoder`) and matched to the session's speakers
+(:mod:`machine.crowd.speakers`); the reply policy (:mod:`machine.crowd.policy`) then decides. The voice
 embedding is dropped as soon as it has been matched; the speakers' mean voices live in memory until the
 session is forgotten (`forget`).
 """
@@ -10,30 +10,18 @@ session is forgotten (`forget`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 
-from machine.listen.speakers import SpeakerTracker
-from machine.ports import FloatAudio, VoiceEmbedder
-from machine.reply.policy import ReplyPolicy
+from machine.crowd.policy import ReplyPolicy
+from machine.crowd.speakers import SpeakerTracker
+from machine.ports import Attribution, FloatAudio, VoiceEmbedder
 
-__all__ = ["Attribution", "Crowd"]
+__all__ = ["Crowd"]
 
 log = logging.getLogger(__name__)
 
 _ONE_VOICE = "speaker 1"
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Who said it, and whether the bot answers."""
-
-    speaker: str
-    addressed: bool
-    crowd: bool = False
-    """More than one voice in the session, or the speaker gave their name: the prompt says who is who
-    (one unnamed voice is just "the person you are talking with", as before)."""
 
 
 class Crowd:

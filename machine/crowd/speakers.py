@@ -1,6 +1,6 @@
 """Telling speakers apart within a session: "speaker 1", "speaker 2", …, and their names once they say them.
 
-Each utterance's voice embedding (:mod:`machine.listen.voice_encoder`) is compared with every speaker heard
+Each utterance's voice embedding (:mod:`machine.backends.voice_encoder`) is compared with every speaker heard
 in the session (cosine similarity with the mean of their utterances' embeddings). The closest one at or
 above `threshold` said it, and their mean moves towards it; otherwise a new speaker is numbered. The
 threshold is measured on the crowd benchmark's voices (`bench/crowd.py`).
@@ -12,33 +12,13 @@ on. Embeddings are biometric: they live here, in memory, for the session only; `
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Speaker", "SpeakerTracker", "name_said"]
+from machine.shared.names import name_said
 
-_NAME = re.compile(
-    r"\b(?i:i'?m|i am|my name is|my name's|call me|this is|it's)\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b"
-)
-_NOT_NAMES = frozenset(
-    {
-        *("Fine", "Good", "Okay", "Ok", "Great", "Here", "Back", "Sorry", "Sure", "Not", "Just", "So"),
-        *("Very", "Really", "Happy", "Tired", "Hungry", "Going", "Also", "Still", "Done", "Ready", "Well"),
-        *("Bored", "Busy", "Home", "New", "Glad", "Excited", "Talking", "Trying", "Listening", "Thinking"),
-    }
-)
-"""Words that follow "I'm" capitalised (at a sentence start, or by whisper) and are not names."""
-
-
-def name_said(transcript: str, bot_name: str = "") -> str | None:
-    """The name a speaker gives for themselves in `transcript`, if they give one."""
-    for match in _NAME.finditer(transcript.replace("’", "'")):
-        name = match.group(1)
-        if name not in _NOT_NAMES and name.lower() != bot_name.lower():
-            return name
-    return None
+__all__ = ["Speaker", "SpeakerTracker"]
 
 
 @dataclass

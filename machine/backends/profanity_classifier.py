@@ -2,7 +2,7 @@
 
 The default is alt-profanity-check (a maintained offline linear model, well under a millisecond per
 sentence). Users with internet may add any transformers text-classification model by hub id or folder
-(e.g. ``unitary/toxic-bert``, :mod:`machine.reply.transformers_classifier`).
+(e.g. ``unitary/toxic-bert``, :mod:`machine.backends.transformers_classifier`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from piper import PiperVoice, SynthesisConfig
 
-from machine import bundled_models
+from machine.backends import bundled_models
 from machine.ports import SpeechAudio
 from machine.settings import BUNDLED, SynthesizerSettings
 

@@ -3,7 +3,7 @@
 A three-layer LSTM over 40-band mel frames (25 ms windows every 10 ms) of 1.6 s windows; the utterance's
 embedding is the L2-normed mean of its windows' (taken 1.3 times a second, over at most its middle 3 s).
 Same voice, close vectors: cosine similarity around 0.8-0.95; different voices lower (see
-`machine.listen.speakers` for the threshold). The weights come from the `resemblyzer` wheel, which is
+`machine.crowd.speakers` for the threshold). The weights come from the `resemblyzer` wheel, which is
 never imported: its module imports webrtcvad, which needs a compiler, and only the network is wanted.
 Embeddings are biometric: they are returned to the caller and kept nowhere here.
 """

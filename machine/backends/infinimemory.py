@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
-import threading
 from collections.abc import Iterator
-from types import FrameType
 
 from machine.ports import Exchange, MemoryContext
 from memory_store import Embedder, MemoryBlock, MemoryStoreSettings, MemorySystem
@@ -67,49 +64,26 @@ def open_memory(settings: MemoryStoreSettings, block: str, fresh: bool = False) 
     (judged from the last activity the store recorded) is purged before the block is read; `fresh` then
     forgets the block's session too. At exit (the runtime stopped, Ctrl-C, SIGTERM, an exception) the
     block's session is forgotten through the same durable path as a reset, before the store closes,
-    unless `sessions.forget_on_exit` is off. While the context is open in the main thread, a SIGTERM that
-    nothing else handles raises `SystemExit`, so this exit runs instead of the process just ending.
+    unless `sessions.forget_on_exit` is off (a SIGTERM reaches this exit through
+    :class:`machine.process.stop_signals.StopSignals`).
     """
-    with _sigterm_unwinds():
-        system = MemorySystem.open(settings)
-        try:
-            embedded = settings.client == "persistent" and not system.degraded
-            if embedded:  # with a Chroma server the session-expiry deployment does this
-                system.expire_idle_sessions()
-            memory = BlockMemory(system.block(block))
-            if fresh:
-                memory.block.reset("a fresh start was asked for")
-            timer = SessionExpiryTimer(system) if embedded else None
-            if timer is not None:
-                timer.start()
-            try:
-                yield memory
-            finally:
-                if timer is not None:
-                    timer.stop()
-                if settings.sessions.forget_on_exit:
-                    memory.block.reset("the runtime stopped; memory_store.sessions.forget_on_exit is on")
-        finally:
-            system.close()
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """Within, SIGTERM raises `SystemExit` in the main thread where it would otherwise end the process at
-    once; a handler someone else installed (the live runtime's) is left alone, and the default returns
-    after."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
-        yield
-        return
-
-    def unwind(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, unwind)
+    system = MemorySystem.open(settings)
     try:
-        yield
+        embedded = settings.client == "persistent" and not system.degraded
+        if embedded:  # with a Chroma server the session-expiry deployment does this
+            system.expire_idle_sessions()
+        memory = BlockMemory(system.block(block))
+        if fresh:
+            memory.block.reset("a fresh start was asked for")
+        timer = SessionExpiryTimer(system) if embedded else None
+        if timer is not None:
+            timer.start()
+        try:
+            yield memory
+        finally:
+            if timer is not None:
+                timer.stop()
+            if settings.sessions.forget_on_exit:
+                memory.block.reset("the runtime stopped; memory_store.sessions.forget_on_exit is on")
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        system.close()

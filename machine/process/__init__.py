@@ -1,0 +1,1 @@
+"""The process the runtime lives in: stop and forget signals, and a flat resident memory."""
