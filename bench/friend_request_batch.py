@@ -29,11 +29,14 @@ sys.path.insert(0, str(ROOT / "tests" / "flows"))
 
 from fake_vrchat import Fault  # noqa: E402
 from flow_harness import SCREENING, FakeClock, FakeSecrets, populate, settings_for, totp_fake  # noqa: E402
-from flows.batch import open_batch  # noqa: E402
-from flows.errors import VRChatUnavailableError  # noqa: E402
-from flows.friend_requests import process_friend_requests  # noqa: E402
-from flows.tasks import PLAIN_STEPS, PREFECT_STEPS, BatchSteps  # noqa: E402
 from prefect import flow  # noqa: E402
+
+from flows.composition import open_batch  # noqa: E402
+from flows.domain.batch import BatchSteps  # noqa: E402
+from flows.domain.errors import VRChatUnavailableError  # noqa: E402
+from flows.domain.friend_requests import process_friend_requests  # noqa: E402
+from flows.domain.steps import PLAIN_STEPS  # noqa: E402
+from flows.orchestration.tasks import PREFECT_STEPS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "friend_request_batch.json"
 
