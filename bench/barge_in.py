@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import from_tests
@@ -36,7 +35,7 @@ from turn_latency import machine_description
 from machine.app import Parts
 from machine.audio.files import to_mono_16k, write_wav
 from machine.backends.piper_synthesizer import PiperSynthesizer
-from machine.ports import SAMPLE_RATE, ChatMessage, Sampling
+from machine.ports import SAMPLE_RATE, ChatMessage, ReplyStream, Sampling
 from machine.runs.live import run_live
 from machine.settings import MachineSettings, load_settings
 from machine.turn_metrics import TurnRecord
@@ -81,18 +80,17 @@ class Storyteller:
     def __init__(self) -> None:
         self.calls = 0
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
-        """Three sentences of 22 random words each."""
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
+        """Three sentences of 22 random words each (never cut at the token limit)."""
         self.calls += 1
         rng = random.Random(self.calls)
         sentences = [" ".join(rng.choice(VOCABULARY) for _ in range(22)).capitalize() + "." for _ in range(3)]
         for word in " ".join(sentences).split(" "):
             if cancel.is_set():
-                return
+                return False
             time.sleep(0.02)
             yield word + " "
+        return False
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
         """About a token per word."""
@@ -258,8 +256,8 @@ def main() -> int:
     parser.add_argument("--part", choices=("echo", "barge-in"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part is None:  # each part in a process of its own, as a user runs one bot per process
-        for part in ("echo", "barge-in"):
-            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", part], check=True)
+        for name in ("echo", "barge-in"):
+            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--part", name], check=True)
         return report(args.output, load_settings(args.config).audio.barge_in_ms + 150)
     pulse.ensure_server()
     settings = load_settings(args.config)

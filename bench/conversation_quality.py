@@ -171,10 +171,16 @@ def share(rows: list[dict[str, object]], key: str) -> dict[str, float]:
     return {"n": len(judged), "share": round(sum(judged) / len(judged), 3) if judged else 0.0}
 
 
+def strike_count(row: dict[str, object]) -> int:
+    strikes = row["strikes"]
+    assert isinstance(strikes, list), strikes
+    return len(strikes)
+
+
 def summary(rows: list[dict[str, object]], calibration: dict[str, object]) -> dict[str, object]:
     hearing = [(str(r["say"]), str(r["heard"])) for r in rows]
     whole = [(str(r["say"]), str(r["whole_file"])) for r in rows]
-    strikes = sum(len(r["strikes"]) for r in rows)  # type: ignore[arg-type]
+    strikes = sum(strike_count(r) for r in rows)
     return {
         "turns": len(rows),
         "unheard": sum(1 for r in rows if not r["turns"]),
@@ -228,7 +234,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.rescore:
         earlier = json.loads(args.rescore.read_text(encoding="utf-8"))
-        rows = earlier["rows"]
+        rows: list[dict[str, object]] = earlier["rows"]
         mark_echoes(rows)
         earlier.update(summary(rows, on_topic(rows)), rows=rows)
         print_summary(earlier)
@@ -236,7 +242,7 @@ def main() -> int:
         return 0
     settings = with_model(load_settings(args.config), args)
     conversations = load_script()[: args.conversations]
-    rows: list[dict[str, object]] = []
+    rows = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         memory = load_memory_settings(args.config).model_copy(update={"path": Path(scratch) / "memory"})

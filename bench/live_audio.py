@@ -152,7 +152,11 @@ def main() -> int:
         shutil.rmtree(scratch)
     rows = [*cost.items(), *((key, value) for key, value in run.items() if key != "per_turn")]
     print("\n".join(f"{key:<32}{value!s:>10}" for key, value in rows))
-    result = {"benchmark": "live_audio", "date": time.strftime("%Y-%m-%d"), "machine": machine_description()}
+    result: dict[str, object] = {
+        "benchmark": "live_audio",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine_description(),
+    }
     result.update(cost)
     result.update(run)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -126,11 +126,15 @@ def main() -> int:
         f" → {at_shipped}"
     )
     for choice in found:
-        threshold = {
+        shipped_threshold = {
             "user": shipped.memory_answer_about_user,
             "other": shipped.memory_answer_about_other,
         }.get(choice.subject)
-        answered = choice.picked is not None and threshold is not None and choice.similarity >= threshold
+        answered = (
+            choice.picked is not None
+            and shipped_threshold is not None
+            and choice.similarity >= shipped_threshold
+        )
         if (answered and choice.picked != choice.label) or (not answered and choice.label is not None):
             what = "wrong" if answered else "missed"
             print(f"  {what}: {choice.ask!r} ({choice.subject}, {choice.similarity:.2f})")

@@ -39,4 +39,7 @@ def with_model(settings: MachineSettings, args: argparse.Namespace, **chat: obje
 def model_name(settings: MachineSettings) -> str:
     """The chat model's name as the results name it."""
     chat = settings.chat_model
-    return chat.model if chat.backend == "transformers" else chat.server.model
+    if chat.backend == "transformers":
+        return chat.model
+    assert chat.server.model is not None  # the settings require it with backend openai
+    return chat.server.model

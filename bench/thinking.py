@@ -18,7 +18,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 import from_tests
 from model_options import add_model_options, model_name, with_model
@@ -78,7 +80,24 @@ class TimedModel:
         return self._tokens(text) if self._tokens is not None else pieces
 
 
-def ask(thinker: Thinker, timed: TimedModel, question: str) -> dict[str, object]:
+class _Answer(TypedDict):
+    question: str
+    reply: str
+    strikes: list[str]
+    gave_up: bool
+    first_token_s: float | None
+    first_piece_s: float | None
+    first_sentence_s: float | None
+    total_s: float
+
+
+class Answer(_Answer, total=False):
+    """One question's row of the result."""
+
+    tokens_per_s: float  # only with more than one piece
+
+
+def ask(thinker: Thinker, timed: TimedModel, question: str) -> Answer:
     timed.pieces.clear()
     strikes: list[str] = []
     gave_up: list[bool] = []
@@ -93,7 +112,7 @@ def ask(thinker: Thinker, timed: TimedModel, question: str) -> dict[str, object]
     sentence_at = next(
         (t for t, p in released if p.endswith(SENTENCE_END)), released[-1][0] if released else None
     )
-    row: dict[str, object] = {
+    row: Answer = {
         "question": question,
         "reply": " ".join(p for _, p in released),
         "strikes": strikes,
@@ -112,7 +131,7 @@ def ask(thinker: Thinker, timed: TimedModel, question: str) -> dict[str, object]
     return row
 
 
-def spread(rows: list[dict[str, object]], key: str) -> dict[str, float]:
+def spread(rows: Sequence[Mapping[str, object]], key: str) -> dict[str, float]:
     return median_and_p95(float(v) for r in rows if isinstance(v := r.get(key), int | float))
 
 
@@ -145,13 +164,13 @@ def main() -> int:
         build_reply_checker(settings, persona),
     )
     list(thinker.sentences("Hello!", threading.Event()))  # warm-up: the first generate loads lazily
-    rows = []
+    rows: list[Answer] = []
     for question in QUESTIONS[: args.questions]:
         row = ask(thinker, timed, question)
         rows.append(row)
-        print(f"{row['total_s']:6.2f}s strikes={len(row['strikes'])} {question!r} -> {row['reply']!r}")  # type: ignore[arg-type]
+        print(f"{row['total_s']:6.2f}s strikes={len(row['strikes'])} {question!r} -> {row['reply']!r}")
 
-    strikes = sum(len(r["strikes"]) for r in rows)  # type: ignore[arg-type]
+    strikes = sum(len(r["strikes"]) for r in rows)
     summary = {
         key: spread(rows, key)
         for key in ("first_token_s", "first_piece_s", "first_sentence_s", "tokens_per_s", "total_s")

@@ -5,7 +5,7 @@ import; tests that need it pass their own checker)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from machine.ports import (
     ChatMessage,
@@ -78,14 +78,13 @@ class GatedChatModel(ScriptedChatModel):
         super().__init__([])
         self.before, self.gate, self.after, self.waiting_for = before, gate, after, waiting_for
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
         self.prompts.append(messages)
         self.samplings.append(sampling)
         yield from self.before
         assert self.gate.wait(10), self.waiting_for
         yield from self.after
+        return False  # not cut at the token limit
 
 
 def make_thinker(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,6 +20,16 @@ _CABLE = {
     "maxOutputChannels": 0,
     "defaultSampleRate": 48_000.0,
 }
+
+
+class _Stream(Protocol):
+    """What the capture calls on the stream a fake PyAudio opens."""
+
+    def start_stream(self) -> None: ...
+
+    def is_active(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class _StoppedStream:
@@ -59,7 +69,7 @@ class _FakePyAudio:
     def is_format_supported(self, rate: int, **kwargs: Any) -> bool:
         return True
 
-    def open(self, **kwargs: Any) -> _StoppedStream:
+    def open(self, **kwargs: Any) -> _Stream:
         self.opened += 1
         return _StoppedStream()
 

@@ -5,6 +5,7 @@ options, and injection attempts. (The strike rate over ordinary questions is mea
 from __future__ import annotations
 
 import threading
+from typing import cast
 
 import pytest
 from chat_fakes import RecentWindow
@@ -54,12 +55,17 @@ def test_repetition_penalty_and_ngram_ban_spare_the_prompt() -> None:
 
     from machine.backends.transformers_chat import _ReplyOnly
 
-    ids = torch.tensor([[5, 6, 7, 5, 6, 8, 9, 8]])  # prompt: 5 6 7 5 6; reply so far: 8 9 8
+    # torch.tensor and clone() are typed Tensor; the processors take transformers' LongTensor/FloatTensor
+    ids = cast(torch.LongTensor, torch.tensor([[5, 6, 7, 5, 6, 8, 9, 8]]))  # prompt: 5 6 7 5 6; reply: 8 9 8
     scores = torch.ones(1, 12)
-    penalised = _ReplyOnly(RepetitionPenaltyLogitsProcessor(2.0), prompt_length=5)(ids, scores.clone())
+    penalised = _ReplyOnly(RepetitionPenaltyLogitsProcessor(2.0), prompt_length=5)(
+        ids, cast(torch.FloatTensor, scores.clone())
+    )
     assert penalised[0, 5] == 1 and penalised[0, 7] == 1, "prompt tokens keep their score"
     assert penalised[0, 8] == 0.5 and penalised[0, 9] == 0.5, "reply tokens are penalised"
-    banned = _ReplyOnly(NoRepeatNGramLogitsProcessor(2), prompt_length=5)(ids, scores.clone())
+    banned = _ReplyOnly(NoRepeatNGramLogitsProcessor(2), prompt_length=5)(
+        ids, cast(torch.FloatTensor, scores.clone())
+    )
     assert banned[0, 7] == 1, "the prompt's bigram 6 7 may be generated"
     assert banned[0, 9] == float("-inf"), "the reply's bigram 8 9 may not be repeated"
 

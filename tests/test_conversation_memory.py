@@ -10,7 +10,7 @@ import pytest
 from chat_fakes import make_thinker
 
 from machine.backends.infinimemory import BlockMemory, open_memory
-from machine.ports import ChatMessage, MemoryContext, Sampling
+from machine.ports import ChatMessage, MemoryContext, ReplyStream, Sampling
 from machine.reply.retelling import third_person
 from memory_store import MemoryStoreSettings
 
@@ -36,11 +36,10 @@ class EchoChat:
     def __init__(self) -> None:
         self.prompts: list[list[ChatMessage]] = []
 
-    def stream(
-        self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling
-    ) -> Iterator[str]:
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
         self.prompts.append(messages)
         yield "Sure thing. "
+        return False  # not cut at the token limit
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
         return sum(len(m.content.split()) for m in messages)

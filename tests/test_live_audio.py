@@ -69,7 +69,7 @@ class LiveBot:
         own_memory = memory_settings.model_copy(update={"path": self._store})
         self._thread = threading.Thread(target=self._run, args=(settings, own_memory), daemon=True)
         self._thread.start()
-        self.wait_for(lambda: self.logged("capturing from"), timeout=120)
+        self.wait_for(lambda: self.logged("capturing from") > 0, timeout=120)
         time.sleep(0.5)
 
     def logged(self, text: str) -> int:
@@ -126,6 +126,10 @@ def spoke(turn: TurnRecord) -> bool:
 
 def replied(bot: LiveBot) -> Callable[[], bool]:
     return lambda: any(spoke(t) for t in bot.turns)
+
+
+def turns_done(bot: LiveBot, count: int) -> Callable[[], bool]:
+    return lambda: len(bot.turns) >= count
 
 
 def test_question_on_the_input_is_answered_on_the_output(
@@ -298,7 +302,7 @@ def test_a_one_second_echo_is_never_answered(
         try:
             for asked in (1, 2):
                 pulse.play(sinks["user"], question)
-                bot.wait_for(lambda asked=asked: len(bot.turns) >= asked, timeout=120)
+                bot.wait_for(turns_done(bot, asked), timeout=120)
                 time.sleep(6.0)  # the echo of the reply, and anything made of it, would show by now
         finally:
             bot.close()

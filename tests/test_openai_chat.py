@@ -308,6 +308,9 @@ def test_thinker_speaks_sentences_from_the_served_model(
         def remember(self, question: str, answer: str, speaker: str | None = None) -> None:
             return
 
+        def touch(self) -> None:
+            return
+
     chat = settings.chat_model.model_copy(
         update={"backend": "openai", "server": chat_settings(model_server.base_url).server}
     )

@@ -23,6 +23,7 @@ from machine.listen.hearing import Hearing
 from machine.ports import (
     CHUNK_SAMPLES,
     AudioChunk,
+    AudioSource,
     Captions,
     ChatMessage,
     Deliver,
@@ -140,7 +141,7 @@ def make_runtime(
     return runtime, transcriber, chat, synthesizer, sink, memory
 
 
-def run_with_timeout(runtime: Runtime, source: ScriptedSource) -> list[TurnRecord]:
+def run_with_timeout(runtime: Runtime, source: AudioSource) -> list[TurnRecord]:
     result: list[list[TurnRecord]] = []
     thread = threading.Thread(target=lambda: result.append(runtime.run(source)), daemon=True)
     thread.start()

@@ -47,7 +47,7 @@ class Recording:
 
 def reply(thinker_replies: list[str], **settings: object) -> tuple[list[str], Recording, ScriptedChatModel]:
     chat = ScriptedChatModel(thinker_replies)
-    checks = ReplyCheckSettings(**settings)  # type: ignore[arg-type]
+    checks = ReplyCheckSettings(**settings)
     checker = ReplyChecker(checks, PERSONA, profanity_probability)
     thinker = make_thinker(
         chat,

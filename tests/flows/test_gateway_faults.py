@@ -38,6 +38,7 @@ def gateway(
         fake, data_dir, vrchat={"max_attempts": 4, "backoff_base_s": 2.0, "backoff_max_s": 60.0}
     )
     with open_batch(settings, clock, credentials=fake_secrets.credentials) as batch:
+        assert isinstance(batch.gateway, VRChatGateway)  # the batch holds it as its port
         batch.gateway.sign_in()
         clock.sleeps.clear()
         yield batch.gateway

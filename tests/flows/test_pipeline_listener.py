@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LogRecorder
 from fake_vrchat import FakeVRChat
+from flow_fixtures import LogRecorder
 from flow_harness import FakeClock, FakeSecrets, good_user, settings_for
 
 from flows.composition import open_batch, session_store

@@ -15,7 +15,7 @@ from flows.domain.session_store import FileSessionStore, KeyringSessionStore, Se
 class MemoryKeyring(KeyringBackend):
     """An in-memory keyring backend (the test machine has no OS keyring)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()

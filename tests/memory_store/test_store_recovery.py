@@ -18,7 +18,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from memory_fakes import OpenSystem, WordHashEmbedder
@@ -51,17 +53,28 @@ def run_child(worker: WorkerProcess, command: str) -> tuple[int, list[str]]:
     return int(line.split()[2]), lines
 
 
-def verified(worker: WorkerProcess, folder: Path, first: int, recall: int) -> dict[str, object]:
+class Verified(TypedDict):
+    """What the worker's `verify` prints (see store_crash_worker.py)."""
+
+    count: int
+    numbers: list[int]
+    recalled: list[int]
+    remembered: bool
+
+
+def verified(worker: WorkerProcess, folder: Path, first: int, recall: int) -> Verified:
     code, lines = run_child(worker, f"verify {folder} {first} {recall}")
     assert code == 0, f"opening the store after the kill ended with {code}: {lines}"
-    return dict(json.loads(next(line for line in lines if line.startswith("verified")).split(" ", 1)[1]))
+    printed = next(line for line in lines if line.startswith("verified"))
+    result: Verified = json.loads(printed.split(" ", 1)[1])
+    return result
 
 
 @pytest.fixture(scope="module")
-def worker() -> WorkerProcess:
+def worker() -> Iterator[WorkerProcess]:
     process = WorkerProcess(WORKER)
     assert process.next_line() == "ready"
-    yield process  # type: ignore[misc]
+    yield process
     process.close()
 
 
@@ -89,11 +102,11 @@ def test_a_kill_during_an_index_write_never_breaks_the_store(worker: WorkerProce
 
         result = verified(worker, folder, first=INDEX_WRITE_AT - 10, recall=12_345)
 
-        numbers = set(result["numbers"])  # type: ignore[arg-type]
+        numbers = set(result["numbers"])
         assert {n for n in acked if n >= INDEX_WRITE_AT - 10} <= numbers, "an acknowledged memory was lost"
         assert result["count"] >= max(acked) + 1
-        assert numbers == set(range(INDEX_WRITE_AT - 10, int(result["count"])))  # type: ignore[call-overload]
-        assert 12_345 in result["recalled"]  # type: ignore[operator]
+        assert numbers == set(range(INDEX_WRITE_AT - 10, int(result["count"])))
+        assert 12_345 in result["recalled"]
         assert result["remembered"] is True
         outcomes.append(damage or "intact")
         shutil.rmtree(folder)
@@ -115,7 +128,7 @@ def test_a_damaged_index_is_rebuilt_from_the_stored_texts(
     result = verified(worker, folder, first=0, recall=1234)
 
     assert result["numbers"] == list(range(3000))
-    assert 1234 in result["recalled"]  # type: ignore[operator]
+    assert 1234 in result["recalled"]
     assert result["remembered"] is True
     assert sum(path.stat().st_size for path in folder.rglob("*.bin")) < 100 * 1024**2
 
@@ -135,7 +148,7 @@ def test_an_index_that_only_fails_when_queried_is_found_by_the_probe_after_a_cra
     result = verified(worker, folder, first=1990, recall=1500)
 
     assert result["numbers"] == list(range(1990, 2000))
-    assert 1500 in result["recalled"]  # type: ignore[operator]
+    assert 1500 in result["recalled"]
 
 
 @pytest.mark.slow
@@ -172,7 +185,7 @@ def test_a_kill_during_a_forget_leaves_no_forgotten_text_after_the_next_open(
         assert files_holding(folder, CANARY) == [], f"round {round_}: forgotten text survived the reopen"
         assert files_holding(folder, "canary's secret") == []
         assert result["numbers"] == list(range(4990, 5000)), "the other block must be kept"
-        assert 4321 in result["recalled"]  # type: ignore[operator]
+        assert 4321 in result["recalled"]
         assert not (folder / PENDING_FILE).exists()
         shutil.rmtree(folder)
         if interrupted == KILLS:

@@ -137,6 +137,7 @@ class FakeVRChat:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address
         return f"http://{host}:{port}{API_ROOT}"
 
     @property
