@@ -21,7 +21,7 @@ run: $(STAMP)
 	$(PY) -m machine demo
 
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

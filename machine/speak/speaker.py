@@ -29,6 +29,7 @@ class _Synthesised:
 
 _END = object()
 
+
 class Synthesis:
     """A reply's speech: a thread synthesises the sentences added into a bounded queue, `ahead` chunks
     before they are played (a :class:`machine.ports.PreparedSpeech`)."""
