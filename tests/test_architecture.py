@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
@@ -27,6 +28,15 @@ def test_every_named_thread_is_on_the_page() -> None:
     assert len(threads) >= 8, threads
     missing = sorted(name for name in threads if f"| {name} |" not in PAGE)
     assert missing == [], f"threads missing from docs/architecture.md: {missing}"
+
+
+def test_every_field_of_a_turn_record_has_an_owner_on_the_page() -> None:
+    """The thread table says which thread writes each field of a turn's record (one writer each)."""
+    from machine.turn_metrics import TurnRecord
+
+    table = "\n".join(line for line in PAGE.splitlines() if line.startswith("| "))
+    fields = [field.name for field in dataclasses.fields(TurnRecord)]
+    assert [name for name in fields if f"`{name}`" not in table] == []
 
 
 def test_every_module_path_on_the_page_exists() -> None:
