@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
+from machine.app import Parts
 from machine.audio.files import to_mono_16k
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreSettings
@@ -77,3 +78,12 @@ def speak_16k(synthesizer: PiperSynthesizer) -> Iterator[Callable[[str], np.ndar
         return to_mono_16k(audio, synthesizer.sample_rate)
 
     yield speak
+
+
+@pytest.fixture(scope="session")
+def loaded(
+    transcriber: WhisperxTranscriber, chat_model: TransformersChatModel, synthesizer: PiperSynthesizer
+) -> Parts:
+    """The bundled models loaded once for the session, given to the runs a test builds (the small ones:
+    the VAD, the turn-end model and the voice encoder, are still loaded by each run)."""
+    return Parts(transcriber=transcriber, chat_model=chat_model, synthesizer=synthesizer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ import pulse
 import pytest
 from speech import word_error_rate, words
 
+from machine.app import Parts
 from machine.audio.files import read_wav, write_wav
 from machine.backends.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import SAMPLE_RATE
@@ -55,7 +57,7 @@ class _Collect(logging.Handler):
 class LiveBot:
     """The live runtime in a thread, with its finished turns collected."""
 
-    def __init__(self, settings: MachineSettings, memory_settings: MemoryStoreSettings) -> None:
+    def __init__(self, settings: MachineSettings, memory_settings: MemoryStoreSettings, parts: Parts) -> None:
         self.turns: list[TurnRecord] = []
         self.stop = threading.Event()
         self.failure: list[BaseException] = []
@@ -67,7 +69,7 @@ class LiveBot:
         # reply said again is a strike)
         self._store = Path(tempfile.mkdtemp(prefix="live-memory-"))
         own_memory = memory_settings.model_copy(update={"path": self._store})
-        self._thread = threading.Thread(target=self._run, args=(settings, own_memory), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(settings, own_memory, parts), daemon=True)
         self._thread.start()
         self.wait_for(lambda: self.logged("capturing from") > 0, timeout=120)
         time.sleep(0.5)
@@ -78,9 +80,9 @@ class LiveBot:
     def speaking(self) -> bool:
         return self.logged("playing to") > 0
 
-    def _run(self, settings: MachineSettings, memory_settings: MemoryStoreSettings) -> None:
+    def _run(self, settings: MachineSettings, memory_settings: MemoryStoreSettings, parts: Parts) -> None:
         try:
-            run_live(settings, memory_settings, stop=self.stop, on_turn=self.turns.append)
+            run_live(settings, memory_settings, stop=self.stop, on_turn=self.turns.append, parts=parts)
         except BaseException as exc:
             self.failure.append(exc)
 
@@ -135,6 +137,7 @@ def turns_done(bot: LiveBot, count: int) -> Callable[[], bool]:
 def test_question_on_the_input_is_answered_on_the_output(
     settings: MachineSettings,
     memory_settings: MemoryStoreSettings,
+    loaded: Parts,
     question: Path,
     tmp_path: Path,
     transcriber: WhisperxTranscriber,
@@ -142,7 +145,9 @@ def test_question_on_the_input_is_answered_on_the_output(
     with pulse.null_sinks("user", "bot") as sinks:
         heard = tmp_path / "bot_output.wav"
         with pulse.recording(f"{sinks['bot']}.monitor", heard):
-            bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings)
+            bot = LiveBot(
+                live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings, loaded
+            )
             pulse.play(sinks["user"], question)
             bot.wait_for(replied(bot), timeout=120)
             stop_took = bot.close()
@@ -155,11 +160,13 @@ def test_question_on_the_input_is_answered_on_the_output(
 
 
 def test_the_bot_does_not_hear_itself(
-    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path
+    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path, loaded: Parts
 ) -> None:
     with pulse.null_sinks("room") as sinks:
         # the bot speaks into the room and listens to the room: its own voice comes straight back
-        bot = LiveBot(live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]), memory_settings)
+        bot = LiveBot(
+            live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]), memory_settings, loaded
+        )
         pulse.play(sinks["room"], question)
         bot.wait_for(replied(bot), timeout=120)
         time.sleep(4.0)  # long enough for any echo of the reply to be endpointed and transcribed
@@ -168,12 +175,12 @@ def test_the_bot_does_not_hear_itself(
 
 
 def test_a_vanished_input_device_is_reopened(
-    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path
+    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path, loaded: Parts
 ) -> None:
     with pulse.null_sinks("bot") as sinks:
         name = "vanishing_input"
         module = pulse.load_null_sink(name)
-        bot = LiveBot(live_settings(settings, f"{name}.monitor", sinks["bot"]), memory_settings)
+        bot = LiveBot(live_settings(settings, f"{name}.monitor", sinks["bot"]), memory_settings, loaded)
         try:
             pulse.unload(module)
             bot.wait_for(lambda: bot.logged("input device lost") > 0, timeout=15)
@@ -190,6 +197,7 @@ def test_a_vanished_input_device_is_reopened(
 def test_no_audio_is_written_anywhere(
     settings: MachineSettings,
     memory_settings: MemoryStoreSettings,
+    loaded: Parts,
     question: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -197,7 +205,9 @@ def test_no_audio_is_written_anywhere(
     started = time.time()
     monkeypatch.chdir(tmp_path)
     with pulse.null_sinks("user", "bot") as sinks:
-        bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings)
+        bot = LiveBot(
+            live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings, loaded
+        )
         pulse.play(sinks["user"], question)
         bot.wait_for(replied(bot), timeout=120)
         bot.close()
@@ -217,6 +227,7 @@ def test_no_audio_is_written_anywhere(
 def test_a_user_at_the_bots_level_talks_over_it_stops_it_and_is_answered(
     settings: MachineSettings,
     memory_settings: MemoryStoreSettings,
+    loaded: Parts,
     tmp_path: Path,
     speak_16k: Callable[[str], np.ndarray],
 ) -> None:
@@ -246,6 +257,7 @@ def test_a_user_at_the_bots_level_talks_over_it_stops_it_and_is_answered(
                 }
             ),
             memory_settings,
+            dataclasses.replace(loaded, synthesizer=None),  # the slow voice is its own
         )
         meter = pulse.LevelMeter(f"{sinks['bot']}.monitor")
         try:
@@ -268,6 +280,7 @@ def test_a_user_at_the_bots_level_talks_over_it_stops_it_and_is_answered(
 def test_a_user_who_starts_as_the_bot_finishes_keeps_their_first_words(
     settings: MachineSettings,
     memory_settings: MemoryStoreSettings,
+    loaded: Parts,
     question: Path,
     tmp_path: Path,
     speak_16k: Callable[[str], np.ndarray],
@@ -277,7 +290,9 @@ def test_a_user_who_starts_as_the_bot_finishes_keeps_their_first_words(
     follow_up = tmp_path / "follow_up.wav"
     write_wav(follow_up, speak_16k("What is your favourite colour?"), SAMPLE_RATE)
     with pulse.null_sinks("user", "bot") as sinks:
-        bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings)
+        bot = LiveBot(
+            live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings, loaded
+        )
         try:
             pulse.play(sinks["user"], question)
             bot.wait_for(lambda: len(bot.turns) >= 1, timeout=120)
@@ -290,7 +305,7 @@ def test_a_user_who_starts_as_the_bot_finishes_keeps_their_first_words(
 
 
 def test_a_one_second_echo_is_never_answered(
-    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path
+    settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path, loaded: Parts
 ) -> None:
     """Half-duplex over an echo path 1 s long (longer than any blind tail): the bot's voice comes back on its
     input a second late, after it stopped speaking; it answers the questions and never its own voice."""
@@ -298,7 +313,9 @@ def test_a_one_second_echo_is_never_answered(
         pulse.null_sinks("user", "bot") as sinks,
         pulse.loopback(f"{sinks['bot']}.monitor", sinks["user"], 1000),
     ):
-        bot = LiveBot(live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings)
+        bot = LiveBot(
+            live_settings(settings, f"{sinks['user']}.monitor", sinks["bot"]), memory_settings, loaded
+        )
         try:
             for asked in (1, 2):
                 pulse.play(sinks["user"], question)
