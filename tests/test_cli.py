@@ -65,7 +65,7 @@ def test_devices_command_lists_devices(
     monkeypatch.setattr("machine.audio.devices.open_portaudio", lambda: _FakePortAudio(["pulse"]))
     assert main(["devices"]) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[0].split() == ["index", "in", "out", "rate", "name"]
+    assert rows[0].split() == ["index", "in", "out", "rate", "name", "(host", "API)"]
     assert rows[1].split() == ["0", "2", "2", "48000", "pulse", "(ALSA)"]
 
 

@@ -116,7 +116,8 @@ class DeviceSource:
             frames_per_buffer=block,
             stream_callback=copy_block,
         )
-        log.info("capturing from %s at %d Hz", device.pulse_name or device.info.name, rate)
+        level = logging.WARNING if device.also_matched else logging.INFO  # an ambiguous name: say so
+        log.log(level, "capturing from %s at %d Hz", device.describe(), rate)
         return stream
 
     def _still_there(self) -> bool:

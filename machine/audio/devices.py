@@ -5,9 +5,16 @@ A device setting is one of:
 - ``default``: the system's default device;
 - an index, as `python -m machine devices` lists them;
 - a substring of a device name (case-insensitive), e.g. ``CABLE Output`` for VB-Audio's virtual cable;
-- ``pulse:NAME``: the PulseAudio source or sink called NAME (e.g. ``pulse:vrchat_out.monitor``), opened
-  through PortAudio's ``pulse`` device. Its presence is watched, so a sink that is unloaded and loaded
-  again is noticed and the stream is reopened.
+- ``pulse:NAME`` (Linux only): the PulseAudio source or sink called NAME (e.g.
+  ``pulse:vrchat_out.monitor``), opened through PortAudio's ``pulse`` device. Its presence is watched, so
+  a sink that is unloaded and loaded again is noticed and the stream is reopened.
+
+Windows lists one physical device once per host API (MME, DirectSound, WASAPI, WDM-KS). A device named by
+part of its name is taken from the first host API of :data:`HOST_API_PREFERENCE` that lists it (WASAPI,
+then DirectSound, then MME, then any other); among equals, and so everywhere else (ALSA, JACK, Core
+Audio), the first match by index, as before. MME cuts names to 31 characters, so its entry of a device
+counts as the same device as the full name under the other host APIs, and never wins over them.
+``default`` is PortAudio's default device, on Windows its MME entry.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -42,12 +50,52 @@ class DeviceInfo:
         return (self.max_input_channels if direction == "input" else self.max_output_channels) > 0
 
 
+HOST_API_PREFERENCE = ("Windows WASAPI", "Windows DirectSound", "MME")
+"""The host APIs a device named by part of its name is taken from, best first (PortAudio's names): WASAPI
+has the shortest buffers of the three in shared mode and the full device names; MME has the longest
+buffers and cuts names to :data:`MME_NAME_LIMIT` characters. Any other host API (WDM-KS, ASIO, ALSA, JACK,
+Core Audio) comes after them."""
+
+MME_NAME_LIMIT = 31
+"""MME device names are cut to this many characters (``WAVEINCAPS.szPname`` holds 32 with the NUL)."""
+
+
+def same_device(one: DeviceInfo, other: DeviceInfo) -> bool:
+    """Whether two entries are one physical device under two host APIs: the same name, or one the other's
+    name cut to :data:`MME_NAME_LIMIT` characters."""
+    short, long = sorted((one.name, other.name), key=len)
+    return short == long or (len(short) == MME_NAME_LIMIT and long.startswith(short))
+
+
+def _preference(device: DeviceInfo) -> tuple[int, int]:
+    api = device.host_api
+    rank = HOST_API_PREFERENCE.index(api) if api in HOST_API_PREFERENCE else len(HOST_API_PREFERENCE)
+    return rank, device.index
+
+
 @dataclass(frozen=True)
 class ResolvedDevice:
     """A device chosen for one direction, and the PulseAudio name to route it to, if any."""
 
     info: DeviceInfo
     pulse_name: str | None = None
+    passed_over: tuple[DeviceInfo, ...] = ()
+    """The same device under host APIs less preferred (Windows lists one device under several)."""
+    also_matched: tuple[DeviceInfo, ...] = ()
+    """Other devices the name matched too under the same host API (the setting is ambiguous)."""
+
+    def describe(self) -> str:
+        """The device as a log line names it: its name, its host API, and what else the setting matched."""
+        if self.pulse_name:
+            return self.pulse_name
+        text = f"{self.info.name} ({self.info.host_api}"
+        if self.passed_over:
+            text += f"; preferred to its {', '.join(d.host_api for d in self.passed_over)} entries"
+        text += ")"
+        if self.also_matched:
+            others = ", ".join(f"{d.index} {d.name} ({d.host_api})" for d in self.also_matched)
+            text += f"; the setting also matches {others}: name more of it to choose one of those"
+        return text
 
 
 @contextlib.contextmanager
@@ -88,12 +136,19 @@ def list_devices(audio: pyaudio.PyAudio) -> list[DeviceInfo]:
 
 
 def describe(devices: list[DeviceInfo]) -> str:
-    """A table of devices: index, direction, default rate, name."""
-    rows = [f"{'index':>5}  {'in':>3}  {'out':>3}  {'rate':>6}  name"]
+    """A table of devices: index, direction, default rate, name (host API); where one device is listed
+    under several of the preferred host APIs (Windows), a last line says which entry a name part picks."""
+    rows = [f"{'index':>5}  {'in':>3}  {'out':>3}  {'rate':>6}  name (host API)"]
     for d in devices:
         rows.append(
             f"{d.index:>5}  {d.max_input_channels:>3}  {d.max_output_channels:>3}  {d.default_rate:>6}  "
             f"{d.name} ({d.host_api})"
+        )
+    if len({d.host_api for d in devices} & set(HOST_API_PREFERENCE)) > 1:
+        rows.append(
+            "A device named by part of its name is opened through "
+            f"{', then '.join(HOST_API_PREFERENCE)}, the first that lists it (MME cuts names to "
+            f"{MME_NAME_LIMIT} characters); an index opens exactly that entry."
         )
     return "\n".join(rows)
 
@@ -134,16 +189,24 @@ def pulse_names(direction: Direction) -> set[str] | None:
 def resolve(audio: pyaudio.PyAudio, setting: str, direction: Direction) -> ResolvedDevice:
     """The device named by `setting` for `direction`, or a clear error listing the devices."""
     devices = [d for d in list_devices(audio) if d.offers(direction)]
+    on_linux = sys.platform.startswith("linux")
 
     def missing(reason: str) -> DeviceNotFoundError:
         listing = describe(devices) if devices else "(no devices at all: is a sound server running?)"
+        kinds = "an index, part of a name, or pulse:NAME" if on_linux else "an index, or part of a name"
         return DeviceNotFoundError(
-            f"machine.audio.{direction}_device: {reason}. Set it to `default`, an index, part of a name, "
-            f"or pulse:NAME. The {direction} devices are:\n{listing}",
+            f"machine.audio.{direction}_device: {reason}. Set it to `default`, {kinds}. "
+            f"The {direction} devices are:\n{listing}",
             reason=reason,
         )
 
     if setting.startswith("pulse:"):
+        if not on_linux:
+            raise missing(
+                f"'{setting}' names a PulseAudio {direction}, and PulseAudio is Linux's only (this is "
+                f"{sys.platform}): name the device by part of its name as `python -m machine devices` "
+                "lists it (e.g. `CABLE Output` for VB-Audio's cable), or by its index"
+            )
         name = setting.removeprefix("pulse:")
         known = pulse_names(direction)
         if known is not None and name not in known:
@@ -167,10 +230,15 @@ def resolve(audio: pyaudio.PyAudio, setting: str, direction: Direction) -> Resol
     if setting.isdigit():
         found = [d for d in devices if d.index == int(setting)]
     else:
-        found = [d for d in devices if setting.lower() in d.name.lower()]
+        found = sorted((d for d in devices if setting.lower() in d.name.lower()), key=_preference)
     if not found:
         raise missing(f"no {direction} device matches '{setting}'")
-    return ResolvedDevice(found[0])
+    chosen, rest = found[0], found[1:]
+    return ResolvedDevice(
+        chosen,
+        passed_over=tuple(d for d in rest if same_device(d, chosen)),
+        also_matched=tuple(d for d in rest if d.host_api == chosen.host_api and not same_device(d, chosen)),
+    )
 
 
 def supports_rate(audio: pyaudio.PyAudio, device: DeviceInfo, rate: int, direction: Direction) -> bool:

@@ -110,7 +110,8 @@ class DeviceSink:
             stream_callback=next_block,
         )
         self._stream_rate, self._source_rate = stream_rate, rate
-        log.info("playing to %s at %d Hz", self._device.pulse_name or device.name, stream_rate)
+        level = logging.WARNING if self._device.also_matched else logging.INFO  # an ambiguous name: say so
+        log.log(level, "playing to %s at %d Hz", self._device.describe(), stream_rate)
 
     def begin_reply(self, sample_rate: int) -> None:
         """Make sure the stream runs at (or resamples from) `sample_rate`; start counting a new reply."""
