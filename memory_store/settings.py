@@ -8,11 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from companion_settings import BUNDLED, EnvOverFile, load_section
+from companion_settings import BUNDLED, REPO_ROOT, EnvOverFile, load_section
 from companion_settings import Section as _Section
+from companion_settings.folders import data_folder, note_earlier_default
+
+EARLIER_DEFAULT_PATH = REPO_ROOT / "data" / "memory"
+"""Where the embedded store was kept by default before it moved to the platform's data folder."""
+
+
+def default_store_folder() -> Path:
+    """The embedded store's folder when `memory_store.path` is not set: `memory` in the platform's data
+    folder (see :mod:`companion_settings.folders`), whatever the working directory."""
+    return data_folder() / "memory"
 
 
 class RecallSettings(_Section):
@@ -79,7 +89,8 @@ class MemoryStoreSettings(EnvOverFile):
     )
 
     client: Literal["persistent", "http"] = "persistent"
-    path: Path = Path("../data/memory")
+    path: Path = Field(default_factory=default_store_folder)
+    """The embedded store's folder; null (the default) = `memory` in the platform's data folder."""
     server: ServerSettings = ServerSettings()
     embedding_model: str = Field(BUNDLED, min_length=1)
     embedding_device: str = "cpu"
@@ -89,10 +100,19 @@ class MemoryStoreSettings(EnvOverFile):
     sessions: SessionSettings = SessionSettings()
     hnsw: HnswSettings = HnswSettings()
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _platform_folder_when_null(cls, value: object) -> object:
+        return default_store_folder() if value is None else value
+
 
 def load_settings(explicit: Path | None = None) -> MemoryStoreSettings:
-    """Read and validate the `memory_store` section; a relative `path` is taken from the file's folder."""
+    """Read and validate the `memory_store` section; a relative `path` is taken from the file's folder, and
+    no `path` means the platform's data folder (a store left in the earlier default folder is pointed out)."""
     settings, config_file = load_section(MemoryStoreSettings, "memory_store", explicit)
-    if not settings.path.is_absolute():
+    if settings.path == default_store_folder():
+        if settings.client == "persistent":
+            note_earlier_default(EARLIER_DEFAULT_PATH, settings.path, "memory_store.path")
+    elif not settings.path.is_absolute():
         settings = settings.model_copy(update={"path": (config_file.parent / settings.path).resolve()})
     return settings

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
+import platformdirs
 import pytest
+from platformdirs.windows import Windows
 
-from machine.backends.transformers_chat import TransformersChatModel
+from machine.backends.transformers_chat import TransformersChatModel, _dequantised_cache
 
 
 class _Saves:
@@ -65,3 +67,19 @@ def test_a_writable_cache_keeps_the_weights(tmp_path: Path) -> None:
     folder = tmp_path / "dequantised" / "smollm2-0123"
     _unloaded_model()._save_dequantised(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "tokenizer.json"]
+
+
+def test_the_cache_is_in_the_platform_s_cache_folder_unless_one_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows %LOCALAPPDATA%\\vrchat-companion\\Cache (platformdirs, simulated), not ~/.cache."""
+    gguf = tmp_path / "smollm2.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(platformdirs, "PlatformDirs", Windows)
+    monkeypatch.setenv("WIN_PD_OVERRIDE_LOCAL_APPDATA", r"C:\Users\Robin\AppData\Local")
+    cached = _dequantised_cache(gguf, None)
+    assert cached is not None and cached.name.startswith("smollm2-")
+    expected = PureWindowsPath(r"C:\Users\Robin\AppData\Local\vrchat-companion\Cache\dequantised")
+    assert PureWindowsPath(str(cached.parent)) == expected
+    mine = _dequantised_cache(gguf, tmp_path / "mine")
+    assert mine is not None and mine.parent == tmp_path / "mine" / "dequantised", "the setting wins"

@@ -1,6 +1,8 @@
 """Where the VRChat session cookies are kept between runs, so a password login happens only when needed.
 
-Two stores: a JSON file that only its owner can read (mode 0600, written atomically) and the OS keyring.
+Two stores: a JSON file that only its owner can read (mode 0600 on POSIX, written atomically; on Windows,
+where a file's mode says nothing about who may read it, the folder's access list does: the default data
+folder is in the user's own profile) and the OS keyring.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -67,6 +70,12 @@ class SessionStore(Protocol):
         ...
 
 
+def modes_guard_files() -> bool:
+    """Whether a file's mode bits say who may read it (POSIX); on Windows they do not (access lists do), and
+    `chmod` only sets or clears the read-only flag."""
+    return sys.platform != "win32"
+
+
 class FileSessionStore:
     """A JSON file readable by its owner only."""
 
@@ -74,10 +83,10 @@ class FileSessionStore:
         self.path = path
 
     def load(self) -> SessionCookies | None:
-        """Read the file; a file others could read is tightened to 0600 first."""
+        """Read the file; on POSIX a file others could read is tightened to 0600 first."""
         try:
             mode = stat.S_IMODE(self.path.stat().st_mode)
-            if mode & 0o077:
+            if mode & 0o077 and modes_guard_files():
                 log.warning("%s was readable by others (mode %o); tightening it to 0600", self.path, mode)
                 self.path.chmod(0o600)
             return SessionCookies.from_json(self.path.read_text(encoding="utf-8"))

@@ -16,9 +16,21 @@ from pydantic_settings import SettingsConfigDict
 
 from companion_settings import EnvOverFile, Patterns, load_section
 from companion_settings import Section as _Section
+from companion_settings.folders import data_folder, note_earlier_default
 
 _USER_ID = re.compile(r"^usr_[0-9a-fA-F-]{36}$|^[0-9A-Za-z]{10}$")
 _GROUP_ID = re.compile(r"^grp_[0-9a-fA-F-]{36}$")
+
+EARLIER_DEFAULT_DIR = Path("data")
+"""Where the flows kept their files by default before the platform's data folder (the working directory's
+`data`), and the files that show it was used."""
+_EARLIER_FILES = ("friend_ledger.sqlite3", "vrchat_session.json", "login_blocked.json")
+
+
+def default_data_dir() -> Path:
+    """The flows' folder when `flows.data_dir` is not set: `flows` in the platform's data folder (see
+    :mod:`companion_settings.folders`), whatever the working directory (served runs start elsewhere)."""
+    return data_folder() / "flows"
 
 
 class VRChatSettings(_Section):
@@ -105,7 +117,9 @@ class FlowsSettings(EnvOverFile):
         env_prefix="FLOWS_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """The ledger, the saved session and the login block; null (the default) = `flows` in the platform's
+    data folder."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     busy_wait_s: float = Field(30.0, ge=0.0, le=3600.0)
     """How long a run waits for another friend-requests or group-invites run to finish before it skips."""
@@ -114,6 +128,11 @@ class FlowsSettings(EnvOverFile):
     friend_requests: FriendRequestSettings = FriendRequestSettings()
     group: GroupSettings = GroupSettings()
     listen: ListenSettings = ListenSettings()
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _platform_folder_when_null(cls, value: object) -> object:
+        return default_data_dir() if value is None else value
 
     @property
     def ledger_path(self) -> Path:
@@ -127,6 +146,10 @@ class FlowsSettings(EnvOverFile):
 
 
 def load_settings(explicit: Path | None = None) -> FlowsSettings:
-    """Read and validate the `flows` section; a relative `data_dir` is taken from the working directory."""
+    """Read and validate the `flows` section; a relative `data_dir` is taken from the working directory, and
+    no `data_dir` means the platform's data folder (files left in the earlier default `data` are pointed
+    out)."""
     settings, _ = load_section(FlowsSettings, "flows", explicit)
+    if settings.data_dir == default_data_dir():
+        note_earlier_default(EARLIER_DEFAULT_DIR, settings.data_dir, "flows.data_dir", _EARLIER_FILES)
     return settings

@@ -2,7 +2,8 @@
 
 The default is SmolLM2-135M-Instruct from the bundled GGUF. transformers dequantises a GGUF on load
 (10-30 s); the dequantised weights are then cached on disk (safetensors, keyed by the file and the library
-versions), so later starts take about a second. Any hub model id or local folder can be named in
+versions) in the platform's cache folder (`machine.chat_model.cache_dir` names another), so later
+starts take about a second. Any hub model id or local folder can be named in
 `machine.chat_model.model` instead, with `device`, `dtype`, `attn_implementation`, 4-bit loading
 (bitsandbytes, CUDA only) and `torch.compile` as options.
 
@@ -25,7 +26,6 @@ import copy
 import hashlib
 import importlib.util
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -49,6 +49,7 @@ from transformers import (
 )
 
 from companion_settings import ConfigError
+from companion_settings.folders import cache_folder
 from machine.backends import bundled_models
 from machine.ports import ChatMessage, ReplyStream, Sampling
 from machine.settings import BUNDLED, ChatModelSettings
@@ -62,7 +63,7 @@ def _dequantised_cache(gguf: Path, cache_dir: Path | None) -> Path | None:
         return None
     stat = gguf.stat()
     key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}|{torch.__version__}"
-    root = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vrchat-companion"
+    root = cache_dir or cache_folder()  # the platform's: $XDG_CACHE_HOME/vrchat-companion on Linux
     return root / "dequantised" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from companion_settings import ConfigError
-from flows.domain.settings import load_settings
+from flows.domain.settings import default_data_dir, load_settings
 
 
 def test_the_shipped_file_loads_with_the_documented_defaults() -> None:
     settings = load_settings()
     assert settings.friend_requests.accept_limit == 10 and settings.friend_requests.accept_window_s == 60.0
-    assert settings.vrchat.cookie_store == "file" and settings.data_dir == Path("data")
+    assert settings.vrchat.cookie_store == "file" and settings.data_dir == default_data_dir()
     assert "system_probable_troll" in settings.screening.blocked_tags
     assert settings.group.group_id is None
 

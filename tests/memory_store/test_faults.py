@@ -16,6 +16,7 @@ import pytest
 from memory_fakes import OpenSystem, WordHashEmbedder, settings_for
 
 from companion_settings import ConfigError
+from companion_settings.folders import data_folder
 from memory_store import MemoryStoreError, MemorySystem, load_settings
 from memory_store.chroma.block_records import seq_of
 from memory_store.embedding import Vectors
@@ -174,11 +175,11 @@ def test_a_bad_block_name_is_a_clear_error(open_system: OpenSystem, name: str) -
         open_system().block(name)
 
 
-def test_the_shipped_settings_load_with_the_store_under_data(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_settings_load_with_the_store_in_the_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COMPANION_CONFIG", raising=False)
     settings = load_settings(REPO / "conf" / "default.yaml")
 
-    assert settings.path == REPO / "data" / "memory"
+    assert settings.path == data_folder() / "memory"
     assert settings.client == "persistent" and settings.embedding_model == "bundled"
 
 
