@@ -3,6 +3,7 @@
 python -m machine --input PATH --output DIR [--fast]   a conversation over recorded WAV files
 python -m machine demo [--fast]                        the spoken demo (what `make run` runs)
 python -m machine diagram                              print the state diagram page (mermaid)
+python -m machine forget                               make the running bot forget the conversation
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ commands:
   demo     the spoken demo `make run` plays: questions spoken by Piper and
            answered by the bundled models, replies in --output/demo
   diagram  print the conversation state machine's page (a mermaid diagram)
+  forget   make the bot running on this machine forget the conversation now
+           (an OSC message to machine.control's port; SIGUSR1 does it on Linux)
 """
 
 
@@ -50,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=("run", "devices", "demo", "diagram"),
+        choices=("run", "devices", "demo", "diagram", "forget"),
         default="run",
         help="what to do (default: run); see the commands below",
     )
@@ -94,6 +97,26 @@ def _output_problem(folder: Path) -> str | None:
     return None
 
 
+def _forget(settings: MachineSettings) -> int:
+    """`python -m machine forget`: ask the running bot to forget, and say whether one answered."""
+    from machine.process.osc_control import NoBotAnswerError, ask_to_forget
+
+    if not settings.control.enabled:
+        print(
+            "error: machine.control.enabled is false, so the bot does not listen for a forget; set it to "
+            "true (and restart the bot), or on Linux send SIGUSR1: kill -USR1 <the bot's process id>",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        host, port = ask_to_forget(settings.control)
+    except NoBotAnswerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{settings.bot_name} (OSC {host}:{port}) is forgetting the conversation")
+    return 0
+
+
 def main(argv: list[str] | None = None, parts: Parts | None = None) -> int:
     """Entry point; returns the exit status. `parts` are given to the run instead of built (tests)."""
     limit_malloc_arenas()  # before the models' threads start: keeps resident memory flat over hours
@@ -117,6 +140,8 @@ def main(argv: list[str] | None = None, parts: Parts | None = None) -> int:
 
             run_demo(settings, memory_settings, args.output, realtime=not args.fast, parts=parts)
             return 0
+        if args.command == "forget":
+            return _forget(settings)
         if args.command == "devices":
             from machine.audio.devices import device_table  # not the runtime's modules: no models
 

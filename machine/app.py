@@ -4,7 +4,8 @@
         app.run()
 
 A run, top to bottom: signal handling → IO (live devices, recorded files, or parts given) → memory (one
-InfiniMemory block and its session-expiry timer) → the runtime, scheduling its stages:
+InfiniMemory block and its session-expiry timer) → forgetting on demand over OSC (live, with the block) →
+the runtime, scheduling its stages:
 
     source → hearing (echo gate, silero-vad, Smart Turn, denoiser) → transcriber (whisperx)
            → whom to answer (voices, reply policy) → replier (memory + chat model + checks)
@@ -45,6 +46,7 @@ from machine.ports import (
     Transcriber,
     VoiceActivity,
 )
+from machine.process.osc_control import OscControl
 from machine.process.stop_signals import StopSignals
 from machine.reply.checks import ReplyChecker
 from machine.reply.memory_answer import MemoryAnswer
@@ -125,6 +127,8 @@ class OpenedIO:
     """Makes the source once the runtime exists (a live source resets the turn when its device drops)."""
     playback_levels: PlaybackLevels | None = None
     """What the sink plays, for the echo gate (live audio only)."""
+    interactive: bool = False
+    """People talk to this run (live audio): with a memory block, it listens for forgets over OSC."""
 
 
 class LiveAudio:
@@ -151,7 +155,7 @@ class LiveAudio:
             self.device_source = DeviceSource(audio, settings.audio, on_interrupted=runtime.reset)
             return self.device_source
 
-        return OpenedIO(sink, source, levels)
+        return OpenedIO(sink, source, levels, interactive=True)
 
 
 @dataclass
@@ -184,10 +188,12 @@ class GivenAudio:
     source: AudioSource
     sink: AudioSink
     playback_levels: PlaybackLevels | None = None
+    interactive: bool = False
+    """As live audio is: with a memory block, the run listens for forgets over OSC."""
 
     def open(self, settings: MachineSettings, stack: ExitStack) -> OpenedIO:
         """Hands the given parts on."""
-        return OpenedIO(self.sink, lambda runtime: self.source, self.playback_levels)
+        return OpenedIO(self.sink, lambda runtime: self.source, self.playback_levels, self.interactive)
 
 
 class RunIO(Protocol):
@@ -222,7 +228,8 @@ def open_app(
     fresh: bool = False,
     stop: threading.Event | None = None,
 ) -> Iterator[App]:
-    """Build a run (signals, IO, memory, runtime) and tear it down in reverse when the `with` ends.
+    """Build a run (signals, IO, memory, OSC control, runtime) and tear it down in reverse when the `with`
+    ends.
 
     `fresh` forgets the memory block's session before the conversation starts; `stop`, once set, ends
     the run as a stop signal would."""
@@ -238,6 +245,9 @@ def open_app(
             embedder, forget = block.embedder, block.forget
         else:
             memory = parts.memory
+        control = None  # forgetting on demand over OSC: bound now, so a port in use stops before the models
+        if forget is not None and opened.interactive and settings.control.enabled:
+            control = stack.enter_context(OscControl(settings.control))
         if parts.conversation is not None:
             runtime: Conversation = parts.conversation(memory, opened.sink, on_turn)
         else:
@@ -246,6 +256,8 @@ def open_app(
             )
         source = opened.source(runtime)
         signals.attach(runtime, forget)
+        if control is not None and forget is not None:
+            control.attach(runtime, forget)
         if stop is not None:
             signals.stop_when_set(runtime, stop)
         yield App(runtime, source, signals)

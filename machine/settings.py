@@ -266,6 +266,21 @@ class CaptionSettings(_Section):
     typing_indicator: bool = True
 
 
+class ControlSettings(_Section):
+    """Forgetting on demand over OSC (see :mod:`machine.process.osc_control`): what SIGUSR1 does on POSIX,
+    on every platform. VRChat's own OSC ports are 9000 (it listens) and 9001 (it sends); OSC routers and
+    other VRChat OSC apps usually take the next few, so the bot listens on 9020 by default."""
+
+    enabled: bool = True
+    host: str = Field("127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:%-]+$")
+    """The address listened on: 127.0.0.1 = this machine only; 0.0.0.0 = every network interface."""
+    port: int = Field(9020, ge=1, le=65535)
+    avatar_parameter: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_./-]+$")
+    """An avatar parameter (bool or int) whose change to true or non-zero forgets too, as VRChat sends it
+    to `/avatar/parameters/NAME` (VRChat sends to 9001: launch it with ``--osc=9000:127.0.0.1:PORT`` or
+    forward through an OSC router); null = none."""
+
+
 class SpeakerSettings(_Section):
     """Telling speakers apart (a voice embedding per utterance, session-scoped, never stored)."""
 
@@ -307,6 +322,7 @@ class MachineSettings(EnvOverFile):
     synthesizer: SynthesizerSettings = SynthesizerSettings()
     recorded: RecordedInputSettings = RecordedInputSettings()
     captions: CaptionSettings = CaptionSettings()
+    control: ControlSettings = ControlSettings()
     speakers: SpeakerSettings = SpeakerSettings()
     reply_policy: ReplyPolicySettings = ReplyPolicySettings()
 

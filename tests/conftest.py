@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,10 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session", autouse=True)
 def private_memory_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every test that opens InfiniMemory through the configuration gets a store of its own, not data/."""
+    """Every test that opens InfiniMemory through the configuration gets a store of its own, not the
+    player's data folder, and its runs listen for OSC forgets on a free port, not a running bot's."""
     patch = pytest.MonkeyPatch()
     patch.setenv("MEMORY_STORE_PATH", str(tmp_path_factory.mktemp("memory")))
     patch.setenv("MEMORY_STORE_SESSIONS__EXPIRY_CHECK_EVERY_S", "3600")  # no expiry check mid-test
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        patch.setenv("MACHINE_CONTROL__PORT", str(probe.getsockname()[1]))
     yield
     patch.undo()
 

@@ -85,7 +85,7 @@ def test_help_says_what_each_command_does(capsys: pytest.CaptureFixture[str]) ->
         main(["--help"])
     assert exited.value.code == 0
     lines = capsys.readouterr().out.splitlines()
-    for command in ("run", "devices", "demo", "diagram"):
+    for command in ("run", "devices", "demo", "diagram", "forget"):
         described = [line for line in lines if line.split()[:1] == [command] and len(line.split()) > 3]
         assert described, f"--help does not say what `{command}` does"
 

@@ -5,7 +5,10 @@ the main thread and Ctrl-C raises `KeyboardInterrupt`, so whatever was opened cl
 memory block's session is forgotten, the store closed). Once the runtime is attached, the handlers only
 post to its event queue, which is async-signal-safe (`queue.SimpleQueue.put` is reentrant): Ctrl-C,
 Ctrl-Break and SIGTERM stop it, SIGUSR1 (POSIX only) forgets the conversation. Every handler that was
-there before is put back on exit, for every signal touched.
+there before is put back on exit, for every signal touched. Where there is no SIGUSR1 (Windows), only the
+stop signals are handled; forgetting on demand is an OSC message there (:mod:`machine.process.osc_control`),
+on every platform. The loop waits on its queue with a 0.2 s timeout, so a handler runs within that even on
+Windows, where a blocked lock wait is not interrupted by Ctrl-C.
 """
 
 from __future__ import annotations

@@ -43,9 +43,10 @@ def run_live(
 ) -> LiveRun:
     """Converse on the configured devices until a signal or `stop` ends it; `on_turn` also sees each turn.
 
-    SIGINT/SIGTERM stop the runtime; SIGUSR1 ends the memory session at once (everything is forgotten)
-    and resets the turn in flight. `fresh` forgets the memory block's session before listening starts
-    (`--fresh`)."""
+    SIGINT/SIGTERM (and Ctrl-Break on Windows) stop the runtime; SIGUSR1 (POSIX) or an OSC forget
+    (`python -m machine forget`, on every platform) ends the memory session at once (everything is
+    forgotten) and resets the turn in flight. `fresh` forgets the memory block's session before
+    listening starts (`--fresh`)."""
 
     def show(record: TurnRecord) -> None:
         print_turn(settings.bot_name, record)
