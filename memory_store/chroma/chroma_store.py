@@ -36,6 +36,7 @@ from memory_store.chroma.forgetting import (
     forget_durably,
     pending_blocks,
     purge_files,
+    remove_unused_index_folders,
     scrub_index_folders,
 )
 from memory_store.chroma.index_health import damaged_index_files, probe_collections, vector_segments
@@ -104,6 +105,7 @@ class ChromaStore:
         lock = StoreLock.acquire(folder)
         try:
             damaged = _remove_damaged_indexes(folder, lock.previous)
+            remove_unused_index_folders(folder)  # left by a forget while in use (Windows), none elsewhere
             client = chromadb.PersistentClient(path=str(folder), settings=chroma_settings)
             store = cls(client, folder, settings.hnsw, lock)
             store._repair(damaged, embed)

@@ -6,7 +6,8 @@ the next `ChromaStore.open` finds the file and does it all again before anything
 
 - the SQLite file is vacuumed and its journal checkpointed (freed pages and the rollback journal still
   hold deleted rows: the records' metadata, Chroma's embeddings log and its full-text tables);
-- vector-index folders that no segment uses any more are removed (Chroma leaves them behind);
+- vector-index folders that no segment uses any more are removed (Chroma leaves them behind; one whose
+  files are still open, which Windows will not delete, is removed when the store opens next);
 - the unused slots of every other index file are zeroed: Chroma 1.5 writes an index's whole capacity,
   and the slots past its element count hold leftover process memory, which was seen to include the text
   of other blocks' memories.
@@ -72,11 +73,33 @@ def purge_files(folder: Path) -> None:
         database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         database.execute("VACUUM")
         database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        live = {row[0] for row in database.execute("SELECT id FROM segments")}
-    for entry in folder.iterdir():
-        if entry.is_dir() and is_uuid(entry.name) and entry.name not in live:
-            shutil.rmtree(entry, ignore_errors=True)
+    remove_unused_index_folders(folder)
     scrub_index_folders(folder)
+
+
+def remove_unused_index_folders(folder: Path) -> None:
+    """Remove the vector-index folders no segment of the SQLite file uses (Chroma leaves them behind).
+
+    On Windows a file still open cannot be deleted: a folder the running store still holds stays, with a
+    warning, and is removed here when the store opens next (before Chroma opens anything)."""
+    database = folder / SQLITE_FILE
+    if not database.exists():
+        return
+    with contextlib.closing(sqlite3.connect(database, timeout=30.0)) as connection:
+        live = {row[0] for row in connection.execute("SELECT id FROM segments")}
+    for entry in folder.iterdir():
+        if not (entry.is_dir() and is_uuid(entry.name) and entry.name not in live):
+            continue
+        try:
+            shutil.rmtree(entry)
+        except OSError as exc:
+            logger.warning(
+                "memory store %s: the index folder %s of a forgotten block is still in use (%s); it is "
+                "removed when the store opens next",
+                folder,
+                entry.name,
+                exc.strerror or exc,
+            )
 
 
 def scrub_index_folders(folder: Path) -> None:
