@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -30,11 +31,21 @@ from flows.orchestration.pipeline_events import listen
 from flows.orchestration.serving import serve_deployments
 
 
+def _ctrl_break_stops() -> None:
+    """Ctrl-Break (Windows) stops `serve` and `listen` as Ctrl-C does, by raising KeyboardInterrupt, instead
+    of ending the process at once; where there is no SIGBREAK, nothing changes."""
+    ctrl_break = getattr(signal, "SIGBREAK", None)
+    if ctrl_break is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(ctrl_break, signal.default_int_handler)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    _ctrl_break_stops()
     return serve_deployments(args.prefect_yaml, args.limit, listen_to_pipeline=not args.no_listen)
 
 
 def _listen(_args: argparse.Namespace) -> int:
+    _ctrl_break_stops()
     stop = threading.Event()
     try:
         listen(load_settings(), stop)
