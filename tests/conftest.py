@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     from machine.backends.whisperx_transcriber import WhisperxTranscriber
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+_MODULE_MARK = re.compile(r"^pytestmark = pytest\.mark\.(\w+)\b", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A test module marked as a whole (`pytestmark = pytest.mark.models`) with a marker that `-m` rules
+    out (`not models`) is not even imported: `make unit` pays no torch, transformers or Prefect import for
+    tests it does not run."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    expression = str(config.getoption("markexpr", "") or "")
+    found = _MODULE_MARK.search(collection_path.read_text(encoding="utf-8"))
+    if found is not None and f"not {found.group(1)}" in expression:
+        return True
+    return None
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from memory_fakes import FakeClock, WordHashEmbedder, settings_for
 
 from memory_store import MemorySystem
@@ -34,6 +35,7 @@ def test_the_timer_ends_idle_sessions_against_the_runtimes_own_system(
     system.close()
 
 
+@pytest.mark.slow  # a fresh interpreter imports the runtime's modules and opens the store (seconds)
 def test_the_runtime_process_never_imports_prefect() -> None:
     """Opening the runtime's memory (with its timer) and building a runtime's modules loads no Prefect."""
     script = (
