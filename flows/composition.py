@@ -19,7 +19,7 @@ from flows.domain.credentials import VRChatCredentials, read_credentials
 from flows.domain.ledger import FriendLedger
 from flows.domain.screening import ScreeningRules
 from flows.domain.session_store import FileSessionStore, KeyringSessionStore, LoginBlock, SessionStore
-from flows.domain.settings import FlowsSettings
+from flows.domain.settings import FlowsSettings, note_earlier_files
 from flows.vrchat.gateway import VRChatGateway
 
 __all__ = ["login_block", "open_batch", "session_store"]
@@ -46,6 +46,7 @@ def open_batch(
     """Open the ledger and a gateway (not signed in yet); both are closed on the way out."""
     logging.getLogger("flows").setLevel(settings.log_level)
     clock = clock or SystemClock()
+    note_earlier_files(settings)
     ledger = FriendLedger(settings.ledger_path)
     gateway = VRChatGateway(
         settings.vrchat,

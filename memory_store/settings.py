@@ -108,11 +108,15 @@ class MemoryStoreSettings(EnvOverFile):
 
 def load_settings(explicit: Path | None = None) -> MemoryStoreSettings:
     """Read and validate the `memory_store` section; a relative `path` is taken from the file's folder, and
-    no `path` means the platform's data folder (a store left in the earlier default folder is pointed out)."""
+    no `path` means the platform's data folder."""
     settings, config_file = load_section(MemoryStoreSettings, "memory_store", explicit)
-    if settings.path == default_store_folder():
-        if settings.client == "persistent":
-            note_earlier_default(EARLIER_DEFAULT_PATH, settings.path, "memory_store.path")
-    elif not settings.path.is_absolute():
+    if settings.path != default_store_folder() and not settings.path.is_absolute():
         settings = settings.model_copy(update={"path": (config_file.parent / settings.path).resolve()})
     return settings
+
+
+def note_earlier_store(settings: MemoryStoreSettings) -> None:
+    """When the embedded store opens in the default folder for the first time, point out a store that an
+    earlier version left in the checkout's data/memory (it is not read from there)."""
+    if settings.client == "persistent" and settings.path == default_store_folder():
+        note_earlier_default(EARLIER_DEFAULT_PATH, settings.path, "memory_store.path")

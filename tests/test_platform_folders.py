@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PureWindowsPath
 
 import platformdirs
@@ -16,9 +16,12 @@ from platformdirs.unix import Unix
 from platformdirs.windows import Windows
 
 from companion_settings.folders import cache_folder, data_folder, note_earlier_default
+from flows.composition import open_batch
 from flows.domain import settings as flows_settings
 from flows.domain.session_store import FileSessionStore, SessionCookies
+from memory_store import MemorySystem
 from memory_store import settings as memory_settings
+from memory_store.embedding import Vectors
 from memory_store.settings import MemoryStoreSettings
 
 LOCAL_APPDATA = r"C:\Users\Robin\AppData\Local"
@@ -124,9 +127,11 @@ def test_files_left_in_the_earlier_default_are_pointed_out_once(
 
 
 @pytest.mark.usefixtures("no_overrides")
-def test_loading_the_defaults_points_out_an_earlier_store_and_ledger(
+def test_the_first_open_points_out_an_earlier_store_and_ledger_and_only_that(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Opening the store and a flows batch in the new default folders says where the earlier files are;
+    loading the settings alone (`python -m machine devices`) does not, nor does a second open."""
     monkeypatch.setattr(platformdirs, "PlatformDirs", Unix)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
     earlier_store = tmp_path / "repo" / "data" / "memory"
@@ -136,10 +141,22 @@ def test_loading_the_defaults_points_out_an_earlier_store_and_ledger(
     monkeypatch.chdir(tmp_path / "repo")
     (tmp_path / "repo" / "data" / "friend_ledger.sqlite3").write_text("x", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="companion_settings.folders"):
-        memory_settings.load_settings()
-        flows_settings.load_settings()
+        memory, flows = memory_settings.load_settings(), flows_settings.load_settings()
+        assert caplog.records == [], "settings alone say nothing"
+        for _ in range(2):
+            MemorySystem.open(memory, embedder=WordsEmbedder()).close()
+            with open_batch(flows, credentials=lambda: None):
+                pass
     keys = [r.getMessage().split()[0] for r in caplog.records]
     assert keys == ["memory_store.path", "flows.data_dir"]
+    assert memory.path == tmp_path / "share" / "vrchat-companion" / "memory"
+
+
+class WordsEmbedder:
+    """Never asked: no block is opened."""
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        raise AssertionError("no embedding is needed to open the store")
 
 
 def test_the_saved_session_is_not_tightened_on_windows_where_modes_mean_nothing(

@@ -147,9 +147,13 @@ class FlowsSettings(EnvOverFile):
 
 def load_settings(explicit: Path | None = None) -> FlowsSettings:
     """Read and validate the `flows` section; a relative `data_dir` is taken from the working directory, and
-    no `data_dir` means the platform's data folder (files left in the earlier default `data` are pointed
-    out)."""
+    no `data_dir` means the platform's data folder."""
     settings, _ = load_section(FlowsSettings, "flows", explicit)
+    return settings
+
+
+def note_earlier_files(settings: FlowsSettings) -> None:
+    """When the default folder is used and does not exist yet, point out the ledger, session or login block
+    that an earlier version left in the working directory's data/ (they are not read from there)."""
     if settings.data_dir == default_data_dir():
         note_earlier_default(EARLIER_DEFAULT_DIR, settings.data_dir, "flows.data_dir", _EARLIER_FILES)
-    return settings

@@ -44,7 +44,7 @@ from memory_store.chroma.index_repair import REBUILDING_PREFIX, finish_rebuild, 
 from memory_store.embedding import Vectors
 from memory_store.errors import MemoryStoreError
 from memory_store.memory import Memory
-from memory_store.settings import HnswSettings, MemoryStoreSettings
+from memory_store.settings import HnswSettings, MemoryStoreSettings, note_earlier_store
 from memory_store.store_lock import PreviousOwner, StoreLock
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class ChromaStore:
                     "`chroma run --path DIR` or fix memory_store.server"
                 ) from None
             return cls(client, None, settings.hnsw)
+        note_earlier_store(settings)  # before the folder is made: only the first open says it
         folder = _usable_folder(settings.path)
         lock = StoreLock.acquire(folder)
         try:
