@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 
 
-_MODULE_MARK = re.compile(r"^pytestmark = pytest\.mark\.(\w+)\b", re.MULTILINE)
+_MODULE_MARKS = re.compile(r"^pytestmark = .*$", re.MULTILINE)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -35,10 +36,21 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
     expression = str(config.getoption("markexpr", "") or "")
-    found = _MODULE_MARK.search(collection_path.read_text(encoding="utf-8"))
-    if found is not None and f"not {found.group(1)}" in expression:
+    found = _MODULE_MARKS.search(collection_path.read_text(encoding="utf-8"))
+    marks = re.findall(r"pytest\.mark\.(\w+)", found.group(0)) if found is not None else []
+    if any(f"not {mark}" in expression for mark in marks if mark != "skipif"):
         return True
     return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On Windows, tests that need POSIX process control (`posix`) are skipped, saying why."""
+    if sys.platform != "win32":
+        return
+    skip = pytest.mark.skip(reason="needs POSIX process control (fork, SIGKILL, SIGUSR1, process groups)")
+    for item in items:
+        if "posix" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -152,6 +152,7 @@ SIGTERM_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.posix
 def test_sigterm_to_a_recorded_run_forgets_before_the_process_ends(store: Path, tmp_path: Path) -> None:
     environment = {**os.environ, "MEMORY_STORE_PATH": str(store), "PYTHONPATH": str(REPO)}
     log = tmp_path / "child.log"

@@ -437,6 +437,7 @@ def test_half_duplex_drops_speech_over_the_bot_and_says_so(caplog: pytest.LogCap
     assert "dropped" in caplog.text and "barge_in" in caplog.text
 
 
+@pytest.mark.posix
 def test_a_forget_runs_only_after_the_turn_in_flight_has_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGUSR1 while the bot speaks: the turn is reset first, its jobs finish, and only then is memory
     forgotten, so a reply finishing meanwhile cannot be remembered after the forget."""
@@ -502,6 +503,7 @@ def test_the_whole_reply_is_made_on_the_think_job_not_the_synthesis_thread() -> 
     assert chat.taken_on and all(name.startswith("turn-job") for name in chat.taken_on), chat.taken_on
 
 
+@pytest.mark.posix
 def test_the_run_puts_back_every_signal_handler_it_replaced() -> None:
     """Ctrl-C, SIGTERM and SIGUSR1 are all restored when a run's signal handling closes (SIGINT and
     SIGUSR1 were left replaced before)."""
@@ -514,6 +516,7 @@ def test_the_run_puts_back_every_signal_handler_it_replaced() -> None:
     assert {number: signal.getsignal(number) for number in numbers} == before
 
 
+@pytest.mark.posix
 def test_a_stop_signal_only_posts_to_the_loop() -> None:
     """A stop signal arriving while the loop waits on its event queue stops the run (the handler posts,
     never blocking on a lock the interrupted loop may hold)."""

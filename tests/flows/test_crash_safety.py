@@ -34,6 +34,7 @@ def ledger_folder(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow  # kills fifty processes
+@pytest.mark.posix
 def test_fifty_crashes_lose_nothing_and_invite_nobody_twice(
     ledger_folder: Path, fake_secrets: FakeSecrets
 ) -> None:

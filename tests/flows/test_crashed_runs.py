@@ -19,7 +19,7 @@ from prefect_server import prefect_server
 
 from flows.orchestration.zombies import AUTOMATION, ensure_crash_detection
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.posix]
 
 HEARTBEAT_S = 30  # Prefect's minimum
 SILENCE_S = 45

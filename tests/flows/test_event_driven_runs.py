@@ -21,7 +21,7 @@ from prefect_server import prefect_server, stop_process_group
 
 from flows.orchestration.deployments import PREFECT_YAML
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.posix]
 
 REPO = Path(__file__).resolve().parents[2]
 WITHIN_S = 15.0

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from worker_process import WorkerProcess
 
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, pytest.mark.posix]
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 KILLS = 20

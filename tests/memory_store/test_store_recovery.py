@@ -36,6 +36,8 @@ from memory_store.chroma.index_health import damaged_index_files, vector_segment
 WORKER = Path(__file__).with_name("store_crash_worker.py")
 INDEX_WRITE_AT = 21_000
 """The memory whose write makes Chroma write the block's index (it does so every 1,000)."""
+pytestmark = pytest.mark.posix  # a forking worker, killed with SIGKILL
+
 KILLS = 8
 
 
