@@ -16,7 +16,9 @@ by file (no real-time pacing), each in a fresh memory of its own. Per run it rep
   best separates the hand-labelled pairs in bench/data/on_topic_labels.json (calibration reported);
 - repeated openings: replies whose first three words open an earlier reply of the conversation;
 - echo and role confusion: replies saying six or more words in a row of the input they answer back
-  (parroting); replies claiming a fact the user stated as the bot's own. Also reported, not a defect:
+  (parroting); replies claiming a fact the user stated as the bot's own, or narrating the conversation
+  instead of answering in it ("The user will say ...", judged like the reply check `narration`; counted
+  since issue #25, so earlier runs re-scored with --rescore count more). Also reported, not a defect:
   replies saying six or more words of something the user said earlier (an answer from memory does);
 - strikes and give-ups per turn.
 
@@ -38,7 +40,15 @@ from pathlib import Path
 
 import numpy as np
 from model_options import add_model_options, model_name, with_model
-from quality_measures import align, calibrate, claims, mark_echoes, recalls, repeats_opening, wer
+from quality_measures import (
+    align,
+    calibrate,
+    mark_echoes,
+    mark_role_confusion,
+    recalls,
+    repeats_opening,
+    wer,
+)
 from turn_latency import machine_description, write_result
 
 from machine.audio.files import read_wav, write_wav
@@ -110,7 +120,6 @@ def turn_rows(
     owners = align(script, [r.transcript for r in records])
     rows: list[dict[str, object]] = []
     replies: list[str] = []
-    stated: list[str] = []
     for turn, mine, whole_text in zip(conversation.turns, owners, whole, strict=True):
         own = [records[i] for i in mine]
         reply = " ".join(" ".join(r.reply) for r in own)
@@ -129,11 +138,20 @@ def turn_rows(
             row["recalled"] = recalls(reply, turn["expect"])  # type: ignore[arg-type]
         if reply:
             row["repeated_opening"] = repeats_opening(reply, replies)
-            row["role_confusion"] = claims(reply, stated)
             replies.append(reply)
-        stated.extend(turn.get("claims", []))  # type: ignore[arg-type]
         rows.append(row)
     return rows
+
+
+def stated_facts(conversations: list[Conversation]) -> dict[tuple[str, str], list[str]]:
+    """Per (conversation, scripted line), the facts the line states (its "claims"), for role confusion."""
+    facts: dict[tuple[str, str], list[str]] = {}
+    for conversation in conversations:
+        for turn in conversation.turns:
+            claims = turn.get("claims", [])
+            assert isinstance(claims, list), claims
+            facts[(conversation.name, str(turn["say"]))] = [str(fact) for fact in claims]
+    return facts
 
 
 def on_topic(rows: list[dict[str, object]]) -> dict[str, object]:
@@ -228,7 +246,9 @@ def main() -> int:
         "--output", type=Path, default=Path(__file__).parent / "results" / "conversation_quality.json"
     )
     parser.add_argument(
-        "--rescore", type=Path, help="score an earlier result file again (after new labels), in place"
+        "--rescore",
+        type=Path,
+        help="score an earlier result file again (after new labels or measures), in place",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -236,6 +256,7 @@ def main() -> int:
         earlier = json.loads(args.rescore.read_text(encoding="utf-8"))
         rows: list[dict[str, object]] = earlier["rows"]
         mark_echoes(rows)
+        mark_role_confusion(rows, stated_facts(load_script()))
         earlier.update(summary(rows, on_topic(rows)), rows=rows)
         print_summary(earlier)
         write_result(args.rescore, earlier)
@@ -259,6 +280,7 @@ def main() -> int:
             records = converse(settings, memory, conversation, folder)
             rows += turn_rows(conversation, records, whole)
     mark_echoes(rows)
+    mark_role_confusion(rows, stated_facts(conversations))
     calibration = on_topic(rows)
     result: dict[str, object] = {
         "benchmark": "conversation_quality",

@@ -2,17 +2,24 @@
 
 Word error rate after a light normalisation (case, punctuation, British and American spelling, small
 numbers), which turns of a script the runtime's turns belong to, and the reply measures: a fact
-recalled, an opening said before, the user's words echoed, the user's facts claimed as the bot's own.
+recalled, an opening said before, the user's words echoed, and role confusion.
+
+Role confusion is a reply that claims one of the user's facts as the bot's own ("Yes, my cat is orange.")
+or, since issue #25, one that narrates the conversation instead of answering in it ("The user will say,
+'Good night,' ...", "The person you are talking about is a friend named Noah."), judged by the same
+function as the reply check that strikes it (`machine.reply.checks.narrates`). Before, only the claims
+were counted: the five saved runs in bench/results scored 0-1.6 %, and re-scored with narration (their
+replies were said before the check existed) 4.7-28.8 % (the shipped run's 0 % became 19.4 %, 13 of 67).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import from_tests
 
-from machine.reply.checks import opening_of, repeats_words, words
+from machine.reply.checks import narrates, opening_of, repeats_words, words
 
 _speech = from_tests.load("speech")
 
@@ -106,6 +113,27 @@ def claims(reply: str, phrases: Sequence[str]) -> bool:
     """The reply says one of the user's facts as the bot's own (one of `phrases`, in the first person)."""
     said = " ".join(normalised(reply))
     return any(f" {' '.join(normalised(p))} " in f" {said} " for p in phrases)
+
+
+def confuses_roles(reply: str, stated: Sequence[str]) -> bool:
+    """Role confusion: the reply claims one of the facts the user `stated` as the bot's own, or it
+    narrates the conversation (talks about the user instead of to them, as the reply check judges it)."""
+    return claims(reply, stated) or bool(narrates(reply))
+
+
+def mark_role_confusion(
+    rows: list[dict[str, object]], stated: Mapping[tuple[str, str], Sequence[str]]
+) -> None:
+    """Per reply: `role_confusion` (see :func:`confuses_roles`), against the facts the user stated before
+    it in the same conversation (`stated`: per (conversation, line said), the facts that line states), and
+    `narration`, the words that narrate ("" when none)."""
+    told: dict[str, list[str]] = {}
+    for row in rows:
+        before = told.setdefault(str(row["conversation"]), [])
+        if row["reply"]:
+            row["role_confusion"] = confuses_roles(str(row["reply"]), before)
+            row["narration"] = narrates(str(row["reply"]))
+        before.extend(stated.get((str(row["conversation"]), str(row["say"])), ()))
 
 
 def calibrate(similarities: Sequence[float], on_topic: Sequence[bool]) -> tuple[float, float]:

@@ -37,6 +37,23 @@ def test_reply_measures() -> None:
     assert not measures.claims("Your cat is orange.", ["my cat"])
 
 
+def test_role_confusion_is_a_fact_claimed_or_the_conversation_narrated() -> None:
+    """Issue #25: narrating the conversation counts as role confusion, judged like the reply check."""
+    assert measures.confuses_roles("Yes, my cat is orange.", ["my cat"]), "a claim still counts"
+    assert measures.confuses_roles("The user will say, 'Good night,' and go.", [])
+    assert measures.confuses_roles("The person you are talking about is a friend named Noah.", ["my friend"])
+    assert not measures.confuses_roles("Your cat is orange, and I'm a user of this world too.", ["my cat"])
+    rows: list[dict[str, object]] = [
+        {"conversation": "pets", "say": "My cat is orange.", "reply": "The user's story is about a cat."},
+        {"conversation": "pets", "say": "What colour is my cat?", "reply": "My cat is orange!"},
+        {"conversation": "other", "say": "Hi.", "reply": "My cat is orange!"},
+        {"conversation": "other", "say": "Hm.", "reply": ""},
+    ]
+    measures.mark_role_confusion(rows, {("pets", "My cat is orange."): ["my cat"]})
+    assert [r.get("role_confusion") for r in rows] == [True, True, False, None], "facts stated before, there"
+    assert [r.get("narration") for r in rows] == ["The user", "", "", None]
+
+
 def test_calibration_picks_the_threshold_that_best_separates_the_labels() -> None:
     threshold, accuracy = measures.calibrate([0.1, 0.2, 0.5, 0.6, 0.3], [False, False, True, True, True])
     assert 0.2 < threshold <= 0.3 and accuracy == 1.0

@@ -83,6 +83,55 @@ def test_content_failures_are_strikes(shipped: ReplyChecker, piece: str, check: 
     assert strike is not None and (strike.kind, strike.check) == ("content", check), strike
 
 
+@pytest.mark.parametrize(
+    ("released", "narration", "natural"),
+    [
+        # seen with the bundled 135M model (issue #25), each beside an ordinary use of the same words
+        (
+            [],
+            "The user is confused about who her cat's name is.",
+            "I'm a user of this world too, and I love it.",
+        ),
+        (
+            [],
+            "The user's story is provided as a scenario, but it is short.",
+            "Every user here loves the music.",
+        ),
+        ([], "The user will say, 'Good night,' and leave.", "Users can build their own worlds here."),
+        (
+            ["Sure, I can help."],
+            "Here are some facts:",
+            "Here are some facts about cats: they nap a lot.",
+        ),
+        ([], "The answer to the user's question depends on you.", "You are the best user of this world!"),
+        (
+            [],
+            "The person you are talking about is a friend named Noah.",
+            "The person who built this world is talented.",
+        ),
+        (
+            [],
+            "The name of the person you’re talking to is Celeste.",
+            "The person at the bar was really nice.",
+        ),
+        (["Sure."], "A user asks, 'What do users say?'", "A user gave me this hat, isn't it nice?"),
+        ([], "The assistant is happy to help with that.", "My assistant helps me plan my day."),
+        ([], "As an AI, I don't have a favourite food.", "I think AI art is pretty cool, and I like it."),
+        (["Sure."], "In this conversation, you are Maya.", "I'm glad we're having this conversation."),
+        (["Okay."], "The speaker is asking about the weather.", "The speaker is too loud in this world."),
+        (["The"], "user will now talk about the sentence.", "user interface here is so easy to use."),
+    ],
+)
+def test_narrating_the_conversation_is_a_strike_and_ordinary_words_are_not(
+    shipped: ReplyChecker, released: list[str], narration: str, natural: str
+) -> None:
+    """Talk to the person, not about them (issue #25): a reply that narrates the conversation is struck
+    like a role tag (the reply is regenerated); the same words used naturally are fine."""
+    strike = shipped.check_piece(released, narration)
+    assert strike is not None and (strike.kind, strike.check) == ("format", "narration"), strike
+    assert shipped.check_piece(released, natural) is None, natural
+
+
 def test_content_is_judged_with_what_was_already_said(shipped: ReplyChecker) -> None:
     """A link split over two pieces is still a link."""
     assert shipped.check_piece([], "Go to www.") is not None
@@ -141,8 +190,8 @@ def test_a_text_classification_model_loads_through_the_real_path() -> None:
 
 
 def test_an_earlier_reply_said_again_is_a_strike(shipped: ReplyChecker) -> None:
-    earlier = ["Hi there! The user will choose a name.", "I love cats."]
-    strike = shipped.check_piece([], "The user will choose a name.", earlier)
+    earlier = ["Hi there! The puppy will choose a name.", "I love cats."]
+    strike = shipped.check_piece([], "The puppy will choose a name.", earlier)
     assert strike is not None and (strike.check, strike.detail) == (
         "repetition",
         "an earlier reply said again",
@@ -151,7 +200,7 @@ def test_an_earlier_reply_said_again_is_a_strike(shipped: ReplyChecker) -> None:
     echoed = shipped.check_piece([], "Well, they want a name for the bot, I think, as always.", earlier)
     assert echoed is not None and echoed.check == "repetition", "part of a sentence said again"
     assert shipped.check_piece(["Oh yes!"], "I love cats.", earlier) is None, "short sentences may come back"
-    assert shipped.check_piece([], "The user will choose a game.", earlier) is None
+    assert shipped.check_piece([], "The puppy will choose a game.", earlier) is None
 
 
 def test_a_reply_opening_like_an_earlier_one_is_a_strike_once_its_opening_is_out(

@@ -4,11 +4,12 @@ Every piece of a reply is checked, together with the pieces released before it, 
 synthesiser; the whole reply is checked once more when generation ends. A failed check is a
 :class:`Strike` (see :class:`machine.reply.thinking.Thinker` for what a strike leads to).
 
-Format: not empty, no role tags or turn markers, no repetition loops (within the reply, or an earlier
-reply said again), no sentence longer than the limit, no gibberish (run-together or stretched words), in
-the configured language; not opening like an earlier reply ("The wonderful ..." every time) and not
-saying the user's words back to them. Content: the alt-profanity-check classifier, configurable patterns, the
-persona repeated back (a prompt leak), and optionally a text-classification model named in the settings.
+Format: not empty, no role tags or turn markers, no narration (the user talked about, not to), no
+repetition loops (within the reply, or an earlier reply said again), no sentence longer than the limit, no
+gibberish (run-together or stretched words), in the configured language; not opening like an earlier reply
+("The wonderful ..." every time) and not saying the user's words back to them. Content: the
+alt-profanity-check classifier, configurable patterns, the persona repeated back (a prompt leak), and
+optionally a text-classification model named in the settings.
 """
 
 from __future__ import annotations
@@ -36,6 +37,31 @@ _SPEAKER_TAG = re.compile(
 )
 """A name and a colon where a sentence starts ("Jonas: She is a music lover", "A: ..."): the model writing
 a transcript or a question-and-answer sheet (the prompt's "- Jonas: ..." notes teach the first)."""
+_NARRATION = re.compile(
+    r"\bthe user\b(?!\s+(?:interface|experience|manual|name|account)s?\b)"
+    r"|\b(?:the (?:person|human|speaker)|a user) (?:is |was )?"
+    r"(?:asking|asks|asked|saying|says|said|wants|wanted|confused|will (?:say|ask))\b"
+    r"|\bthe person (?:you['’]re|you are) (?:talking|speaking|chatting) (?:with|to|about)\b"
+    r"|\bthe assistant\b|\bassistant['’]s (?:answer|response|reply)\b|\bas an AI\b|\bas a language model\b"
+    r"|(?:^|[.!?]\s+)in this (?:conversation|scenario|dialogue|role-?play)\b"
+    r"|\bhere(?: are|['’]s| is) (?:some |a few |the )?facts?\s*(?::|\.|$)",
+    re.IGNORECASE,
+)
+"""The reply narrating the conversation instead of taking part in it, the bundled 135M model's role confusion
+("The user is confused about who her cat's name is. Here are some facts:", "The user's story is provided
+as a scenario, but ...", "The user will say, 'Good night,' ..."):
+
+- "the user" in any use ("The user is ...", "the user's question", "the age of the user"): to the bot
+  the user is "you"; plural "users" and "the user interface" and the like are ordinary words;
+- the person, the human, the speaker or "a user" asking, saying, wanting or confused ("A user asks, ...");
+  other uses are ordinary ("The person who built this world is talented", "the speaker is too loud");
+- "the person you are talking with/to/about", the prompt's own name for the user ("Facts about the person
+  you are talking with") said to them: "The person you are talking about is a friend named Noah" to
+  "Good night!"; a natural "the person you're talking about sounds fun" is struck too (a regeneration);
+- the assistant named ("The assistant ...", "Assistant's Answer:"), "as an AI", "as a language model";
+- a sentence opening "In this conversation/scenario/dialogue/roleplay";
+- "Here are some facts:" with nothing said about what (the notes read out; "Here are some facts about
+  cats" is not)."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 # The most frequent English words; in English speech they make up roughly half of all words.
@@ -103,6 +129,9 @@ class ReplyChecker:
         tag = _ROLE_TAG.search(piece) or _SPEAKER_TAG.search(piece)
         if tag:
             return Strike("format", "role_tag", tag.group().strip())
+        told = narrates(" ".join([*released[-1:], piece]))  # with the piece before: "The" | "user is ..."
+        if told:
+            return Strike("format", "narration", told)
         if len(piece) > self._settings.max_sentence_chars:
             return Strike("format", "length", f"{len(piece)} > {self._settings.max_sentence_chars} chars")
         loop = _repetition(released, piece)
@@ -166,6 +195,13 @@ class ReplyChecker:
             if score >= self._settings.classifier_threshold:
                 return Strike("content", "classifier", f"p={score:.2f}")
         return None
+
+
+def narrates(text: str) -> str:
+    """The words by which `text` narrates the conversation instead of answering in it (see `_NARRATION`),
+    or "" when it does not."""
+    found = _NARRATION.search(text)
+    return found.group().strip(" .!?") if found else ""
 
 
 def opening_of(text: str, n: int) -> tuple[str, ...]:
