@@ -399,8 +399,8 @@ class Strike:
 
     kind: Literal["format", "content"]
     check: str
-    """Which check failed: empty, role_tag, repetition, length, gibberish, language, profanity, pattern,
-    persona_leak or classifier."""
+    """Which check failed: empty, role_tag, narration, repetition, length, gibberish, language, opening,
+    echo, profanity, pattern, persona_leak or classifier."""
     detail: str = ""
 
     def __str__(self) -> str:
