@@ -81,8 +81,8 @@ OnTurn = Callable[[TurnRecord], None]
 class Conversation(Protocol):
     """What a run drives: the runtime (or a stand-in given in :class:`Parts`)."""
 
-    def run(self, source: AudioSource) -> list[TurnRecord]:
-        """Converse until the source ends or `stop` is called."""
+    def run(self, source: AudioSource, on_listening: Callable[[], None] = ...) -> list[TurnRecord]:
+        """Converse until the source ends or `stop` is called; `on_listening` once it listens."""
         ...
 
     def stop(self) -> None:
@@ -212,9 +212,10 @@ class App:
     source: AudioSource
     signals: StopSignals
 
-    def run(self) -> list[TurnRecord]:
-        """Converse until the source ends, `stop` is set, or a stop signal arrives."""
-        return self.runtime.run(self.source)
+    def run(self, on_listening: Callable[[], None] = lambda: None) -> list[TurnRecord]:
+        """Converse until the source ends, `stop` is set, or a stop signal arrives; `on_listening` is
+        called once the models are warm and the bot listens."""
+        return self.runtime.run(self.source, on_listening)
 
 
 @contextlib.contextmanager

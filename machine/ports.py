@@ -230,6 +230,11 @@ class AudioSource(Protocol):
 class AudioSink(Protocol):
     """Where the bot's voice goes: a device, or one WAV file per reply."""
 
+    def warm_up(self, sample_rate: int) -> None:
+        """Get ready to play at `sample_rate` (a device opens and starts its stream), before the first
+        reply, so the first reply's audio does not wait for the device to start."""
+        ...
+
     def begin_reply(self, sample_rate: int) -> None:
         """Start a new reply at `sample_rate`."""
         ...
@@ -390,6 +395,10 @@ class WhomToAnswer(Protocol):
 
     def forget(self) -> None:
         """The session ended: every speaker and voice is dropped."""
+        ...
+
+    def warm_up(self) -> None:
+        """Embed a voice once, so the first turn's embedding does not pay the first call's costs."""
         ...
 
 

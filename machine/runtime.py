@@ -214,8 +214,9 @@ class Runtime:
 
     # --- the loop -----------------------------------------------------------------------------------
 
-    def run(self, source: AudioSource) -> list[TurnRecord]:
-        """Run until the source ends (then finish the turn in flight) or `stop()` is called."""
+    def run(self, source: AudioSource, on_listening: Callable[[], None] = lambda: None) -> list[TurnRecord]:
+        """Run until the source ends (then finish the turn in flight) or `stop()` is called; `on_listening`
+        is called once the models are warm and the bot listens."""
         failure: list[BaseException] = []
 
         def feed() -> None:
@@ -233,6 +234,7 @@ class Runtime:
         worker.start()
         self.machine.fire(Start())
         feeder.start()
+        on_listening()
         try:
             while True:
                 try:
@@ -272,11 +274,14 @@ class Runtime:
 
     def warm_up(self) -> None:
         """Run every model once before listening (about 2 s on two cores), so the first turn of a process
-        is as fast as the others: whisper on a second of silence, the turn-end model, one token of the
-        chat model (which also keeps the persona's prompt cache), and a synthesised word."""
+        is as fast as the others: whisper on a second of silence, the turn-end model, the voice encoder,
+        one token of the chat model (which also keeps the persona's prompt cache), and a synthesised word,
+        after which the output device is started."""
         started = time.monotonic()
         self._hearing.warm_up()
         self._transcriber.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32))
+        if self._crowd is not None:
+            self._crowd.warm_up()
         self._thinker.warm_up()
         self._speaker.warm_up()
         log.info("models warmed up in %.1f s", time.monotonic() - started)

@@ -176,7 +176,7 @@ class _LoudnessRuntime(ConversationStandIn):
             self._on_turn(TurnRecord(self._turns, 0.0, 0.0, transcript="hello", reply=["Hi!"]))
         return True
 
-    def run(self, source: AudioSource) -> list[TurnRecord]:
+    def run(self, source: AudioSource, on_listening: Callable[[], None] = lambda: None) -> list[TurnRecord]:
         source.run(self._deliver, self._wait_for_turn, threading.Event())
         return []
 

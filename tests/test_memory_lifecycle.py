@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +231,7 @@ class FakeRuntime(ConversationStandIn):
         seen.append((memory.block.name, [exchange.question for exchange in memory.context("hi").window]))
         self.memory = memory
 
-    def run(self, source: object) -> list[Any]:
+    def run(self, source: object, on_listening: Callable[[], None] = lambda: None) -> list[Any]:
         self.memory.remember("What's the moon made of?", "Mostly rock.")
         return []
 

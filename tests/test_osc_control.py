@@ -182,7 +182,9 @@ def test_the_composition_root_serves_the_control_port_for_a_run_with_a_memory_bl
         def forget(self, forget_memory: Callable[[], None]) -> None:
             asked.append(forget_memory)
 
-        def run(self, source: AudioSource) -> list[TurnRecord]:
+        def run(
+            self, source: AudioSource, on_listening: Callable[[], None] = lambda: None
+        ) -> list[TurnRecord]:
             return []
 
     own = settings.model_copy(update={"control": control})

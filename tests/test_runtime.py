@@ -74,6 +74,10 @@ class MemorySink:
         self.on_play = on_play
         self.seconds_per_play = seconds_per_play
         self.cancelled = False
+        self.warmed_at = 0
+
+    def warm_up(self, sample_rate: int) -> None:
+        self.warmed_at = sample_rate
 
     def begin_reply(self, sample_rate: int) -> None:
         self.replies.append([])
@@ -199,6 +203,17 @@ class TwoVoices:
         vector = np.zeros(8, dtype=np.float32)
         vector[next(self._order)] = 1.0
         return vector
+
+
+class EveryVoice:
+    """One voice for everything; notes each embedding asked for."""
+
+    def __init__(self) -> None:
+        self.embedded: list[int] = []
+
+    def embed(self, speech: FloatAudio) -> np.ndarray:
+        self.embedded.append(len(speech))
+        return np.eye(1, 8, dtype=np.float32)[0]
 
 
 def test_cross_talk_is_not_answered_and_each_memory_keeps_its_speaker() -> None:
@@ -747,11 +762,14 @@ def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is
 
 
 def test_every_model_is_warmed_up_before_the_bot_listens() -> None:
-    """The first turn of a process is as fast as the others: each model ran once before listening, and
-    the chat model's cache holds the persona (the warm-up prompt is the persona and a greeting)."""
+    """The first turn of a process is as fast as the others: each model ran once before listening (the
+    voice encoder too), the chat model's cache holds the persona (the warm-up prompt is the persona and a
+    greeting), and the output was started at the voice's rate; only then is the bot said to listen."""
     transcriber = ScriptedTranscriber(["", "hello"])
     chat = ScriptedChatModel(["Hi", "Hello there."])
-    synthesizer, memory = ToneSynthesizer(), RecentWindow(4)
+    synthesizer, memory, sink = ToneSynthesizer(), RecentWindow(4), MemorySink()
+    voices = EveryVoice()
+    listening: list[tuple[int, int, int]] = []
 
     class Ears(Hearing):
         warmed = 0
@@ -764,14 +782,26 @@ def test_every_model_is_warmed_up_before_the_bot_listens() -> None:
         ears,
         transcriber,
         make_thinker(chat, memory, persona="You are Testy."),
-        Speaker(synthesizer, MemorySink()),
+        Speaker(synthesizer, sink),
         on_turn=lambda record: None,
         warm_up=True,
+        crowd=Crowd(voices, SpeakerTracker(0.5), ReplyPolicy(ReplyPolicySettings(), "Testy")),
     )
-    records = run_with_timeout(runtime, ScriptedSource([15]))
+    result: list[list[TurnRecord]] = []
+
+    def run() -> None:
+        on = lambda: listening.append((len(voices.embedded), sink.warmed_at, len(sink.replies)))  # noqa: E731
+        result.append(runtime.run(ScriptedSource([15]), on_listening=on))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the runtime hung"
+    records = result[0]
     assert ears.warmed == 1
     assert transcriber.heard[0] == 16_000, "whisper ran on a second of silence first"
     assert [m.content for m in chat.prompts[0]] == ["You are Testy.", "Hi."]
     assert chat.samplings[0].max_new_tokens == 1
     assert synthesizer.spoken[0] == "Hello."
+    assert listening == [(1, synthesizer.sample_rate, 0)], "voice encoder and output warm, nothing played yet"
     assert [r.transcript for r in records] == ["hello"] and synthesizer.spoken[1:] == ["Hello there."]

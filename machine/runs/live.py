@@ -55,8 +55,9 @@ def run_live(
 
     io = LiveAudio()
     with open_app(settings, memory_settings, io, show, parts=parts, fresh=fresh, stop=stop) as app:
-        print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)
-        turns = app.run()
+        turns = app.run(
+            on_listening=lambda: print(f"{settings.bot_name} is listening (Ctrl-C to stop)", flush=True)
+        )
         asked = app.signals.asked_at
     if asked is not None:
         log.info("stopped %.3f s after being asked to", time.monotonic() - asked)
