@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pulse
 import pytest
+from chat_fakes import ScriptedChatModel
 from speech import word_error_rate, words
 
 from machine.app import Parts
@@ -159,13 +160,21 @@ def test_question_on_the_input_is_answered_on_the_output(
     assert stop_took < 2.0, "stops cleanly within a second or so"
 
 
+REPLY_TO_LEARN_FROM = "I love music, especially songs with a good beat that make everyone in the world dance."
+"""A reply long enough (about 4 s) for the echo gate to learn the echo path from (2.3 s): the bundled model's
+own first reply is sometimes too short (a documented limit), which made this test a toss-up of the model."""
+
+
 def test_the_bot_does_not_hear_itself(
     settings: MachineSettings, memory_settings: MemoryStoreSettings, question: Path, loaded: Parts
 ) -> None:
+    speaks_at_length = dataclasses.replace(loaded, chat_model=ScriptedChatModel([REPLY_TO_LEARN_FROM] * 6))
     with pulse.null_sinks("room") as sinks:
         # the bot speaks into the room and listens to the room: its own voice comes straight back
         bot = LiveBot(
-            live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]), memory_settings, loaded
+            live_settings(settings, f"{sinks['room']}.monitor", sinks["room"]),
+            memory_settings,
+            speaks_at_length,
         )
         pulse.play(sinks["room"], question)
         bot.wait_for(replied(bot), timeout=120)
