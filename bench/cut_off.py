@@ -1,6 +1,7 @@
 """Cut-off benchmark: sentences with a pause in the middle, through the real runtime in real time.
 
     .venv/bin/python bench/cut_off.py [--utterances N] [--config FILE] [--models smart_turn,silence]
+                                      [--silences 500,700,900,1100]
 
 Each utterance is one sentence spoken by the bundled Piper voice with a 400-800 ms pause where a speaker
 stops to think ("I was thinking … about getting a dog for my little sister."). The same files are played
@@ -9,7 +10,10 @@ to the runtime once per turn-end model (`smart_turn`, and `silence`: only the si
 
 Per model it counts: utterances heard whole (one turn, and it heard both halves), replies to half a
 sentence (a turn with a reply whose transcript misses most of the words after the pause), and double
-replies (two turns with replies from one utterance). Writes bench/results/cut_off.json (or --output).
+replies (two turns with replies from one utterance). With `--silences`, the plain silence timer runs once
+per `end_silence_ms` given, shortest first, until one keeps the set whole: the shipped settings are shown
+beside the best plain timer (the turn model must be faster at the same or fewer cut-offs to earn its
+keep). Writes bench/results/cut_off.json (or --output).
 """
 
 from __future__ import annotations
@@ -128,15 +132,21 @@ def run_model(
     questions: Path,
     scratch: Path,
     spoken: list[tuple[str, str, float]],
+    end_silence_ms: int | None = None,
 ) -> dict[str, object]:
-    endpointing = settings.endpointing.model_copy(update={"turn_model": turn_model})
+    """One pass of the set with `turn_model` (and, for `silence`, `end_silence_ms` if given)."""
+    update: dict[str, object] = {"turn_model": turn_model}
+    if end_silence_ms is not None:
+        update["end_silence_ms"] = end_silence_ms
+    endpointing = settings.endpointing.model_copy(update=update)
     configured = settings.model_copy(update={"endpointing": endpointing})
-    memory = load_memory_settings(None).model_copy(update={"path": scratch / f"store-{turn_model}"})
-    records = run_recorded(configured, memory, questions, scratch / f"replies-{turn_model}", realtime=True)
+    name = turn_model if end_silence_ms is None else f"{turn_model}-{end_silence_ms}"
+    memory = load_memory_settings(None).model_copy(update={"path": scratch / f"store-{name}"})
+    records = run_recorded(configured, memory, questions, scratch / f"replies-{name}", realtime=True)
     scored = assign(spoken, records)
     for item in scored:
         heard = " / ".join(turn.transcript for turn in item.turns) or "-"
-        print(f"  [{turn_model}] {item.pause_s:.1f}s  {item.before} … {item.after}  ->  {heard}")
+        print(f"  [{name}] {item.pause_s:.1f}s  {item.before} … {item.after}  ->  {heard}")
     v2v = summarise(records).get("voice_to_voice", {})
     return {
         "utterances": len(scored),
@@ -156,6 +166,9 @@ def main() -> int:
     parser.add_argument("--utterances", type=int, default=len(SENTENCES), help=f"1-{len(SENTENCES)}")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--models", default="smart_turn,silence", help="turn-end models, comma-separated")
+    parser.add_argument(
+        "--silences", default="", help="end_silence_ms values for the plain timer, comma-separated (a sweep)"
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "cut_off.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -163,12 +176,21 @@ def main() -> int:
     scratch = args.output.parent / "scratch-cut-off"
     shutil.rmtree(scratch, ignore_errors=True)
     spoken = speak_utterances(settings, scratch / "utterances", args.utterances)
-    results = {}
+    results: dict[str, object] = {}
     for turn_model in args.models.split(","):
         results[turn_model] = run_model(settings, turn_model, scratch / "utterances", scratch, spoken)
+    for silence_ms in sorted(int(value) for value in args.silences.split(",") if value.strip()):
+        swept = run_model(settings, "silence", scratch / "utterances", scratch, spoken, silence_ms)
+        results[f"silence-{silence_ms}"] = swept
+        if swept["heard_whole"] == swept["utterances"]:
+            results["best_silence_timer_ms"] = silence_ms  # the shortest that keeps the set whole
+            break
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"\n{'turn model':<12}{'whole':>7}{'half replies':>14}{'double':>8}{'turns':>7}{'v2v p50 ms':>12}")
-    for name, result in results.items():
+    for name, row in results.items():
+        if not isinstance(row, dict):
+            continue
+        result = row
         v2v = result["voice_to_voice_s"]
         median = f"{v2v['median'] * 1000:.0f}" if isinstance(v2v, dict) and v2v else "-"
         print(
