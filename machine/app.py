@@ -376,7 +376,7 @@ def _turn_end(settings: EndpointingSettings) -> TurnEnd | None:
         return None
     from machine.backends.smart_turn import SmartTurn
 
-    return SmartTurn(threshold=settings.turn_threshold).complete
+    return SmartTurn().probability  # the endpointer grades it (turn_threshold, sure_threshold)
 
 
 def build_reply_checker(settings: MachineSettings, persona: str) -> ReplyChecker:

@@ -232,9 +232,9 @@ def test_a_click_after_a_pause_does_not_resume() -> None:
 def test_the_turn_model_judges_at_the_pause_and_a_finished_turn_ends_after_the_gap() -> None:
     heard: list[int] = []
 
-    def finished(audio: FloatAudio) -> bool:
+    def finished(audio: FloatAudio) -> float:
         heard.append(len(audio))
-        return True
+        return 0.7  # finished, not sure
 
     endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=finished)
     seen = events(endpointer, silence(15) + tone(20) + silence(60))
@@ -256,7 +256,7 @@ def test_the_turn_model_judges_at_the_pause_and_a_finished_turn_ends_after_the_g
 def test_a_speaker_who_goes_on_within_the_gap_keeps_their_turn_though_the_model_called_it_finished() -> None:
     """Mid-sentence hesitations ("My favourite food is probably ... spicy noodles") that the turn-end model
     calls finished: going on within end_gap_ms resumes the turn, so no reply is given to half a sentence."""
-    endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=lambda audio: True)
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=lambda audio: 1.0)
     hesitation = math.ceil(SETTINGS.end_gap_ms / 32) - SETTINGS.start_chunks - 1
     seen = events(endpointer, tone(20) + silence(hesitation) + tone(20) + silence(60))
     assert [type(e) for _, e in seen] == [Paused, Resumed, Paused, Ended]
@@ -266,7 +266,7 @@ def test_a_speaker_who_goes_on_within_the_gap_keeps_their_turn_though_the_model_
 
 def test_an_unfinished_turn_ends_after_the_longer_silence() -> None:
     settings = EndpointingSettings(max_silence_ms=1500)
-    endpointer = Endpointer(LoudnessVad(), settings, turn_end=lambda audio: False)
+    endpointer = Endpointer(LoudnessVad(), settings, turn_end=lambda audio: 0.2)
     seen = events(endpointer, tone(20) + silence(80))
     assert [(i, type(e)) for i, e in seen] == [
         (20 + PAUSE - 1, Paused),
@@ -275,13 +275,31 @@ def test_an_unfinished_turn_ends_after_the_longer_silence() -> None:
 
 
 def test_a_failing_turn_model_falls_back_to_the_silence(caplog: pytest.LogCaptureFixture) -> None:
-    def broken(audio: FloatAudio) -> bool:
+    def broken(audio: FloatAudio) -> float:
         raise RuntimeError("onnx says no")
 
     endpointer = Endpointer(LoudnessVad(), EndpointingSettings(max_silence_ms=1500), turn_end=broken)
     seen = events(endpointer, tone(20) + silence(80))
     assert [type(e) for _, e in seen] == [Paused, Ended]
     assert "turn-end model failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("probability", "ends_after_ms"),
+    [(0.95, 320), (0.9, 320), (0.89, 900), (0.5, 900), (0.49, 1500), (0.05, 1500)],
+)
+def test_the_silence_that_ends_a_turn_follows_how_sure_the_model_is(
+    probability: float, ends_after_ms: int
+) -> None:
+    """Sure (at least sure_threshold): sure_gap_ms; finished (at least turn_threshold): end_gap_ms;
+    unfinished: max_silence_ms."""
+    graded = EndpointingSettings(turn_threshold=0.5, sure_threshold=0.9, sure_gap_ms=320, end_gap_ms=900)
+    endpointer = Endpointer(LoudnessVad(), graded, turn_end=lambda audio: probability)
+    seen = events(endpointer, tone(20) + silence(80))
+    assert [(i, type(e)) for i, e in seen] == [
+        (20 + PAUSE - 1, Paused),
+        (20 + math.ceil(ends_after_ms / 32) - 1, Ended),
+    ]
 
 
 def test_pause_must_be_shorter_than_the_end_of_a_turn() -> None:
@@ -291,5 +309,9 @@ def test_pause_must_be_shorter_than_the_end_of_a_turn() -> None:
         EndpointingSettings(end_gap_ms=2000, max_silence_ms=1500)
     with pytest.raises(ValueError, match=r"end_gap_ms \(100\) must be longer than pause_ms"):
         EndpointingSettings(end_gap_ms=100)
+    with pytest.raises(ValueError, match=r"sure_gap_ms \(1000\) must be longer than pause_ms"):
+        EndpointingSettings(sure_gap_ms=1000, end_gap_ms=900)
+    with pytest.raises(ValueError, match=r"sure_threshold \(0.4\) at least turn_threshold \(0.5\)"):
+        EndpointingSettings(sure_threshold=0.4)
     with pytest.raises(ValueError, match="must be shorter than end_silence_ms"):
         EndpointingSettings(turn_model="silence", pause_ms=600, end_silence_ms=500)

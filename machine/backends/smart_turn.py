@@ -34,7 +34,7 @@ WINDOW_S = 8
 class SmartTurn:
     """Turn-end probabilities from the bundled Smart Turn v3.2 model (or another file of the same form)."""
 
-    def __init__(self, model: Path | None = None, threshold: float = 0.5, threads: int = 1) -> None:
+    def __init__(self, model: Path | None = None, threads: int = 1) -> None:
         path = model or bundled_models.smart_turn_onnx()
         options = onnxruntime.SessionOptions()
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -45,7 +45,6 @@ class SmartTurn:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._window = WINDOW_S * SAMPLE_RATE
-        self.threshold = threshold
         log.info("turn-end model: %s", path.name)
 
     def probability(self, samples: FloatAudio) -> float:
@@ -57,7 +56,3 @@ class SmartTurn:
         features = log_mel(audio, normalize=True)[np.newaxis]
         (output,) = self._session.run(None, {"input_features": features})
         return float(np.asarray(output).reshape(-1)[0])
-
-    def complete(self, samples: FloatAudio) -> bool:
-        """Whether the turn ended (the probability reaches the threshold)."""
-        return self.probability(samples) >= self.threshold

@@ -8,9 +8,10 @@ is dropped as it arrives.
 The end of a turn is found in two steps. After a short pause (`pause_ms` of unvoiced chunks) the speech
 so far is handed on early (:class:`Paused`), so transcribing and thinking can start while the turn may
 still go on. With the next chunk the turn-end model, when there is one (:mod:`machine.backends.smart_turn`),
-hears how the speech ended: *complete* ends the turn once `end_gap_ms` of silence has passed (a
-hesitation the model took for an ending is over by then, and the early work is ready); otherwise the turn
-ends after `max_silence_ms` (`end_silence_ms` without a model) (:class:`Ended`). A speaker who goes on
+hears how the speech ended, as a probability: *complete* (at least `turn_threshold`) ends the turn once
+`end_gap_ms` of silence has passed, or `sure_gap_ms` when the model is sure (at least `sure_threshold`)
+(a hesitation the model took for an ending is over by then, and the early work is ready); otherwise the
+turn ends after `max_silence_ms` (`end_silence_ms` without a model) (:class:`Ended`). A speaker who goes on
 after a pause (:class:`Resumed`, `start_chunks` voiced chunks in a row) keeps the same utterance open: the
 words before and after the pause stay one utterance.
 
@@ -89,7 +90,8 @@ class Ended:
 
 
 EndpointEvent = Paused | Resumed | Ended
-TurnEnd = Callable[[FloatAudio], bool]
+TurnEnd = Callable[[FloatAudio], float]
+"""The turn-end model: the probability that the speech so far is a finished turn."""
 """A turn-end model: whether speech that ends with a short pause is a finished turn."""
 
 
@@ -108,6 +110,9 @@ class Endpointer:
             settings.max_silence_ms if turn_end is not None else settings.end_silence_ms
         )
         self._gap_chunks = _chunks_for(settings.end_gap_ms)
+        self._sure_gap_chunks = _chunks_for(
+            settings.sure_gap_ms if settings.sure_gap_ms is not None else settings.end_gap_ms
+        )
         self._min_chunks = _chunks_for(settings.min_utterance_ms)
         self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
         self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
@@ -118,8 +123,9 @@ class Endpointer:
         self._voiced_run = 0
         self._silent_run = 0
         self._paused = False
-        self._finished = False
-        """The turn-end model called the speech so far a finished turn: it ends after `end_gap_ms`."""
+        self._gap: int | None = None
+        """The turn-end model called the speech so far a finished turn: it ends after this many silent
+        chunks (`sure_gap_ms` when the model is sure, `end_gap_ms` otherwise)."""
         self._last_voiced_index = -1
         # Start by assuming a quiet room; the estimate rises to the real background within seconds.
         self.noise_floor = NoiseFloor(
@@ -205,9 +211,9 @@ class Endpointer:
                 return self._ended(chunk.arrived_at)
             if self._silent_run == self._pause_chunks and not self._paused:
                 return self._pause(chunk.arrived_at)
-            if self._silent_run == self._pause_chunks + 1 and self._paused and self._judged_complete():
-                self._finished = True
-            if self._finished and self._silent_run >= self._gap_chunks:
+            if self._silent_run == self._pause_chunks + 1 and self._paused:
+                self._gap = self._finished_gap()
+            if self._gap is not None and self._silent_run >= self._gap:
                 return self._ended(chunk.arrived_at)
         if len(self._speech) >= self._max_chunks:
             # while paused, the speech handed on early is kept whole: the turn ends here
@@ -244,14 +250,21 @@ class Endpointer:
         self._paused = True
         return Paused(self._utterance(now))
 
-    def _judged_complete(self) -> bool:
+    def _finished_gap(self) -> int | None:
+        """The silence (in chunks) after which the turn ends, graded by how sure the turn-end model is that
+        it is finished; None when it is unfinished (it ends after `max_silence_ms`)."""
         if self._turn_end is None:
-            return False
+            return None
         try:
-            return self._turn_end(np.concatenate([c.samples for c in self._speech]))
+            probability = self._turn_end(np.concatenate([c.samples for c in self._speech]))
         except Exception:
             log.exception("the turn-end model failed; this turn ends after a silence instead")
-            return False
+            return None
+        if probability >= self._settings.sure_threshold:
+            return self._sure_gap_chunks
+        if probability >= self._settings.turn_threshold:
+            return self._gap_chunks
+        return None
 
     def reset(self) -> None:
         """Drop everything held and start afresh."""
@@ -263,12 +276,12 @@ class Endpointer:
         self._voiced_run = 0
         self._silent_run = 0
         self._paused = False
-        self._finished = False
+        self._gap = None
         self._vad.reset()
 
     def _mark_voiced(self) -> None:
         self._silent_run = 0
-        self._finished = False
+        self._gap = None
         self._last_voiced_index = len(self._speech) - 1
 
     def _spoken_chunks(self) -> int:
