@@ -33,6 +33,11 @@ class EndpointingSettings(_Section):
     end_gap_ms: int = Field(900, ge=64, le=10_000)
     """With the turn-end model: a turn it calls finished ends after this much silence, not at once (the
     reply, ready by then, starts; a speaker who only paused and goes on within it keeps their turn)."""
+    sure_threshold: float = Field(0.9, gt=0.0, lt=1.0)
+    """With the turn-end model: at or above this probability the turn is surely finished..."""
+    sure_gap_ms: int | None = Field(None, ge=64, le=10_000)
+    """...and ends after this much silence (at most `end_gap_ms`; None: `end_gap_ms`): the silence that
+    ends a turn follows how sure the model is."""
     speculate: bool = True
     end_silence_ms: int = Field(500, ge=64, le=5000)
     pre_roll_ms: int = Field(320, ge=0, le=2000)
@@ -52,6 +57,15 @@ class EndpointingSettings(_Section):
             raise ValueError(
                 f"end_gap_ms ({self.end_gap_ms}) must be longer than pause_ms ({self.pause_ms}) and at most "
                 f"max_silence_ms ({self.max_silence_ms}): the silence after which a finished turn ends"
+            )
+        sure_gap = self.sure_gap_ms if self.sure_gap_ms is not None else self.end_gap_ms
+        if self.turn_model == "smart_turn" and not (
+            self.pause_ms < sure_gap <= self.end_gap_ms and self.turn_threshold <= self.sure_threshold
+        ):
+            raise ValueError(
+                f"sure_gap_ms ({sure_gap}) must be longer than pause_ms ({self.pause_ms}) and at most "
+                f"end_gap_ms ({self.end_gap_ms}), and sure_threshold ({self.sure_threshold}) at least "
+                f"turn_threshold ({self.turn_threshold}): the surer the model, the shorter the silence"
             )
         return self
 
