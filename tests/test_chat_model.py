@@ -70,6 +70,41 @@ def test_repetition_penalty_and_ngram_ban_spare_the_prompt() -> None:
     assert banned[0, 9] == float("-inf"), "the reply's bigram 8 9 may not be repeated"
 
 
+def test_each_prompt_draws_its_own_random_numbers(
+    chat_model: TransformersChatModel, settings: MachineSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reseeding every reply with the configured seed drew every reply's first token with the same noise,
+    and with seed 0 nearly every reply opened with "The" (issue #25 item 8): the seed a reply is sampled
+    with differs between prompts and between a first attempt and its retry, and stays the same for the
+    same prompt (repeatable runs)."""
+    import torch
+
+    seeds: list[int] = []
+    manual_seed = torch.manual_seed
+
+    def recorded(seed: int) -> torch.Generator:
+        seeds.append(int(seed))
+        return manual_seed(seed)
+
+    monkeypatch.setattr(torch, "manual_seed", recorded)
+    sampling = settings.chat_model.model_copy(update={"max_new_tokens": 1}).sampling()
+    assert sampling.seed is not None and sampling.temperature > 0, "the shipped sampling is seeded"
+    persona = ChatMessage("system", settings.persona())
+    prompts = [[persona, ChatMessage("user", q)] for q in ("Do you like music?", "Where are you from?")]
+    runs = [
+        (prompts[0], sampling),
+        (prompts[1], sampling),
+        (prompts[0], sampling),
+        (prompts[0], sampling.retry(1)),
+    ]
+    for messages, drawn in runs:
+        list(chat_model.stream(messages, threading.Event(), drawn))
+    assert len(seeds) == 4
+    assert seeds[0] != seeds[1], "two prompts are sampled with different random numbers"
+    assert seeds[0] == seeds[2], "the same prompt is sampled the same way (repeatable)"
+    assert seeds[3] not in (seeds[0], seeds[1]), "a retry samples differently"
+
+
 def test_a_reply_cut_at_max_new_tokens_says_so(
     chat_model: TransformersChatModel, settings: MachineSettings
 ) -> None:
