@@ -31,7 +31,7 @@ from speech import words
 
 from companion_settings import ConfigError
 from machine.backends.openai_chat import ChatServerError, OpenAIChatModel
-from machine.ports import ChatMessage, MemoryContext, Sampling
+from machine.ports import ChatMessage, MemoryContext, Sampling, reply_seed
 from machine.settings import ChatModelSettings, ChatServerSettings, MachineSettings, load_settings
 
 if TYPE_CHECKING:
@@ -232,7 +232,10 @@ def test_reply_streams_in_pieces_with_the_request_built_from_the_settings(model_
     body = request["body"]
     assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
     assert (body["model"], body["stream"], body["max_tokens"]) == ("smollm2", True, 24)
-    assert (body["temperature"], body["top_p"], body["seed"]) == (0.7, 0.9, 0)
+    assert (body["temperature"], body["top_p"]) == (0.7, 0.9)
+    assert body["seed"] == reply_seed(0, [f"{m.role}:{m.content}" for m in messages]), (
+        "the seed 0 with the prompt"
+    )
     assert "stop" not in body and "frequency_penalty" not in body
     assert end == {"event": "finished", "finish_reason": end["finish_reason"], "sent": len(pieces)}
 
@@ -328,6 +331,18 @@ def test_thinker_speaks_sentences_from_the_served_model(
 
 
 # --- cancel, faults and secrets, on scripted servers ----------------------------------------------------
+
+
+def test_each_prompt_sends_its_own_seed(scripted: Callable[..., Scripted]) -> None:
+    """The configured seed is mixed with the prompt (issue #25 item 8): the same seed for every request
+    makes a server that honours it draw every reply's first token with the same noise."""
+    server = scripted(body=sse(delta("Hello"), delta(finish_reason="stop"), "data: [DONE]"))
+    model = OpenAIChatModel(chat_settings(server.url))
+    other = [*STORY[:-1], ChatMessage("user", "And what about dogs?")]
+    for messages in (STORY, other, STORY):
+        list(model.stream(messages, threading.Event(), sampling()))
+    first, second, again = (request["seed"] for request in server.requests)
+    assert first != second and first == again
 
 
 def test_cancel_releases_a_read_that_is_waiting_for_the_server(scripted: Callable[..., Scripted]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from machine.ports import ChatMessage, ReplyStream, Sampling
+from machine.ports import ChatMessage, ReplyStream, Sampling, reply_seed
 from machine.settings import ChatModelSettings
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,9 @@ class OpenAIChatModel:
             "top_p": sampling.top_p,
         }
         if sampling.seed is not None:
-            body["seed"] = sampling.seed
+            body["seed"] = reply_seed(
+                sampling.seed, [f"{m['role']}:{m['content']}" for m in body["messages"]]
+            )
         if server.stop:
             body["stop"] = list(server.stop)
         if server.frequency_penalty:
