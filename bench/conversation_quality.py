@@ -20,7 +20,10 @@ by file (no real-time pacing), each in a fresh memory of its own. Per run it rep
   instead of answering in it ("The user will say ...", judged like the reply check `narration`; counted
   since issue #25, so earlier runs re-scored with --rescore count more). Also reported, not a defect:
   replies saying six or more words of something the user said earlier (an answer from memory does);
-- strikes and give-ups per turn.
+- strikes and give-ups per turn;
+- invented words (since issue #25): words heard in a segment before the first or after the last word of
+  its scripted line (edge insertions), and lines heard with a word or phrase repeated three or more times
+  in a row that the script has fewer times (hallucinated repeats).
 
 Prints a table and writes every turn to bench/results/conversation_quality.json (or --output).
 """
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edge_measures import edge_insertions, hallucinated_repeat
 from model_options import add_model_options, model_name, with_model
 from quality_measures import (
     align,
@@ -204,6 +208,7 @@ def summary(rows: list[dict[str, object]], calibration: dict[str, object]) -> di
         "unheard": sum(1 for r in rows if not r["turns"]),
         "wer_segments": round(wer(hearing), 4),
         "wer_whole_files": round(wer(whole), 4),
+        "invented_words": invented_words(hearing),
         "fact_recall": share(rows, "recalled"),
         "on_topic": share(rows, "on_topic"),
         "on_topic_calibration": calibration,
@@ -216,10 +221,25 @@ def summary(rows: list[dict[str, object]], calibration: dict[str, object]) -> di
     }
 
 
+def invented_words(hearing: list[tuple[str, str]]) -> dict[str, int]:
+    """Words whisper made up in the runtime's segments (issue #25 item 2): words heard before the first
+    or after the last scripted word, and lines heard with a word or phrase repeated 3+ times in a row
+    that was said fewer times (bench/edge_measures.py)."""
+    return {
+        "n": len(hearing),
+        "edge_insertions": sum(edge_insertions(said, heard) for said, heard in hearing),
+        "hallucinated_repeats": sum(hallucinated_repeat(said, heard) for said, heard in hearing),
+    }
+
+
 def print_summary(result: dict[str, object]) -> None:
     print(f"\n{'measure':<22}{'value':>10}{'n':>6}")
     for key in ("wer_segments", "wer_whole_files", "strikes_per_turn"):
         print(f"{key:<22}{result[key]:>10}")
+    invented = result["invented_words"]
+    assert isinstance(invented, dict)
+    for key in ("edge_insertions", "hallucinated_repeats"):
+        print(f"{key:<22}{invented[key]:>10}{invented['n']:>6}")
     for key in (
         "fact_recall",
         "on_topic",

@@ -99,6 +99,14 @@ class TranscriberSettings(_Section):
     beam_size: int = Field(1, ge=1, le=10)
     cpu_threads: int = Field(2, ge=0, le=64)
     min_words: int = Field(1, ge=1, le=10)
+    # Against words whisper invents at a segment's edges (issue #25; bench/transcription_edges.py and
+    # docs/hearing.md): the audio cut to silero-vad's voice plus a pad, and a word looped more often than
+    # the voice could hold written once. faster-whisper's sequential decoder heard the set better still;
+    # with it and the trim the bot once answered its own echo over a 1 s loopback (not settled, see docs).
+    decoder: Literal["sequential", "batched"] = "batched"
+    trim_to_voice: bool = True
+    trim_pad_ms: int = Field(300, ge=0, le=2000)
+    collapse_repeats: bool = True
 
 
 class ChatServerSettings(_Section):

@@ -116,3 +116,20 @@ def test_missing_voice_file_is_reported(settings: MachineSettings) -> None:
         FileNotFoundError, match=r"machine\.synthesizer\.voice: .*nowhere\.onnx is not a file"
     ):
         PiperSynthesizer(settings.synthesizer.model_copy(update={"voice": "/nowhere.onnx"}))
+
+
+def test_transcriber_hears_two_hellos_without_looping_them(transcriber: WhisperxTranscriber) -> None:
+    """Real human speech: the opening of the phone call pyannote.audio ships as its sample (its
+    sample.stm: "Hello?" "Hello?" "Oh, hello." "I didn't know you were there."), cut as the endpointer
+    would, with its pre-roll. Before the edge guards tiny.en wrote "Hello." seven times here; the sequential
+    decoder and the trim + collapse each stop it alone."""
+    import importlib.resources
+    from pathlib import Path
+
+    from machine.audio.files import read_wav
+
+    call = read_wav(Path(str(importlib.resources.files("pyannote.audio") / "sample" / "sample.wav")))
+    opening = call[int(6.36 * SAMPLE_RATE) : int(9.83 * SAMPLE_RATE)]  # until the other one answers
+    heard = words(transcriber.transcribe(opening).text)
+    assert heard.count("hello") <= 3, heard
+    assert heard[-5:] == ["didn't", "know", "you", "were", "there"], heard
