@@ -246,11 +246,6 @@ class AudioSource(Protocol):
 class AudioSink(Protocol):
     """Where the bot's voice goes: a device, or one WAV file per reply."""
 
-    def warm_up(self, sample_rate: int) -> None:
-        """Get ready to play at `sample_rate` (a device opens and starts its stream), before the first
-        reply, so the first reply's audio does not wait for the device to start."""
-        ...
-
     def begin_reply(self, sample_rate: int) -> None:
         """Start a new reply at `sample_rate`."""
         ...

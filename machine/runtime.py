@@ -275,8 +275,9 @@ class Runtime:
     def warm_up(self) -> None:
         """Run every model once before listening (about 2 s on two cores), so the first turn of a process
         is as fast as the others: whisper on a second of silence, the turn-end model, the voice encoder,
-        one token of the chat model (which also keeps the persona's prompt cache), and a synthesised word,
-        after which the output device is started."""
+        one token of the chat model (which also keeps the persona's prompt cache), and a synthesised word.
+        The output device still starts with the first reply: started here, it kept running silence until
+        then, and over a 1 s loopback the echo gate no longer masked the reply's echo."""
         started = time.monotonic()
         self._hearing.warm_up()
         self._transcriber.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32))

@@ -21,9 +21,6 @@ class RealTimeSink:
         self.interrupted = 0
         self.replies_ended = 0
 
-    def warm_up(self, sample_rate: int) -> None:
-        """Nothing to start."""
-
     def begin_reply(self, sample_rate: int) -> None:
         """Take the reply's rate, which gives every chunk's duration."""
         self.sample_rate = sample_rate

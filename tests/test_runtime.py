@@ -74,10 +74,6 @@ class MemorySink:
         self.on_play = on_play
         self.seconds_per_play = seconds_per_play
         self.cancelled = False
-        self.warmed_at = 0
-
-    def warm_up(self, sample_rate: int) -> None:
-        self.warmed_at = sample_rate
 
     def begin_reply(self, sample_rate: int) -> None:
         self.replies.append([])
@@ -764,12 +760,12 @@ def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is
 def test_every_model_is_warmed_up_before_the_bot_listens() -> None:
     """The first turn of a process is as fast as the others: each model ran once before listening (the
     voice encoder too), the chat model's cache holds the persona (the warm-up prompt is the persona and a
-    greeting), and the output was started at the voice's rate; only then is the bot said to listen."""
+    greeting); only then is the bot said to listen."""
     transcriber = ScriptedTranscriber(["", "hello"])
     chat = ScriptedChatModel(["Hi", "Hello there."])
     synthesizer, memory, sink = ToneSynthesizer(), RecentWindow(4), MemorySink()
     voices = EveryVoice()
-    listening: list[tuple[int, int, int]] = []
+    listening: list[tuple[int, int]] = []
 
     class Ears(Hearing):
         warmed = 0
@@ -790,7 +786,7 @@ def test_every_model_is_warmed_up_before_the_bot_listens() -> None:
     result: list[list[TurnRecord]] = []
 
     def run() -> None:
-        on = lambda: listening.append((len(voices.embedded), sink.warmed_at, len(sink.replies)))  # noqa: E731
+        on = lambda: listening.append((len(voices.embedded), len(sink.replies)))  # noqa: E731
         result.append(runtime.run(ScriptedSource([15]), on_listening=on))
 
     thread = threading.Thread(target=run, daemon=True)
@@ -803,5 +799,5 @@ def test_every_model_is_warmed_up_before_the_bot_listens() -> None:
     assert [m.content for m in chat.prompts[0]] == ["You are Testy.", "Hi."]
     assert chat.samplings[0].max_new_tokens == 1
     assert synthesizer.spoken[0] == "Hello."
-    assert listening == [(1, synthesizer.sample_rate, 0)], "voice encoder and output warm, nothing played yet"
+    assert listening == [(1, 0)], "the voice encoder warm, nothing played yet"
     assert [r.transcript for r in records] == ["hello"] and synthesizer.spoken[1:] == ["Hello there."]

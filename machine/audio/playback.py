@@ -113,19 +113,10 @@ class DeviceSink:
         level = logging.WARNING if self._device.also_matched else logging.INFO  # an ambiguous name: say so
         log.log(level, "playing to %s at %d Hz", self._device.describe(), stream_rate)
 
-    def warm_up(self, sample_rate: int) -> None:
-        """Open and start the stream at (or resampling from) `sample_rate` now: a stream opened at the
-        first reply ran dry dozens of times while the device started (30 underruns in the first turn of a
-        live run; none after)."""
-        self._ready(sample_rate)
-
-    def _ready(self, sample_rate: int) -> None:
-        if self._stream is None or self._source_rate != sample_rate or not self._stream.is_active():
-            self._open(sample_rate)
-
     def begin_reply(self, sample_rate: int) -> None:
         """Make sure the stream runs at (or resamples from) `sample_rate`; start counting a new reply."""
-        self._ready(sample_rate)
+        if self._stream is None or self._source_rate != sample_rate or not self._stream.is_active():
+            self._open(sample_rate)
         self._partial = np.zeros(0, dtype=np.float32)
         self._synthesised = self._handed = self._underruns = self._paused = 0
         self._draining = False

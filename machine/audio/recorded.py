@@ -118,9 +118,6 @@ class WavReplySink:
         self._rate = 0
         self.written: list[Path] = []
 
-    def warm_up(self, sample_rate: int) -> None:
-        """Nothing to start: a file is written per reply."""
-
     def begin_reply(self, sample_rate: int) -> None:
         """Start collecting a reply at `sample_rate`."""
         self._parts = []

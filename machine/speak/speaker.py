@@ -163,11 +163,9 @@ class Speaker:
         self._ahead = ahead
 
     def warm_up(self) -> None:
-        """Synthesise a word and drop it, and start the sink at the voice's rate: the voice's first-call
-        costs and the device's start are paid before the first reply."""
+        """Synthesise a word and drop it: the voice's first-call costs are paid before the first reply."""
         for _ in self._synthesizer.synthesize("Hello."):
             pass
-        self._sink.warm_up(self._synthesizer.sample_rate)
 
     def prepare(self, cancel: threading.Event) -> Synthesis:
         """Start a reply's synthesis now; sentences are added as they are made, then it is played (or
