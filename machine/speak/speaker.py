@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -41,7 +40,8 @@ class Synthesis:
         self._sink = sink
         self._cancel = cancel
         self._stop = threading.Event()
-        self._sentences: deque[str] = deque()
+        self._handed: str | None = None
+        """The sentence added and not yet taken by the synthesis thread (`add` waits until it is)."""
         self._finished = False
         self._changed = threading.Condition()
         self._ready: queue.Queue[object] = queue.Queue(maxsize=ahead)
@@ -59,9 +59,9 @@ class Synthesis:
         with self._changed:
             if self._over() or not self._thread.is_alive():
                 return False
-            self._sentences.append(sentence)
+            self._handed = sentence
             self._changed.notify_all()
-            while self._sentences:
+            while self._handed is not None:
                 if self._over() or not self._thread.is_alive():
                     return False
                 self._changed.wait(0.05)
@@ -122,13 +122,13 @@ class Synthesis:
 
     def _next_sentence(self) -> str | None:
         with self._changed:
-            while not self._sentences:
+            while self._handed is None:
                 if self._finished or self._over():
                     return None
                 self._changed.wait(0.05)
             if self._over():
                 return None
-            sentence = self._sentences.popleft()
+            sentence, self._handed = self._handed, None
             self._changed.notify_all()
             return sentence
 
