@@ -12,7 +12,7 @@ import pytest
 from flows.__main__ import main
 from flows.domain.friend_requests import process_friend_requests
 from flows.domain.group_invites import invite_open_invites
-from flows.orchestration.deployments import read_deployments, runner_deployments
+from flows.orchestration.deployments import PREFECT_YAML, read_deployments, runner_deployments
 
 
 def test_prefect_yaml_lists_valid_deployments_of_every_flow() -> None:
@@ -74,3 +74,16 @@ def test_warnings_of_a_served_flow_reach_the_flows_logger(caplog: pytest.LogCapt
             record.name.startswith("flows.") and record.getMessage() == f"left open: {name}"
             for record in caplog.records
         ), f"{name} logs as {module_log.name!r}, outside the 'flows' loggers"
+
+
+def test_the_served_runner_asks_for_new_runs_every_two_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event-triggered run waits for the runner's next poll: Prefect's 10 s default made a friend
+    request heard on the pipeline take 15.03 s (CI), past the promised 15 s."""
+    from flows.orchestration import serving
+
+    given: dict[str, object] = {}
+    monkeypatch.setattr(serving, "ensure_social_limit", lambda: None)
+    monkeypatch.setattr(serving, "ensure_crash_detection", lambda: None)
+    monkeypatch.setattr(serving, "serve", lambda *deployments, **options: given.update(options))
+    assert serving.serve_deployments(PREFECT_YAML, limit=None, listen_to_pipeline=False) == 0
+    assert given["query_seconds"] == serving.POLL_S <= 2.0
