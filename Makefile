@@ -20,6 +20,10 @@ UV_BOOTSTRAP := $(filter $(UV_TOOL)/bin/uv,$(UV))
 # uv's commands (and tests/test_lock.py, which calls it) use this uv and this environment.
 export UV
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# Python keeps compiled bytecode (in git-ignored __pycache__ folders) even where the shell asks it not to:
+# without it every import of torch, transformers and chromadb, in every test and every process a test
+# starts, compiles them from source again (collecting the unit tests took 13 s instead of 5).
+unexport PYTHONDONTWRITEBYTECODE
 # mypy over the packages as on Windows and macOS too (CI has neither); each platform keeps its own cache.
 PACKAGES := machine companion_settings flows memory_store
 
@@ -42,8 +46,9 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --platform win32 --cache-dir .mypy_cache/win32 $(PACKAGES)
 	$(VENV)/bin/mypy --platform darwin --cache-dir .mypy_cache/darwin $(PACKAGES)
 
+# The unit tests on two workers (pytest-xdist): many of them wait on threads and timers, not the CPU.
 unit: $(STAMP)
-	$(PY) -m pytest -m "not models and not audio and not e2e and not slow"
+	$(PY) -m pytest -n 2 -m "not models and not audio and not e2e and not slow"
 
 bench: $(STAMP)
 	$(PY) bench/turn_latency.py

@@ -10,7 +10,7 @@ import platformdirs
 import pytest
 from platformdirs.windows import Windows
 
-from machine.backends.transformers_chat import TransformersChatModel, _dequantised_cache
+from machine.backends.dequantised_cache import dequantised_folder, save_dequantised
 
 
 class _Saves:
@@ -23,12 +23,9 @@ class _Saves:
         (Path(folder) / self.name).write_text("weights", encoding="utf-8")
 
 
-def _unloaded_model() -> TransformersChatModel:
-    """The class without loading a model: only what `_save_dequantised` uses."""
-    model = TransformersChatModel.__new__(TransformersChatModel)
-    model.model = _Saves("model.safetensors")
-    model.tokenizer = _Saves("tokenizer.json")
-    return model
+def _save(folder: Path) -> None:
+    """What the chat model does after loading: the model's and the tokenizer's files into `folder`."""
+    save_dequantised(folder, _Saves("model.safetensors"), _Saves("tokenizer.json"))
 
 
 def _deny(*args: object, **kwargs: object) -> None:
@@ -44,8 +41,8 @@ def test_an_unwritable_cache_logs_one_warning_and_the_model_stays_usable(
     else:
         monkeypatch.setattr(tempfile, "mkdtemp", _deny)
     folder = tmp_path / "dequantised" / "smollm2-0123"
-    with caplog.at_level(logging.WARNING, logger="machine.backends.transformers_chat"):
-        _unloaded_model()._save_dequantised(folder)  # raised UnboundLocalError before the fix
+    with caplog.at_level(logging.WARNING, logger="machine.backends.dequantised_cache"):
+        _save(folder)  # raised UnboundLocalError before the fix
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
@@ -57,15 +54,15 @@ def test_a_failed_save_leaves_no_staging_folder(tmp_path: Path, caplog: pytest.L
     folder = tmp_path / "dequantised" / "smollm2-0123"
     folder.mkdir(parents=True)
     (folder / "other-process-won").write_text("x", encoding="utf-8")  # the rename onto it fails
-    with caplog.at_level(logging.WARNING, logger="machine.backends.transformers_chat"):
-        _unloaded_model()._save_dequantised(folder)
+    with caplog.at_level(logging.WARNING, logger="machine.backends.dequantised_cache"):
+        _save(folder)
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 def test_a_writable_cache_keeps_the_weights(tmp_path: Path) -> None:
     folder = tmp_path / "dequantised" / "smollm2-0123"
-    _unloaded_model()._save_dequantised(folder)
+    _save(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "tokenizer.json"]
 
 
@@ -77,9 +74,9 @@ def test_the_cache_is_in_the_platform_s_cache_folder_unless_one_is_set(
     gguf.write_bytes(b"GGUF")
     monkeypatch.setattr(platformdirs, "PlatformDirs", Windows)
     monkeypatch.setenv("WIN_PD_OVERRIDE_LOCAL_APPDATA", r"C:\Users\Robin\AppData\Local")
-    cached = _dequantised_cache(gguf, None)
+    cached = dequantised_folder(gguf, None)
     assert cached is not None and cached.name.startswith("smollm2-")
     expected = PureWindowsPath(r"C:\Users\Robin\AppData\Local\vrchat-companion\Cache\dequantised")
     assert PureWindowsPath(str(cached.parent)) == expected
-    mine = _dequantised_cache(gguf, tmp_path / "mine")
+    mine = dequantised_folder(gguf, tmp_path / "mine")
     assert mine is not None and mine.parent == tmp_path / "mine" / "dequantised", "the setting wins"

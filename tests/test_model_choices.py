@@ -14,7 +14,8 @@ from speech import words
 
 from machine.app import build_chat_model, build_synthesizer
 from machine.backends import bundled_models
-from machine.backends.transformers_chat import TransformersChatModel, _dequantised_cache
+from machine.backends.dequantised_cache import dequantised_folder
+from machine.backends.transformers_chat import TransformersChatModel
 from machine.backends.whisperx_transcriber import WhisperxTranscriber
 from machine.ports import ChatMessage
 from machine.settings import MachineSettings
@@ -36,7 +37,7 @@ def test_a_chat_model_named_by_its_folder_replies(
     """The folder is the dequantised bundled model the session's `chat_model` left in the cache: a
     transformers model folder, as a downloaded hub model is."""
     folder, gguf = bundled_models.smollm2_gguf()
-    cached = _dequantised_cache(Path(folder) / gguf, settings.chat_model.cache_dir)
+    cached = dequantised_folder(Path(folder) / gguf, settings.chat_model.cache_dir)
     assert cached is not None and cached.is_dir(), "the session's chat model caches its weights"
     named = settings.chat_model.model_copy(update={"model": str(cached), "gguf_file": None})
     model = build_chat_model(named)

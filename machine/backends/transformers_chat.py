@@ -23,18 +23,14 @@ once (in float32 the two are the same).
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.util
 import logging
-import shutil
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-import transformers
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -49,22 +45,12 @@ from transformers import (
 )
 
 from companion_settings import ConfigError
-from companion_settings.folders import cache_folder
 from machine.backends import bundled_models
+from machine.backends.dequantised_cache import dequantised_folder, save_dequantised
 from machine.ports import ChatMessage, ReplyStream, Sampling, reply_seed
 from machine.settings import BUNDLED, ChatModelSettings
 
 log = logging.getLogger(__name__)
-
-
-def _dequantised_cache(gguf: Path, cache_dir: Path | None) -> Path | None:
-    """The cache folder for a GGUF file's dequantised weights, keyed by the file and the library version."""
-    if not gguf.is_file():
-        return None
-    stat = gguf.stat()
-    key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}|{torch.__version__}"
-    root = cache_dir or cache_folder()  # the platform's: $XDG_CACHE_HOME/vrchat-companion on Linux
-    return root / "dequantised" / f"{gguf.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -103,7 +89,7 @@ class TransformersChatModel:
         options = _load_options(settings, gguf_file)
         local_only = settings.model == BUNDLED
         dtype = _DTYPES.get(settings.dtype, "auto")
-        cached = _dequantised_cache(Path(reference) / gguf_file, settings.cache_dir) if gguf_file else None
+        cached = dequantised_folder(Path(reference) / gguf_file, settings.cache_dir) if gguf_file else None
         if cached is not None and cached.is_dir():
             log.info("loading chat model from the dequantised cache %s", cached)
             reference, gguf_file, local_only = str(cached), None, True
@@ -119,7 +105,7 @@ class TransformersChatModel:
             model = model.to(settings.device)  # type: ignore[arg-type]  # transformers' stubs
         self.model = model.eval()
         if cached is not None and gguf_file is not None:
-            self._save_dequantised(cached)
+            save_dequantised(cached, self.model, self.tokenizer)
         if settings.device == "cpu":
             _use_cpu(self, settings)
         if self.tokenizer.chat_template is None:
@@ -133,29 +119,6 @@ class TransformersChatModel:
         """The ids of the last generated sequence and its attention cache (for prompt reuse)."""
         self.reused_tokens = 0
         """How many prompt tokens the last reply took from the kept cache instead of prefilling them."""
-
-    def _save_dequantised(self, folder: Path) -> None:
-        """Keep the dequantised weights, so the next start loads them in about a second.
-
-        A cache that cannot be written (read-only, full) costs only the speed-up: the model loaded already,
-        so one WARNING names the folder and the reason, and nothing half-written is left behind."""
-        staging: Path | None = None
-        try:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder.parent))
-            self.model.save_pretrained(staging)
-            self.tokenizer.save_pretrained(staging)
-            staging.rename(folder)
-            log.info("saved the dequantised chat model to %s", folder)
-        except OSError as exc:
-            log.warning(
-                "could not cache the dequantised chat model at %s (%s); it will be dequantised again at "
-                "the next start (set machine.chat_model.cache_dir to a writable folder)",
-                folder,
-                exc.strerror or exc,
-            )
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def _reference(settings: ChatModelSettings) -> tuple[str, str | None]:
