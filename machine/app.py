@@ -367,6 +367,7 @@ def build_hearing(
         max_held_s=2 * endpointing.max_utterance_s,
         denoiser=_denoiser(audio.denoiser),
         speculate=endpointing.speculate,
+        retract_ms=endpointing.retract_ms if endpointing.speculate else 0,
     )
 
 

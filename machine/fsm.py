@@ -81,7 +81,12 @@ TRANSITIONS: list[dict[str, Any]] = [
         "before": "_note_turn_over",
     },
     {"trigger": T.TURN_CONFIRMED, "source": S.READY, "dest": S.SPEAKING, "before": "_note_turn_over"},
-    {"trigger": T.USER_RESUMED, "source": [S.TRANSCRIBING, S.THINKING, S.READY], "dest": S.LISTENING},
+    # the speaker went on: the turn's work is dropped, also just after the reply started (retracted)
+    {
+        "trigger": T.USER_RESUMED,
+        "source": [S.TRANSCRIBING, S.THINKING, S.READY, S.SPEAKING],
+        "dest": S.LISTENING,
+    },
     {
         "trigger": T.TRANSCRIBED,
         "source": S.TRANSCRIBING,

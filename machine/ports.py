@@ -358,6 +358,11 @@ class Ears(Protocol):
         """Whether the last chunk was louder than the background (speech or not)."""
         ...
 
+    @property
+    def retract_s(self) -> float:
+        """How long after the bot starts to answer the speaker going on still retracts the reply."""
+        ...
+
     def hear(self, chunk: AudioChunk) -> Heard | None:
         """Take one input chunk; returns what it led to, if anything."""
         ...

@@ -95,6 +95,39 @@ class _Turn:
     """An early turn's voice, transcript and time, attributed without being learned until it stands."""
 
 
+class _FirmCaptions:
+    """A reply's captions, held back while the reply can still be retracted (`hold_s` after it starts):
+    a retracted reply is never shown. Released when the window passes or the reply ends."""
+
+    def __init__(self, captions: Captions, cancel: threading.Event, hold_s: float) -> None:
+        self._captions = captions
+        self._cancel = cancel
+        self._lock = threading.Lock()
+        self._held: list[tuple[str, float, float]] | None = [] if hold_s > 0 else None
+        if hold_s > 0:
+            timer = threading.Timer(hold_s, self.release)
+            timer.daemon = True
+            timer.start()
+
+    def saying(self, sentence: str, duration_s: float) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append((sentence, duration_s, time.monotonic()))
+                return
+        if not self._cancel.is_set():
+            self._captions.saying(sentence, duration_s)
+
+    def release(self) -> None:
+        """Show what was held (unless the reply was cancelled meanwhile), the time already spoken taken off
+        each sentence's duration; from now on sentences are shown as they start."""
+        with self._lock:
+            held, self._held = self._held, None
+        if self._cancel.is_set():
+            return
+        for sentence, duration_s, started in held or []:
+            self._captions.saying(sentence, max(0.0, duration_s - (time.monotonic() - started)))
+
+
 class Runtime:
     """Runs turns over an audio source until it ends; reports each finished turn to `on_turn`."""
 
@@ -136,6 +169,8 @@ class Runtime:
         self._turn_count = 0
         self.dropped_early = 0
         """Turns started early at a pause and dropped because the speaker went on."""
+        self.retracted = 0
+        """Of those, replies already started and retracted (see `retract_ms`)."""
         self._turn_states: list[str] = [TurnState.IDLE.value]
         self.dropped_chunks = 0
         self.records: deque[TurnRecord] = deque(maxlen=RECORDS_KEPT)
@@ -268,8 +303,10 @@ class Runtime:
         turn = self._turn
         if event.turn:
             return turn is None or event.turn != turn.key
-        if isinstance(event, TurnConfirmed | UserResumed):
+        if isinstance(event, TurnConfirmed):
             return turn is None or turn.early_id != event.early_id or turn.speaking
+        if isinstance(event, UserResumed):  # also while speaking: hearing retracts only within its window
+            return turn is None or turn.early_id != event.early_id
         return False
 
     def warm_up(self) -> None:
@@ -439,14 +476,22 @@ class Runtime:
             turn.record.first_audio = time.monotonic()
             self._activity(turn.record.first_audio)
 
+        captions = (
+            _FirmCaptions(self._captions, turn.cancel, self._hearing.retract_s)
+            if self._captions is not None
+            else None
+        )
+
         def saying(sentence: str, duration_s: float) -> None:
             if not turn.cancel.is_set():
                 turn.record.reply.append(sentence)  # as it is heard: an interrupted turn keeps its start
-            if self._captions is not None:
-                self._captions.saying(sentence, duration_s)
+            if captions is not None:
+                captions.saying(sentence, duration_s)
 
         def speak() -> None:
             spoken = pending.play(turn.cancel, first_audio, saying)
+            if captions is not None:
+                captions.release()  # heard to its end (or interrupted): no longer retractable
             turn.record.done = time.monotonic()
             turn.record.playback = spoken.playback
             if spoken.sentences and not turn.cancel.is_set():
@@ -521,7 +566,11 @@ class Runtime:
             # dropped unseen: the speaker went on, and the next turn takes its place (and its states)
             self._turn_count -= 1
             self.dropped_early += 1
-            log.info("the speaker went on after a pause: the work started early is dropped")
+            if turn.speaking:
+                self.retracted += 1
+                log.info("the speaker went on just after the reply started: the reply is retracted")
+            else:
+                log.info("the speaker went on after a pause: the work started early is dropped")
             return
         states, self._turn_states = self._turn_states, self._turn_states[-1:]
         if turn.record.early and not self.machine.turn_over:

@@ -39,6 +39,10 @@ class EndpointingSettings(_Section):
     """...and ends after this much silence (at most `end_gap_ms`; None: `end_gap_ms`): the silence that
     ends a turn follows how sure the model is."""
     speculate: bool = True
+    retract_ms: int = Field(1500, ge=0, le=10_000)
+    """With `speculate`: a speaker who goes on within this long after the bot started to answer (the end of
+    their turn was guessed wrong) stops the reply, which is retracted (not remembered, not captioned), and
+    what they said before and after is answered as one utterance; 0 never retracts."""
     end_silence_ms: int = Field(500, ge=64, le=5000)
     pre_roll_ms: int = Field(320, ge=0, le=2000)
     min_utterance_ms: int = Field(200, ge=0, le=5000)

@@ -120,9 +120,14 @@ def test_speech_while_busy_is_held_and_joined_for_the_next_turn() -> None:
     assert hearing.held_s == 0.0, "a reset drops what was held"
 
 
-def early_ears() -> Hearing:
+def early_ears(retract_ms: int = 0, gate: EchoGate | None = None, barge_in_ms: int | None = None) -> Hearing:
     return Hearing(
-        Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=True
+        Endpointer(LoudnessVad(), EndpointingSettings()),
+        gate,
+        barge_in_ms,
+        max_held_s=60,
+        speculate=True,
+        retract_ms=retract_ms,
     )
 
 
@@ -202,6 +207,37 @@ def test_once_the_bot_speaks_the_turn_is_final() -> None:
     feed(hearing, words_and_pause(15, 30), START)
     hearing.set_mode(Mode.SPEAKING)
     assert not any(h.resumed for _, h in feed(hearing, words_and_pause(10, 30), START + 45))
+
+
+@pytest.mark.parametrize("barge_in_ms", [None, 480])
+def test_a_speaker_who_goes_on_just_after_the_reply_started_retracts_it(barge_in_ms: int | None) -> None:
+    """The end of the turn was guessed wrong: within `retract_ms` of the bot starting to answer, the
+    speaker's next words retract the reply at their start (3 chunks, 96 ms, in both barge-in modes), and
+    what they said before is put in front of what they say now."""
+    hearing = early_ears(retract_ms=1500, barge_in_ms=barge_in_ms)
+    hearing.set_mode(Mode.LISTENING)
+    first = feed(hearing, words_and_pause(15, 30), START)
+    hearing.set_mode(Mode.SPEAKING)
+    went_on_at = START + 45 + 10  # 320 ms into the reply
+    outcomes = feed(hearing, [-120.0] * 10 + words_and_pause(10, 30), START + 45)
+    assert outcomes[0][1].resumed and outcomes[0][1].early_id == first[-1][1].early_id
+    assert outcomes[0][0] - went_on_at + 1 == 3, "retracted at the third chunk of the new words"
+    joined = outcomes[-1][1].utterance
+    earlier = first[0][1].utterance
+    assert joined is not None and earlier is not None
+    assert len(joined.samples) >= len(earlier.samples) + 10 * CHUNK_SAMPLES, "both halves, one utterance"
+
+
+def test_after_the_retract_window_the_reply_stands() -> None:
+    hearing = early_ears(retract_ms=1500)
+    hearing.set_mode(Mode.LISTENING)
+    feed(hearing, words_and_pause(15, 30), START)
+    hearing.set_mode(Mode.SPEAKING)
+    window = 1500 // 32 + 1
+    assert not any(
+        h.resumed for _, h in feed(hearing, [-120.0] * window + words_and_pause(10, 30), START + 45)
+    )
+    assert hearing.dropped_s > 0, "half-duplex: speech over the bot after the window is dropped, as before"
 
 
 def test_listening_waits_for_an_utterance_still_on_its_way_but_never_after_a_reset() -> None:

@@ -117,9 +117,10 @@ def make_runtime(
     crowd: Crowd | None = None,
     transcriber: ScriptedTranscriber | None = None,
     speculate: bool = False,
+    retract_ms: int = 0,
 ) -> tuple[Runtime, ScriptedTranscriber, ScriptedChatModel, ToneSynthesizer, MemorySink, RecentWindow]:
     """A runtime on scripted parts; `transcriber` replaces the one made from `transcripts`, `speculate`
-    hands speech on early, at a pause."""
+    hands speech on early, at a pause, and `retract_ms` lets a speaker who goes on retract the reply."""
     transcriber = transcriber or ScriptedTranscriber(transcripts)
     chat = chat or ScriptedChatModel(replies)
     synthesizer = ToneSynthesizer()
@@ -127,7 +128,12 @@ def make_runtime(
     memory = RecentWindow(4)
     thinker = make_thinker(chat, memory, max_sentences=2, first_clause_words=0)
     ears = Hearing(
-        Endpointer(LoudnessVad(), EndpointingSettings()), None, None, max_held_s=60, speculate=speculate
+        Endpointer(LoudnessVad(), EndpointingSettings()),
+        None,
+        None,
+        max_held_s=60,
+        speculate=speculate,
+        retract_ms=retract_ms,
     )
     runtime = Runtime(
         ears,
@@ -755,6 +761,33 @@ def test_a_speaker_who_goes_on_after_the_end_of_the_turn_but_before_the_reply_is
     assert runtime.dropped_early == 1 and len(sink.replies) == 1
     assert transcriber.heard[1] >= transcriber.heard[0] + 10 * CHUNK_SAMPLES, "both parts, one utterance"
     assert [e.question for e in memory.exchanges] == ["my favourite food is probably noodles"]
+
+
+def test_a_speaker_who_goes_on_just_after_the_reply_started_retracts_it() -> None:
+    """The turn's end was guessed wrong and the bot started to answer: the speaker's next words stop the
+    reply, which is neither remembered, captioned nor reported, and both halves get one reply."""
+    captions = RecordingCaptions()
+    sink = MemorySink(seconds_per_play=1.0)
+    runtime, transcriber, _, synthesizer, _, memory = make_runtime(
+        ["my favourite food is", "my favourite food is noodles"],
+        ["That is a start.", "Noodles are great."],
+        sink=sink,
+        captions=captions,
+        speculate=True,
+        retract_ms=1500,
+    )
+    source = Say(
+        (None, silence(5) + tone(15) + silence(25)),  # 800 ms of silence: the turn is over
+        (lambda: len(sink.replies) == 1, tone(10) + silence(25)),  # ...but they go on as it starts
+    )
+    records = run_with_timeout(runtime, source)
+    assert [r.transcript for r in records] == ["my favourite food is noodles"]
+    assert runtime.retracted == 1 and sink.cancelled, "the first reply was stopped"
+    assert synthesizer.spoken[-1] == "Noodles are great." and len(sink.replies) == 2
+    assert transcriber.heard[1] >= transcriber.heard[0] + 10 * CHUNK_SAMPLES, "both halves, one utterance"
+    assert [e.question for e in memory.exchanges] == ["my favourite food is noodles"]
+    shown = [call[1] for call in captions.calls if call[0] == "saying"]
+    assert shown == ["Noodles are great."], captions.calls
 
 
 def test_every_model_is_warmed_up_before_the_bot_listens() -> None:

@@ -9,7 +9,10 @@ state, so nothing a user says is dropped unheard:
   words before and after the pause stay one utterance. With `speculate` a turn is not final until the bot
   starts to speak: a speaker who goes on after the end of their turn was decided (a turn-end model can
   be wrong), but before the reply is heard, voids the reply the same way (**resumed**), and what they
-  said before is put in front of what they say now;
+  said before is put in front of what they say now. Within `retract_ms` of the bot starting to answer,
+  the same holds (**retracted**): the reply stops and is dropped, in both barge-in modes (not for the
+  first reply of a run, while the echo path is still unknown and the bot's own voice cannot be told from
+  a user's);
 - **busy** (transcribing, thinking): a closed utterance is held and starts the next turn as soon as the
   bot listens again;
 - **speaking**, with barge-in on: a user who talks over the bot for `barge_in_ms` (half of that window
@@ -58,6 +61,7 @@ class Hearing:
         max_held_s: float,
         denoiser: Callable[[FloatAudio], FloatAudio] | None = None,
         speculate: bool = False,
+        retract_ms: int = 0,
     ) -> None:
         self._endpointer = endpointer
         self._speculate = speculate
@@ -65,6 +69,9 @@ class Hearing:
         """The number of the last utterance handed on (early or final)."""
         self._reclaim: Utterance | None = None
         """The last utterance handed on, while the bot has not started to answer it aloud."""
+        self._retract_window = math.ceil(retract_ms / CHUNK_MS)
+        self._retract_left = 0
+        """Chunks left, while speaking, in which the speaker going on retracts the reply."""
         self._spent = False
         """An early utterance's turn closed before the speaker's turn ended: that end is not news."""
         self._gate = echo_gate
@@ -85,6 +92,11 @@ class Hearing:
         """Seconds of speech held for the next turn."""
         held = self._held
         return held.duration_s if held is not None else 0.0
+
+    @property
+    def retract_s(self) -> float:
+        """How long after the bot starts to answer the speaker going on still retracts the reply."""
+        return self._retract_window * CHUNK_MS / 1000
 
     @property
     def listening(self) -> bool:
@@ -109,8 +121,10 @@ class Hearing:
                 or (self._mode is Mode.BUSY and taken is not None and self._early_id > taken)
             ):
                 return None
-            if mode is not Mode.BUSY:
-                self._reclaim = None  # the bot answers aloud, or the turn ended: it is final
+            if mode is Mode.SPEAKING and self._retractable():
+                self._retract_left = self._retract_window  # final once the window has passed
+            elif mode is not Mode.BUSY:
+                self._reclaim = None  # the turn ended, or the bot answers aloud: it is final
             if self._mode is Mode.SPEAKING:
                 if self._gate is not None and self._gate.path.learned:
                     self._judge_unjudged()
@@ -129,6 +143,15 @@ class Hearing:
                 self._mode = Mode.BUSY  # the held utterance is this turn's
                 return held
             return None
+
+    def _retractable(self) -> bool:
+        """A reply about to be spoken can be retracted: there is a window, an utterance to join the speech
+        to, and the bot's own voice can be told from a user's (the echo path is known, or there is none)."""
+        return (
+            self._retract_window > 0
+            and self._reclaim is not None
+            and (self._gate is None or self._gate.path.learned)
+        )
 
     def warm_up(self) -> None:
         """Run the turn-end model once on silence, so its first real verdict is not slowed by loading."""
@@ -180,6 +203,10 @@ class Hearing:
     def _judged(self, chunk: AudioChunk, new_voice: bool) -> Heard | None:
         was_in_speech = self._endpointer.in_speech
         event = self._endpointer.push(chunk, masked=not new_voice)
+        if self._mode is Mode.SPEAKING and self._reclaim is not None:
+            self._retract_left -= 1
+            if self._retract_left < 0:
+                self._reclaim = None  # the window passed: the reply stands
         if self._reclaim is not None and not was_in_speech and self._endpointer.in_speech:
             return self._resumed_late(self._reclaim)
         if self._mode is Mode.SPEAKING:
@@ -211,11 +238,15 @@ class Hearing:
         return None
 
     def _resumed_late(self, earlier: Utterance) -> Heard:
-        """Speech started after a turn was handed on, before the bot answered it aloud: one utterance."""
+        """Speech started after a turn was handed on, before the bot answered it aloud or just after it
+        started to: one utterance."""
         self._reclaim = None
         self._endpointer.reopen_with(earlier.samples)
+        if self._mode is Mode.SPEAKING:
+            log.info("the speaker went on just after the reply started: it is retracted, the speech joined")
+        else:
+            log.info("the speaker went on before the reply was heard: it is dropped, the speech joined")
         self._mode = Mode.LISTENING
-        log.info("the speaker went on before the reply was heard: the reply is dropped, the speech joined")
         return Heard(resumed=True, early_id=self._early_id)
 
     def _early(self, event: EndpointEvent) -> Heard | None:
