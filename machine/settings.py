@@ -29,13 +29,13 @@ class EndpointingSettings(_Section):
     turn_model: Literal["smart_turn", "silence"] = "smart_turn"
     turn_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     pause_ms: int = Field(160, ge=64, le=5000)
-    max_silence_ms: int = Field(1500, ge=64, le=10_000)
-    end_gap_ms: int = Field(900, ge=64, le=10_000)
+    max_silence_ms: int = Field(1200, ge=64, le=10_000)
+    end_gap_ms: int = Field(600, ge=64, le=10_000)
     """With the turn-end model: a turn it calls finished ends after this much silence, not at once (the
     reply, ready by then, starts; a speaker who only paused and goes on within it keeps their turn)."""
     sure_threshold: float = Field(0.9, gt=0.0, lt=1.0)
     """With the turn-end model: at or above this probability the turn is surely finished..."""
-    sure_gap_ms: int | None = Field(None, ge=64, le=10_000)
+    sure_gap_ms: int | None = Field(300, ge=64, le=10_000)
     """...and ends after this much silence (at most `end_gap_ms`; None: `end_gap_ms`): the silence that
     ends a turn follows how sure the model is."""
     speculate: bool = True

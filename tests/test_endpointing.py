@@ -246,7 +246,9 @@ def test_the_turn_model_judges_at_the_pause_and_a_finished_turn_ends_after_the_g
     assert isinstance(seen[1][1], Ended) and seen[1][1].after_pause
     pre_roll = math.ceil(320 / 32)
     assert heard == [(pre_roll + 20 + PAUSE + 1) * CHUNK_SAMPLES], "the model hears the speech and the pause"
-    at_once = Endpointer(LoudnessVad(), EndpointingSettings(end_gap_ms=(PAUSE + 1) * 32), turn_end=finished)
+    at_once = Endpointer(
+        LoudnessVad(), EndpointingSettings(end_gap_ms=(PAUSE + 1) * 32, sure_gap_ms=None), turn_end=finished
+    )
     seen = events(at_once, silence(15) + tone(20) + silence(60))
     assert [(i, type(e)) for i, e in seen] == [(paused_at, Paused), (paused_at + 1, Ended)], (
         "a gap no longer than the verdict's chunk ends the turn with the verdict"
@@ -255,9 +257,11 @@ def test_the_turn_model_judges_at_the_pause_and_a_finished_turn_ends_after_the_g
 
 def test_a_speaker_who_goes_on_within_the_gap_keeps_their_turn_though_the_model_called_it_finished() -> None:
     """Mid-sentence hesitations ("My favourite food is probably ... spicy noodles") that the turn-end model
-    calls finished: going on within end_gap_ms resumes the turn, so no reply is given to half a sentence."""
+    calls surely finished: going on within sure_gap_ms resumes the turn, so no reply is given to half a
+    sentence."""
     endpointer = Endpointer(LoudnessVad(), SETTINGS, turn_end=lambda audio: 1.0)
-    hesitation = math.ceil(SETTINGS.end_gap_ms / 32) - SETTINGS.start_chunks - 1
+    assert SETTINGS.sure_gap_ms is not None
+    hesitation = math.ceil(SETTINGS.sure_gap_ms / 32) - SETTINGS.start_chunks - 1
     seen = events(endpointer, tone(20) + silence(hesitation) + tone(20) + silence(60))
     assert [type(e) for _, e in seen] == [Paused, Resumed, Paused, Ended]
     final = seen[-1][1]
@@ -293,7 +297,9 @@ def test_the_silence_that_ends_a_turn_follows_how_sure_the_model_is(
 ) -> None:
     """Sure (at least sure_threshold): sure_gap_ms; finished (at least turn_threshold): end_gap_ms;
     unfinished: max_silence_ms."""
-    graded = EndpointingSettings(turn_threshold=0.5, sure_threshold=0.9, sure_gap_ms=320, end_gap_ms=900)
+    graded = EndpointingSettings(
+        turn_threshold=0.5, sure_threshold=0.9, sure_gap_ms=320, end_gap_ms=900, max_silence_ms=1500
+    )
     endpointer = Endpointer(LoudnessVad(), graded, turn_end=lambda audio: probability)
     seen = events(endpointer, tone(20) + silence(80))
     assert [(i, type(e)) for i, e in seen] == [
