@@ -30,6 +30,7 @@ from machine.backends import bundled_models
 from machine.backends.infinimemory import open_memory
 from machine.crowd.attribution import Crowd
 from machine.crowd.policy import ReplyPolicy
+from machine.crowd.speaker_change import SpeakerChange
 from machine.crowd.speakers import SpeakerTracker
 from machine.listen.echo_gate import EchoGate
 from machine.listen.endpointing import Endpointer, TurnEnd
@@ -45,6 +46,7 @@ from machine.ports import (
     TextEmbedder,
     Transcriber,
     VoiceActivity,
+    VoiceEmbedder,
 )
 from machine.process.osc_control import OscControl
 from machine.process.stop_signals import StopSignals
@@ -282,7 +284,13 @@ def build_runtime(
     parts = parts or Parts()
     persona = settings.persona()
     captions = build_captions(settings)  # first: a wrong host fails before the models load
-    hearing = build_hearing(settings, playback_levels, parts.voice_activity)
+    encoder = _voice_encoder(settings)
+    change = (
+        SpeakerChange(encoder, settings.speakers.change_threshold)
+        if encoder is not None and settings.speakers.turn_on_change
+        else None
+    )
+    hearing = build_hearing(settings, playback_levels, parts.voice_activity, change)
     transcriber = parts.transcriber or _transcriber(settings)
     thinker = Thinker(
         parts.chat_model or build_chat_model(settings.chat_model),
@@ -305,7 +313,7 @@ def build_runtime(
         on_activity=memory.touch,
         captions=captions,
         warm_up=parts.warm_up,
-        crowd=build_crowd(settings),
+        crowd=build_crowd(settings, encoder),
     )
 
 
@@ -326,14 +334,17 @@ def build_memory_answer(settings: MachineSettings, embedder: TextEmbedder | None
     )
 
 
-def build_crowd(settings: MachineSettings) -> Crowd:
-    """Speaker identification (the bundled GE2E voice encoder, unless `machine.speakers.enabled` is off)
-    and the reply policy."""
-    encoder = None
-    if settings.speakers.enabled:
-        from machine.backends.voice_encoder import VoiceEncoder  # torch and librosa: only when used
+def _voice_encoder(settings: MachineSettings) -> VoiceEmbedder | None:
+    """The bundled GE2E voice encoder, unless `machine.speakers.enabled` is off."""
+    if not settings.speakers.enabled:
+        return None
+    from machine.backends.voice_encoder import VoiceEncoder  # torch and librosa: only when used
 
-        encoder = VoiceEncoder(bundled_models.voice_encoder_weights())
+    return VoiceEncoder(bundled_models.voice_encoder_weights())
+
+
+def build_crowd(settings: MachineSettings, encoder: VoiceEmbedder | None) -> Crowd:
+    """Speaker identification (with `encoder`; None: one voice) and the reply policy."""
     return Crowd(
         encoder,
         SpeakerTracker(settings.speakers.threshold, settings.bot_name),
@@ -342,13 +353,21 @@ def build_crowd(settings: MachineSettings) -> Crowd:
     )
 
 
+def build_crowd_change(threshold: float) -> SpeakerChange:
+    """The speaker-change check on the bundled voice encoder (for benchmarks)."""
+    from machine.backends.voice_encoder import VoiceEncoder
+
+    return SpeakerChange(VoiceEncoder(bundled_models.voice_encoder_weights()), threshold)
+
+
 def build_hearing(
     settings: MachineSettings,
     playback_levels: PlaybackLevels | None,
     voice_activity: VoiceActivity | None = None,
+    change: SpeakerChange | None = None,
 ) -> Hearing:
     """The bot's ears: silero-vad endpointing (or the `voice_activity` given), the optional denoiser,
-    and, on live audio, the echo gate and barge-in."""
+    on live audio the echo gate and barge-in, and with `change` a turn ended where the voice changes."""
     audio = settings.audio
     gate = (
         EchoGate(playback_levels, audio.echo_margin_db, audio.echo_max_delay_ms)
@@ -361,7 +380,9 @@ def build_hearing(
 
         voice_activity = SileroVoiceActivity()
     return Hearing(
-        Endpointer(voice_activity, endpointing, _turn_end(endpointing)),
+        Endpointer(
+            voice_activity, endpointing, turn_end_model(endpointing), change.changed if change else None
+        ),
         gate,
         barge_in_ms=audio.barge_in_ms if audio.barge_in and gate is not None else None,
         max_held_s=2 * endpointing.max_utterance_s,
@@ -371,7 +392,7 @@ def build_hearing(
     )
 
 
-def _turn_end(settings: EndpointingSettings) -> TurnEnd | None:
+def turn_end_model(settings: EndpointingSettings) -> TurnEnd | None:
     """The turn-end model `turn_model` names (None: the turn ends after a silence)."""
     if settings.turn_model == "silence":
         return None

@@ -315,6 +315,10 @@ class SpeakerSettings(_Section):
     """Cosine similarity at or above which an utterance is a known speaker's (bench/crowd.py)."""
     forget_after_idle_s: float = Field(900.0, ge=1.0, le=7 * 24 * 3600.0)
     """Nobody spoke for this long: the session's voices are dropped (as a memory session expires)."""
+    turn_on_change: bool = True
+    """A change of voice ends a turn, also without a pause (needs `enabled`; bench/speaker_change.py)."""
+    change_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    """Cosine similarity below which the voice after a point is another speaker's than the one before."""
 
 
 class ReplyPolicySettings(_Section):

@@ -321,3 +321,57 @@ def test_pause_must_be_shorter_than_the_end_of_a_turn() -> None:
         EndpointingSettings(sure_threshold=0.4)
     with pytest.raises(ValueError, match="must be shorter than end_silence_ms"):
         EndpointingSettings(turn_model="silence", pause_ms=600, end_silence_ms=500)
+
+
+def louder(before: FloatAudio, after: FloatAudio) -> bool:
+    """Stands in for the voice check: the two sides are different speakers when their levels differ."""
+    level = lambda audio: float(np.sqrt(np.mean(np.square(audio[np.abs(audio) > 0.01])) or 0.0))  # noqa: E731
+    return abs(level(before) - level(after)) > 0.05
+
+
+def test_a_quick_answer_in_another_voice_ends_the_first_speakers_utterance() -> None:
+    """Two speakers 96 ms apart (no pause the endpointer would call one): the first one's speech is handed
+    on as soon as a second of the other voice is heard, the other's stays open and ends on its own. The
+    point taken a second into the first speaker's speech (without a gap) gives way to the gap, so the
+    second it is judged on does not straddle the change."""
+    checks: list[tuple[int, int]] = []
+
+    def changed(before: FloatAudio, after: FloatAudio) -> bool:
+        checks.append((len(before), len(after)))
+        return louder(before, after)
+
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, voice_changed=changed)
+    seen = events(endpointer, tone(40, 0.3) + silence(3) + tone(50, 0.1) + silence(30))
+    ended = [(i, e) for i, e in seen if isinstance(e, Ended)]
+    assert len(ended) == 2, seen
+    (first_at, first), (_, second) = ended
+    assert first_at == 40 + 3 + math.ceil(1000 / 32) - 2, "judged once a second of the new voice is heard"
+    assert abs(first.utterance.samples).max() > 0.2 and abs(second.utterance.samples).max() < 0.15
+    assert second.utterance.duration_s >= 50 * 0.032, "the second speaker's words are all theirs"
+    assert checks and checks[0][1] == math.ceil(1000 / 32) * CHUNK_SAMPLES
+
+
+def test_the_same_voice_after_a_gap_stays_one_utterance() -> None:
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, voice_changed=louder)
+    seen = events(endpointer, tone(40) + silence(3) + tone(50) + silence(30))
+    assert [type(e) for _, e in seen] == [Paused, Ended]
+
+
+def test_a_voice_check_that_fails_leaves_the_utterance_whole(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(before: FloatAudio, after: FloatAudio) -> bool:
+        raise RuntimeError("encoder says no")
+
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, voice_changed=broken)
+    seen = events(endpointer, tone(40, 0.3) + silence(3) + tone(50, 0.1) + silence(30))
+    assert [type(e) for _, e in seen] == [Paused, Ended]
+    assert "telling speakers apart failed" in caplog.text
+
+
+def test_an_answer_after_a_pause_is_judged_from_the_middle_of_the_pause() -> None:
+    """The gap between the speakers is long enough to be a pause (and short enough to go on): the pause is
+    where the other voice starts, so the first speaker's utterance ends there."""
+    endpointer = Endpointer(LoudnessVad(), SETTINGS, voice_changed=louder)
+    seen = events(endpointer, tone(40, 0.3) + silence(8) + tone(50, 0.1) + silence(30))
+    assert [type(e) for _, e in seen] == [Paused, Resumed, Ended, Paused, Ended]
+    first, second = (e.utterance for _, e in seen if isinstance(e, Ended))
+    assert abs(first.samples).max() > 0.2 and abs(second.samples).max() < 0.15

@@ -16,9 +16,10 @@ from test_endpointing import LoudnessVad, silence, tone
 from machine import runtime as runtime_module
 from machine.crowd.attribution import Crowd
 from machine.crowd.policy import ReplyPolicy
+from machine.crowd.speaker_change import SpeakerChange
 from machine.crowd.speakers import SpeakerTracker
 from machine.events import Start
-from machine.listen.endpointing import Endpointer
+from machine.listen.endpointing import Endpointer, VoiceChanged
 from machine.listen.hearing import Hearing
 from machine.ports import (
     CHUNK_SAMPLES,
@@ -118,6 +119,7 @@ def make_runtime(
     transcriber: ScriptedTranscriber | None = None,
     speculate: bool = False,
     retract_ms: int = 0,
+    voice_changed: VoiceChanged | None = None,
 ) -> tuple[Runtime, ScriptedTranscriber, ScriptedChatModel, ToneSynthesizer, MemorySink, RecentWindow]:
     """A runtime on scripted parts; `transcriber` replaces the one made from `transcripts`, `speculate`
     hands speech on early, at a pause, and `retract_ms` lets a speaker who goes on retract the reply."""
@@ -128,7 +130,7 @@ def make_runtime(
     memory = RecentWindow(4)
     thinker = make_thinker(chat, memory, max_sentences=2, first_clause_words=0)
     ears = Hearing(
-        Endpointer(LoudnessVad(), EndpointingSettings()),
+        Endpointer(LoudnessVad(), EndpointingSettings(), voice_changed=voice_changed),
         None,
         None,
         max_held_s=60,
@@ -216,6 +218,37 @@ class EveryVoice:
     def embed(self, speech: FloatAudio) -> np.ndarray:
         self.embedded.append(len(speech))
         return np.eye(1, 8, dtype=np.float32)[0]
+
+
+class LevelVoices:
+    """Two voices told apart by loudness: a loud speaker and a quiet one."""
+
+    def embed(self, speech: FloatAudio) -> np.ndarray:
+        return np.eye(1, 8, 0 if float(np.abs(speech).max()) > 0.2 else 1, dtype=np.float32)[0]
+
+
+def test_a_change_of_speaker_ends_the_turn_and_each_part_is_answered_as_its_speakers() -> None:
+    """Two players, the second answering the first after a quarter of a second: two turns, each with its
+    own speaker and reply, not one turn of both."""
+    voices = LevelVoices()
+    crowd = Crowd(voices, SpeakerTracker(0.72), ReplyPolicy(ReplyPolicySettings(), "Testy"))
+    runtime, transcriber, _, _, sink, memory = make_runtime(
+        ["I love this world", "me too"],
+        ["Same here.", "Great."],
+        crowd=crowd,
+        voice_changed=SpeakerChange(voices, 0.6).changed,
+    )
+    source = Say((None, silence(5) + tone(40, 0.3) + silence(8) + tone(50, 0.1) + silence(40)))
+    records = run_with_timeout(runtime, source)
+    assert [(r.transcript, r.speaker, r.outcome) for r in records] == [
+        ("I love this world", "speaker 1", "replied"),
+        ("me too", "speaker 2", "replied"),
+    ]
+    assert transcriber.heard[0] < 50 * CHUNK_SAMPLES <= transcriber.heard[1], "each heard only their own"
+    assert len(sink.replies) == 2 and [e.question for e in memory.exchanges] == [
+        "I love this world",
+        "me too",
+    ]
 
 
 def test_cross_talk_is_not_answered_and_each_memory_keeps_its_speaker() -> None:

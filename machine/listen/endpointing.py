@@ -15,6 +15,13 @@ turn ends after `max_silence_ms` (`end_silence_ms` without a model) (:class:`End
 after a pause (:class:`Resumed`, `start_chunks` voiced chunks in a row) keeps the same utterance open: the
 words before and after the pause stay one utterance.
 
+A change of speaker ends an utterance too, with or without a pause between the two (people answer each
+other within a tenth of a second): where the speech goes on after a gap of at least `_CHANGE_GAP_MS`, or
+every `_CHANGE_AFTER_MS` of speech without one, the voice before that point is compared with the voice
+after it once `_CHANGE_AFTER_MS` of it is heard (a `VoiceChanged` callable, the crowd stage's voice
+embeddings); when they differ, the speech before is handed on as its own utterance and the speech after
+stays open as the next one, as a cut does.
+
 An utterance that reaches `max_utterance_s` is cut at its last pause (or, when the speaker never paused,
 at its quietest moment) and handed on; the speech after the cut stays open as the start of the next
 utterance, so no word is split and nothing is dropped.
@@ -91,6 +98,19 @@ class Ended:
 
 EndpointEvent = Paused | Resumed | Ended
 TurnEnd = Callable[[FloatAudio], float]
+"""A turn-end model: whether speech that ends with a short pause is a finished turn."""
+
+VoiceChanged = Callable[[FloatAudio, FloatAudio], bool]
+"""Whether the speech after a point (the second argument) is another speaker's than the speech before it."""
+
+_CHANGE_GAP_MS = 64
+"""A gap this long in the speech is where a new speaker may have started."""
+_CHANGE_BEFORE_MS = 1600
+"""At most this much speech before the point is compared..."""
+_CHANGE_AFTER_MS = 1000
+"""...with this much after it (also: with no gap, a point is taken every this often)."""
+_CHANGE_MIN_BEFORE_MS = 640
+"""Less speech than this before a point says too little about the voice to compare."""
 """The turn-end model: the probability that the speech so far is a finished turn."""
 """A turn-end model: whether speech that ends with a short pause is a finished turn."""
 
@@ -99,9 +119,19 @@ class Endpointer:
     """Turns a stream of fixed chunks into utterances: paused, resumed, ended."""
 
     def __init__(
-        self, vad: VoiceActivity, settings: EndpointingSettings, turn_end: TurnEnd | None = None
+        self,
+        vad: VoiceActivity,
+        settings: EndpointingSettings,
+        turn_end: TurnEnd | None = None,
+        voice_changed: VoiceChanged | None = None,
     ) -> None:
         self._vad = vad
+        self._voice_changed = voice_changed
+        self._change_at: int | None = None
+        """Where (a chunk index in the speech) a new speaker may have started, not yet judged."""
+        self._change_after_gap = False
+        self._last_point = 0
+        """The chunk index of the last such point (a point is taken at least every `_CHANGE_AFTER_MS`)."""
         self._settings = settings
         self._turn_end = turn_end
         self._pre_roll_chunks = _chunks_for(settings.pre_roll_ms)
@@ -199,6 +229,7 @@ class Endpointer:
         self._voiced.append(voiced)
         self._levels.append(level)
         if voiced:
+            self._note_change_point(gap=self._silent_run)
             self._mark_voiced()
             self._voiced_run += 1
             if self._paused and self._voiced_run >= self._settings.start_chunks:
@@ -215,6 +246,9 @@ class Endpointer:
                 self._gap = self._finished_gap()
             if self._gap is not None and self._silent_run >= self._gap:
                 return self._ended(chunk.arrived_at)
+        changed = self._speaker_changed(chunk.arrived_at)
+        if changed is not None:
+            return changed
         if len(self._speech) >= self._max_chunks:
             # while paused, the speech handed on early is kept whole: the turn ends here
             return self._ended(chunk.arrived_at) if self._paused else self._cut(chunk.arrived_at)
@@ -266,8 +300,48 @@ class Endpointer:
             return self._gap_chunks
         return None
 
+    def _note_change_point(self, gap: int) -> None:
+        """A voiced chunk: after a gap, or long after the last point, a new speaker may start here. A gap
+        replaces a point taken without one and not judged yet (whose second may straddle the change)."""
+        if self._voice_changed is None:
+            return  # (while paused too: the speech that resumes it may be another voice's)
+        here = len(self._speech) - 1
+        after_gap = gap >= _chunks_for(_CHANGE_GAP_MS)
+        if self._change_at is not None and (self._change_after_gap or not after_gap):
+            return
+        last = max(self._pre_roll_held, self._last_point)
+        if after_gap or here - last >= _chunks_for(_CHANGE_AFTER_MS):
+            self._change_at = here - gap // 2  # the middle of the gap
+            self._change_after_gap = after_gap
+            self._last_point = here
+
+    def _speaker_changed(self, now: float) -> Ended | None:
+        """Judge the point once enough speech follows it: another voice ends the utterance there."""
+        at = self._change_at
+        if at is None or self._voice_changed is None or self._paused:
+            return None
+        if len(self._speech) - at < _chunks_for(_CHANGE_AFTER_MS):
+            return None
+        self._change_at = None
+        first = max(self._pre_roll_held, at - _chunks_for(_CHANGE_BEFORE_MS))
+        if at - first < _chunks_for(_CHANGE_MIN_BEFORE_MS):
+            return None
+        before = np.concatenate([c.samples for c in self._speech[first:at]])
+        after = np.concatenate([c.samples for c in self._speech[at : at + _chunks_for(_CHANGE_AFTER_MS)]])
+        try:
+            changed = self._voice_changed(before, after)
+        except Exception:
+            log.exception("telling speakers apart failed; the utterance goes on")
+            return None
+        if not changed:
+            return None
+        log.info("another voice took over: the speech before it is an utterance of its own")
+        return self._hand_on(at, now, truncated=False)
+
     def reset(self) -> None:
         """Drop everything held and start afresh."""
+        self._change_at = None
+        self._last_point = 0
         self._before.clear()
         self._speech = []
         self._voiced = []
@@ -305,7 +379,10 @@ class Endpointer:
 
     def _cut(self, now: float) -> Ended:
         """The maximum length is reached: hand on the speech up to a pause, keep the rest open."""
-        cut = self._cut_point()
+        return self._hand_on(self._cut_point(), now, truncated=True)
+
+    def _hand_on(self, cut: int, now: float, truncated: bool) -> Ended:
+        """Hand on the speech before chunk `cut`; what follows stays open as the next utterance."""
         speech, rest = self._speech[:cut], self._speech[cut:]
         voiced, levels = self._voiced[cut:], self._levels[cut:]
         before_cut = [i for i, flag in enumerate(self._voiced[:cut]) if flag]
@@ -315,7 +392,8 @@ class Endpointer:
         later = [i for i, flag in enumerate(voiced) if flag]
         self._last_voiced_index = later[-1] if later else -1
         self._silent_run = len(rest) - 1 - self._last_voiced_index
-        return Ended(_utterance(speech, now, silence_s, truncated=True))
+        self._last_point = 0
+        return Ended(_utterance(speech, now, silence_s, truncated=truncated))
 
     def _cut_point(self) -> int:
         """The middle of the latest pause in the recent speech, or else its quietest chunk."""
