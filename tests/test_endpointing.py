@@ -348,7 +348,23 @@ def test_a_quick_answer_in_another_voice_ends_the_first_speakers_utterance() -> 
     assert first_at == 40 + 3 + math.ceil(1000 / 32) - 2, "judged once a second of the new voice is heard"
     assert abs(first.utterance.samples).max() > 0.2 and abs(second.utterance.samples).max() < 0.15
     assert second.utterance.duration_s >= 50 * 0.032, "the second speaker's words are all theirs"
-    assert checks and checks[0][1] == math.ceil(1000 / 32) * CHUNK_SAMPLES
+    window = math.ceil(1000 / 32)
+    assert checks[0][1] == (window - 1) * CHUNK_SAMPLES, "only voiced chunks compared: not the gap's"
+
+
+def test_a_side_that_is_mostly_silence_is_not_compared() -> None:
+    """A point near the end of the speech: the second after it is mostly the silence that ends the turn,
+    which sounds like no one; it is not judged (it would end every turn at its last gap)."""
+    checks: list[int] = []
+
+    def changed(before: FloatAudio, after: FloatAudio) -> bool:
+        checks.append(len(after))
+        return True
+
+    slow_to_pause = EndpointingSettings(turn_model="silence", pause_ms=1200, end_silence_ms=1500)
+    endpointer = Endpointer(LoudnessVad(), slow_to_pause, voice_changed=changed)
+    seen = events(endpointer, tone(40) + silence(3) + tone(10) + silence(60))
+    assert checks == [] and [type(e) for _, e in seen] == [Paused, Ended]
 
 
 def test_the_same_voice_after_a_gap_stays_one_utterance() -> None:

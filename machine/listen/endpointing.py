@@ -109,8 +109,9 @@ _CHANGE_BEFORE_MS = 1600
 """At most this much speech before the point is compared..."""
 _CHANGE_AFTER_MS = 1000
 """...with this much after it (also: with no gap, a point is taken every this often)."""
-_CHANGE_MIN_BEFORE_MS = 640
-"""Less speech than this before a point says too little about the voice to compare."""
+_CHANGE_MIN_VOICED_MS = 512
+"""Less voiced speech than this on either side says too little about the voice to compare (only voiced
+chunks are compared: a side that is mostly silence, at the end of the speech, sounds like no one)."""
 """The turn-end model: the probability that the speech so far is a finished turn."""
 """A turn-end model: whether speech that ends with a short pause is a finished turn."""
 
@@ -324,10 +325,10 @@ class Endpointer:
             return None
         self._change_at = None
         first = max(self._pre_roll_held, at - _chunks_for(_CHANGE_BEFORE_MS))
-        if at - first < _chunks_for(_CHANGE_MIN_BEFORE_MS):
-            return None
-        before = np.concatenate([c.samples for c in self._speech[first:at]])
-        after = np.concatenate([c.samples for c in self._speech[at : at + _chunks_for(_CHANGE_AFTER_MS)]])
+        before = self._voiced_samples(first, at)
+        after = self._voiced_samples(at, at + _chunks_for(_CHANGE_AFTER_MS))
+        if min(len(before), len(after)) < _chunks_for(_CHANGE_MIN_VOICED_MS) * CHUNK_SAMPLES:
+            return None  # mostly silence on one side (the end of the speech): too little voice to compare
         try:
             changed = self._voice_changed(before, after)
         except Exception:
@@ -337,6 +338,12 @@ class Endpointer:
             return None
         log.info("another voice took over: the speech before it is an utterance of its own")
         return self._hand_on(at, now, truncated=False)
+
+    def _voiced_samples(self, start: int, stop: int) -> FloatAudio:
+        """The voiced chunks of the speech between two indices, joined."""
+        span = zip(self._speech[start:stop], self._voiced[start:stop], strict=True)
+        chunks = [chunk.samples for chunk, voiced in span if voiced]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
     def reset(self) -> None:
         """Drop everything held and start afresh."""
