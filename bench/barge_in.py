@@ -8,9 +8,10 @@
    `barge_in_ms` + 150 ms and the next turn answers what the user said, in at least 4 of 5 tries. So that
    the bot is surely mid-sentence when the user starts, its replies come from a scripted storyteller
    (long sentences of words drawn at random) instead of the chat model; everything else is real.
-2. Echo (half-duplex, the default): the bot's voice comes back on its input 1 s late (module-loopback), and
-   a question is asked every 20 s for --loopback-minutes. Goal: every turn answers a question, none the
-   bot's own voice.
+2. Echo (as configured: half-duplex by default; `MACHINE_AUDIO__BARGE_IN=true` runs it with barge-in on):
+   the bot's voice comes back on its input 1 s late (module-loopback), and a question is asked every 20 s
+   for --loopback-minutes. Goal: every turn answers a question, none the bot's own voice, and with
+   barge-in on no reply is stopped by its own echo.
 
 Prints a table and writes bench/results/barge_in.json.
 """
@@ -242,7 +243,14 @@ def echo_loopback(
         finally:
             bot.close()
     own_voice = [t.transcript for t in bot.turns if "music" not in speech.words(t.transcript)]
-    return {"minutes": minutes, "asked": asked, "turns": len(bot.turns), "answered_itself": len(own_voice)}
+    return {
+        "barge_in": settings.audio.barge_in,
+        "minutes": minutes,
+        "asked": asked,
+        "turns": len(bot.turns),
+        "answered_itself": len(own_voice),
+        "stopped_by_its_own_echo": sum(1 for t in bot.turns if t.outcome == "interrupted"),
+    }
 
 
 def main() -> int:
@@ -295,7 +303,7 @@ def report(output: Path, goal_ms: int) -> int:
         and int(str(row["stop_ms"])) <= goal_ms
     )
     print(f"within {goal_ms} ms and answered: {good} of {len(tries)}")
-    print(f"1 s echo loopback, half-duplex: {echo}")
+    print(f"1 s echo loopback, {'barge-in on' if echo['barge_in'] else 'half-duplex'}: {echo}")
     result = {
         "benchmark": "barge_in",
         "date": time.strftime("%Y-%m-%d"),

@@ -9,10 +9,12 @@ to the runtime once per turn-end model (`smart_turn`, and `silence`: only the si
 `end_silence_ms` ends a turn), and each turn is matched to the utterance it came from by its words.
 
 Per model it counts: utterances heard whole (one turn, and it heard both halves), replies to half a
-sentence (a turn with a reply whose transcript misses most of the words after the pause), and double
-replies (two turns with replies from one utterance). With `--silences`, the plain silence timer runs once
-per `end_silence_ms` given, shortest first, until one keeps the set whole: the shipped settings are shown
-beside the best plain timer (the turn model must be faster at the same or fewer cut-offs to earn its
+sentence (a turn with a reply whose transcript misses most of the words after the pause), double
+replies (two turns with replies from one utterance), and retracted replies (a reply that started to
+play and was stopped because the speaker went on: whole in the end, but the listener heard the bot
+start). With `--silences`, the plain silence timer runs once per `end_silence_ms` given, shortest first,
+until one keeps the set whole: the shipped settings are shown beside the best plain timer (the turn
+model must be faster at the same or fewer cut-offs, or make fewer false starts, to earn its
 keep). Writes bench/results/cut_off.json (or --output).
 """
 
@@ -86,6 +88,11 @@ class Scored:
         after = set(words(self.after))
         return sum(len(after & set(words(turn.transcript))) < len(after) / 2 for turn in self.replied)
 
+    def retracted(self) -> bool:
+        """A reply started to play and was taken back when the speaker went on (the dropped turn's states
+        are carried into the next turn's, so its states hold `speaking` twice): heard, if only briefly."""
+        return any(turn.states.count("speaking") > 1 for turn in self.turns)
+
     def whole(self) -> bool:
         """One turn, and it heard both halves (whether the chat model then replied or gave up)."""
         both = set(words(self.before)) | set(words(self.after))
@@ -154,6 +161,7 @@ def run_model(
         "given_up": sum(turn.outcome == "gave_up" for turn in records),
         "replies_to_half_a_sentence": sum(item.half_replies() for item in scored),
         "double_replies": sum(len(item.replied) > 1 for item in scored),
+        "retracted_replies": sum(item.retracted() for item in scored),
         "turns": len(records),
         "voice_to_voice_s": {key: round(value, 4) for key, value in v2v.items()},
     }
@@ -186,7 +194,8 @@ def main() -> int:
             results["best_silence_timer_ms"] = silence_ms  # the shortest that keeps the set whole
             break
     shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\n{'turn model':<12}{'whole':>7}{'half replies':>14}{'double':>8}{'turns':>7}{'v2v p50 ms':>12}")
+    header = f"{'turn model':<12}{'whole':>7}{'half replies':>14}{'double':>8}{'retracted':>11}{'turns':>7}"
+    print(f"\n{header}{'v2v p50 ms':>12}")
     for name, row in results.items():
         if not isinstance(row, dict):
             continue
@@ -195,7 +204,8 @@ def main() -> int:
         median = f"{v2v['median'] * 1000:.0f}" if isinstance(v2v, dict) and v2v else "-"
         print(
             f"{name:<12}{result['heard_whole']:>4}/{result['utterances']:<2}"
-            f"{result['replies_to_half_a_sentence']:>14}{result['double_replies']:>8}{result['turns']:>7}{median:>12}"
+            f"{result['replies_to_half_a_sentence']:>14}{result['double_replies']:>8}"
+            f"{result['retracted_replies']:>11}{result['turns']:>7}{median:>12}"
         )
     write_result(
         args.output,
