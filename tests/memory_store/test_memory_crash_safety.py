@@ -61,7 +61,12 @@ def test_killed_writers_never_lose_an_acknowledged_memory(tmp_path: Path) -> Non
                     if line.startswith("stored") and not while_opening:
                         kill_at = time.monotonic() + chance.uniform(0.0, 0.5)
             os.kill(pid, signal.SIGKILL)
-            while (line := writer.next_line()) != f"reaped {pid}":
+            while True:
+                line = writer.next_line()
+                if f"reaped {pid}" in line:
+                    # a line the kill cut short ("ack 1" of "ack 12") runs into this one: its number
+                    # cannot be trusted, so it is not counted as acknowledged (CI once read "ack reaped")
+                    break
                 handle(line)
         writer.send(f"{folder} 0")
         while not (line := writer.next_line()).startswith("reaped"):
