@@ -33,14 +33,16 @@ from pathlib import Path
 
 import numpy as np
 from crowd import SCRIPT, synthesise
+from transcription_edges import trim_digital_silence
 from turn_latency import machine_description, write_result
 
-from machine.app import build_crowd_change, turn_end_model
+from machine.app import build_voice_encoder, turn_end_model
 from machine.audio.files import read_wav
 from machine.backends.silero_vad import SileroVoiceActivity
+from machine.crowd.speaker_change import SpeakerChange
 from machine.listen.endpointing import Ended, Endpointer
 from machine.ports import CHUNK_MS, CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
-from machine.settings import load_settings
+from machine.settings import EndpointingSettings, load_settings
 
 NEAR_S = 0.3
 """An utterance that ends this close to a change of speaker ended at it."""
@@ -86,7 +88,7 @@ def quick_exchanges() -> list[Conversation]:
             if lines:
                 parts.append(np.zeros(int(gap * SAMPLE_RATE), dtype=np.float32))
                 at += gap
-            speech = trim(line.speech)
+            speech = trim_digital_silence(line.speech)
             parts.append(speech)
             lines.append(Spoken(line.who, at, at + len(speech) / SAMPLE_RATE))
             at += len(speech) / SAMPLE_RATE
@@ -97,15 +99,10 @@ def quick_exchanges() -> list[Conversation]:
     return conversations
 
 
-def trim(audio: np.ndarray) -> np.ndarray:
-    loud = np.flatnonzero(np.abs(audio) > 1e-3)
-    return audio[loud[0] : loud[-1] + 1].astype(np.float32) if loud.size else audio
-
-
-def segment(conversation: Conversation, with_change: bool, threshold: float) -> list[tuple[float, float]]:
-    """The utterances the endpointer finds: (begins, ends) in seconds."""
-    settings = load_settings().endpointing
-    change = build_crowd_change(threshold) if with_change else None
+def segment(
+    conversation: Conversation, settings: EndpointingSettings, change: SpeakerChange | None
+) -> list[tuple[float, float]]:
+    """The utterances the endpointer finds (with `change`, where the voice changes too): (begins, ends)."""
     endpointer = Endpointer(
         SileroVoiceActivity(), settings, turn_end_model(settings), change.changed if change else None
     )
@@ -152,9 +149,8 @@ def score(conversation: Conversation, found: list[tuple[float, float]]) -> dict[
     }
 
 
-def similarities(conversation: Conversation, threshold: float) -> dict[str, list[float]]:
+def similarities(conversation: Conversation, change: SpeakerChange) -> dict[str, list[float]]:
     """Cosine similarity of 1.6 s before and 1 s after each change of speaker, and inside long lines."""
-    change = build_crowd_change(threshold)
     audio = conversation.audio
     cut = lambda a, b: audio[int(max(0.0, a) * SAMPLE_RATE) : int(b * SAMPLE_RATE)]  # noqa: E731
     across, within = [], []
@@ -180,7 +176,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    threshold = args.threshold if args.threshold is not None else load_settings().speakers.change_threshold
+    settings = load_settings()
+    threshold = args.threshold if args.threshold is not None else settings.speakers.change_threshold
+    encoder = build_voice_encoder(settings)
+    if encoder is None:
+        raise SystemExit("machine.speakers.enabled is off: there is no voice encoder to compare voices with")
+    change = SpeakerChange(encoder, threshold)
     started = time.monotonic()
     conversations = [phone_call(), *quick_exchanges()]
     rows = []
@@ -189,14 +190,15 @@ def main() -> int:
     print(f"{header} {'purity':>6}")
     for conversation in conversations:
         for with_change in (False, True):
-            result = score(conversation, segment(conversation, with_change, threshold))
+            found = segment(conversation, settings.endpointing, change if with_change else None)
+            result = score(conversation, found)
             rows.append({"conversation": conversation.name, "check": with_change, **result})
             print(
                 f"{conversation.name:<36} {'on' if with_change else 'off':<5} {result['utterances']:>4} "
                 f"{result['changes_that_ended_an_utterance']:>6}/{result['changes_of_speaker']:<6} "
                 f"{result['utterances_ended_inside_a_line']:>13} {result['purity_mean']!s:>6}"
             )
-    sims = {c.name: similarities(c, threshold) for c in conversations}
+    sims = {c.name: similarities(c, change) for c in conversations}
     across = [x for s in sims.values() for x in s["across"]]
     within = [x for s in sims.values() for x in s["within"]]
     print(f"similarity across a change: {sorted(across)}")

@@ -284,7 +284,7 @@ def build_runtime(
     parts = parts or Parts()
     persona = settings.persona()
     captions = build_captions(settings)  # first: a wrong host fails before the models load
-    encoder = _voice_encoder(settings)
+    encoder = build_voice_encoder(settings)
     change = (
         SpeakerChange(encoder, settings.speakers.change_threshold)
         if encoder is not None and settings.speakers.turn_on_change
@@ -334,7 +334,7 @@ def build_memory_answer(settings: MachineSettings, embedder: TextEmbedder | None
     )
 
 
-def _voice_encoder(settings: MachineSettings) -> VoiceEmbedder | None:
+def build_voice_encoder(settings: MachineSettings) -> VoiceEmbedder | None:
     """The bundled GE2E voice encoder, unless `machine.speakers.enabled` is off."""
     if not settings.speakers.enabled:
         return None
@@ -351,13 +351,6 @@ def build_crowd(settings: MachineSettings, encoder: VoiceEmbedder | None) -> Cro
         ReplyPolicy(settings.reply_policy, settings.bot_name),
         settings.speakers.forget_after_idle_s,
     )
-
-
-def build_crowd_change(threshold: float) -> SpeakerChange:
-    """The speaker-change check on the bundled voice encoder (for benchmarks)."""
-    from machine.backends.voice_encoder import VoiceEncoder
-
-    return SpeakerChange(VoiceEncoder(bundled_models.voice_encoder_weights()), threshold)
 
 
 def build_hearing(

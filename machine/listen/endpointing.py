@@ -98,7 +98,7 @@ class Ended:
 
 EndpointEvent = Paused | Resumed | Ended
 TurnEnd = Callable[[FloatAudio], float]
-"""A turn-end model: whether speech that ends with a short pause is a finished turn."""
+"""The turn-end model: the probability that the speech so far is a finished turn."""
 
 VoiceChanged = Callable[[FloatAudio, FloatAudio], bool]
 """Whether the speech after a point (the second argument) is another speaker's than the speech before it."""
@@ -112,8 +112,6 @@ _CHANGE_AFTER_MS = 1000
 _CHANGE_MIN_VOICED_MS = 512
 """Less voiced speech than this on either side says too little about the voice to compare (only voiced
 chunks are compared: a side that is mostly silence, at the end of the speech, sounds like no one)."""
-"""The turn-end model: the probability that the speech so far is a finished turn."""
-"""A turn-end model: whether speech that ends with a short pause is a finished turn."""
 
 
 class Endpointer:
