@@ -62,7 +62,11 @@ def open_batch(
             ledger=ledger,
             rules=ScreeningRules(settings.screening),
             window=AcceptWindow(
-                ledger, clock, settings.friend_requests.accept_limit, settings.friend_requests.accept_window_s
+                ledger,
+                clock,
+                settings.friend_requests.accept_limit,
+                settings.friend_requests.accept_window_s,
+                in_flight_s=settings.vrchat.connect_timeout_s + settings.vrchat.read_timeout_s,
             ),
             clock=clock,
         )

@@ -6,8 +6,8 @@ request or inviting anyone twice:
 
 - `friend_requests`: one row per friend-request notification and where it stands
   (received → accept/reject decided → accepting → accepted | gone, or → rejected);
-- `accept_attempts`: the time of every accept request put on the wire, retries included: the rate window
-  that survives restarts;
+- `accept_attempts`: the time every accept request went on the wire (retries included) and the time its
+  answer came back: the rate window that survives restarts (rows that can no longer count are deleted);
 - `group_invites`: one row per (group, user), primary key, so nobody is queued twice
   (pending → sending → invited | already_invited | already_member | failed);
 - `events`: the audit log of every decision and invite, which the run summaries are built from.
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS friend_requests (
 CREATE TABLE IF NOT EXISTS accept_attempts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     notification_id TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    settled_at REAL
 );
 CREATE INDEX IF NOT EXISTS accept_attempts_at ON accept_attempts (at);
 CREATE TABLE IF NOT EXISTS group_invites (
@@ -121,6 +122,9 @@ class FriendLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(accept_attempts)")}
+        if "settled_at" not in columns:  # a ledger written before answers were timed
+            self._db.execute("ALTER TABLE accept_attempts ADD COLUMN settled_at REAL")
 
     def close(self) -> None:
         """Close the connection."""
@@ -273,20 +277,54 @@ class FriendLedger:
 
     # --- the rate window -------------------------------------------------------------------------------
 
-    def claim_accept_slot(self, notification_id: str, now: float, limit: int, window_s: float) -> float:
-        """Count one accept request about to go on the wire if fewer than `limit` were sent in the last
-        `window_s` seconds: returns 0.0 when it was counted, otherwise the seconds until there is room
-        (nothing is counted). One transaction, so runs that share the ledger never overshoot together."""
+    def claim_accept_slot(
+        self, notification_id: str, now: float, limit: int, window_s: float, in_flight_s: float
+    ) -> float:
+        """Count one accept request about to go on the wire if fewer than `limit` may have reached VRChat
+        in the last `window_s` seconds: returns 0.0 when it was counted, otherwise the seconds until there
+        may be room (nothing is counted). One transaction, so runs that share the ledger never overshoot
+        together.
+
+        VRChat counts a request when it arrives, which is after it was sent and before its answer came
+        back: an answered request counts until `window_s` after its answer, one still in flight as if it
+        arrived now (at most `in_flight_s` after it was sent: the client gives up by then). So a request
+        sent now arrives at least `window_s` after every request no longer counted. Earlier attempts for
+        the same notification have been answered by now (the gateway retries after an answer)."""
         with self._transaction() as db:
+            db.execute(
+                "UPDATE accept_attempts SET settled_at = ? WHERE notification_id = ? AND settled_at IS NULL",
+                (now, notification_id),
+            )
+            db.execute(
+                "DELETE FROM accept_attempts WHERE COALESCE(settled_at, at + ?) <= ?",
+                (in_flight_s, now - window_s),
+            )
             rows = db.execute(
-                "SELECT at FROM accept_attempts WHERE at > ? ORDER BY at", (now - window_s,)
+                "SELECT COALESCE(settled_at, at + ?) AS until, settled_at IS NULL FROM accept_attempts "
+                "ORDER BY until",
+                (in_flight_s,),
             ).fetchall()
             if len(rows) >= limit:
-                return max(float(rows[-limit][0]) + window_s - now, 0.001)
+                until, in_flight = rows[-limit]
+                wait = float(until) + window_s - now
+                return max(min(wait, 1.0) if in_flight else wait, 0.001)  # in flight: its answer is near
             db.execute(
                 "INSERT INTO accept_attempts (notification_id, at) VALUES (?, ?)", (notification_id, now)
             )
             return 0.0
+
+    def settle_accept_attempts(self, notification_id: str, now: float) -> None:
+        """Record that the accept requests for `notification_id` have their answers (or failed) by `now`."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE accept_attempts SET settled_at = ? WHERE notification_id = ? AND settled_at IS NULL",
+                (now, notification_id),
+            )
+
+    def accept_attempts(self) -> list[tuple[float, float | None]]:
+        """(sent at, answered by) of the accept requests that may still count in the window."""
+        rows = self._db.execute("SELECT at, settled_at FROM accept_attempts ORDER BY at").fetchall()
+        return [(float(at), None if settled is None else float(settled)) for at, settled in rows]
 
     # --- group invites ---------------------------------------------------------------------------------
 

@@ -62,11 +62,14 @@ def screen_sender(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
 
 
 def accept_friend_request(batch: FriendRequestBatch, request: RequestRow) -> RequestRow:
-    """Accept (each attempt waits for room in the rate window and is counted in it), and queue the new
-    friend's group invite."""
+    """Accept (each attempt waits for room in the rate window and is counted in it until its answer is
+    back), and queue the new friend's group invite."""
     notification_id = request.notification_id
     batch.ledger.begin_accept(notification_id, batch.clock.now())
-    accepted = batch.gateway.accept(notification_id, lambda: batch.window.take_slot(notification_id))
+    try:
+        accepted = batch.gateway.accept(notification_id, lambda: batch.window.take_slot(notification_id))
+    finally:
+        batch.window.settle(notification_id)
     if not accepted:  # VRChat no longer has the request: accepted before a crash, or withdrawn
         accepted = batch.gateway.sender(request.sender_id).is_friend
     return batch.ledger.finish_accept(

@@ -11,6 +11,7 @@ its lease runs out (`LEASE_S`).
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 
@@ -28,6 +29,23 @@ LEASE_S = 120.0
 """How long a slot stays taken after its holder stopped renewing it (killed)."""
 
 
+class _SkipIsNoError(logging.Filter):
+    """Drops Prefect's "Service 'ConcurrencySlotAcquisitionWithLeaseService' failed to process item" ERROR
+    when the failure is the wait for the slot running out: that is a normal skip, which `social_slot`
+    reports as a warning. The record carries no exception, so the one being handled is looked at (the
+    service logs from inside its `except`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        skipped = isinstance(sys.exc_info()[1], TimeoutError)
+        return not (skipped and "ConcurrencySlotAcquisition" in record.getMessage())
+
+
+def _quiet_normal_skips() -> None:
+    prefect_log = logging.getLogger("prefect._internal.concurrency")
+    if not any(isinstance(f, _SkipIsNoError) for f in prefect_log.filters):
+        prefect_log.addFilter(_SkipIsNoError())
+
+
 def ensure_social_limit() -> None:
     """Create the limit with one slot, or set an existing one back to one (idempotent)."""
     # ObjectAlreadyExists: created by a run that started at the same moment
@@ -40,6 +58,7 @@ def social_slot(wait_s: float) -> Iterator[bool]:
     """Hold the only slot of the social limit for the block: yields True, or False (holding nothing) when
     another run held it for `wait_s` seconds."""
     ensure_social_limit()
+    _quiet_normal_skips()
     with ExitStack() as held:
         try:
             held.enter_context(

@@ -80,6 +80,23 @@ def test_the_rate_window_survives_a_restart(
     assert _max_in_any_window(fake.accept_times, 60.0) == 10
 
 
+def test_a_request_slow_on_its_way_does_not_put_an_eleventh_in_vrchats_window(
+    fake: FakeVRChat, clock: FakeClock, data_dir: Path, fake_secrets: FakeSecrets
+) -> None:
+    """VRChat counts an accept when it arrives: the first one arrives 2 s after it was sent, so the
+    eleventh may not go until 60 s after that arrival (counted from when it was sent, eleven arrived
+    within 58 s)."""
+    fake.sleep = clock.sleep  # the delay moves the injected clock, as the wire would
+    fake.inject(Fault("PUT", r"/auth/user/notifications/.*/accept", "late", delay_s=2.0))
+    populate(fake, valid=11, abusive=0)
+
+    run_batch(settings_for(fake, data_dir), clock, fake_secrets)
+
+    assert len(fake.accept_times) == 11
+    assert _max_in_any_window(fake.accept_times, 60.0) == 10
+    assert fake.accept_times[10] >= fake.accept_times[0] + 60.0
+
+
 ACCEPT = r"/auth/user/notifications/.*/accept"
 
 

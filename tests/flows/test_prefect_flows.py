@@ -9,6 +9,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -198,14 +199,32 @@ def test_overlapping_runs_take_turns_and_nobody_is_accepted_or_invited_twice(
     assert fake.invite_posts == dict.fromkeys(fake.friends, 1), "each friend invited once"
 
 
+class _Errors(logging.Handler):
+    """The messages of the ERROR records it sees."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_a_run_that_finds_another_working_skips_and_says_so(
     prefect_storage: Path, flow_env: Path, fake: FakeVRChat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     populate(fake, valid=2, abusive=0)
     monkeypatch.setenv("FLOWS_BUSY_WAIT_S", "1")
-    with social_slot(wait_s=10.0) as held:  # another run is working
-        assert held
-        state = group_invites(start_jitter_s=0.0, return_state=True)
+    errors = _Errors()
+    prefect_internals = logging.getLogger("prefect._internal")
+    prefect_internals.addHandler(errors)
+    try:
+        with social_slot(wait_s=10.0) as held:  # another run is working
+            assert held
+            state = group_invites(start_jitter_s=0.0, return_state=True)
+    finally:
+        prefect_internals.removeHandler(errors)
+    assert errors.messages == [], "a normal skip is a warning, not an error"
     assert state.is_completed()
     assert state.result().outcome.startswith("skipped: another")
     assert fake.requests == []

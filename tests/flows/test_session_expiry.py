@@ -83,3 +83,20 @@ def test_the_deployed_flow_ends_idle_sessions_and_its_run_shows_in_the_api(confi
     assert ended == ["idle-bot"]
     assert stored_blocks(settings) == {"busy-bot"}
     assert completed_expiry_runs() == runs_before + 1
+
+
+def test_a_store_held_by_the_runtime_is_left_to_it_and_the_run_completes(config: Path) -> None:
+    """`python -m flows serve` beside `python -m machine` on one machine, with the embedded store: the
+    runtime owns the folder (and expires its own sessions); the served flow completes without touching it."""
+    settings = load_settings(config)
+    remember_at(settings, "idle-bot", time.time() - 2 * IDLE_S)
+    runtime = MemorySystem.open(settings, embedder=LengthEmbedder())  # holds the folder, as the runtime does
+    runs_before = completed_expiry_runs()
+    try:
+        ended = expire_idle_sessions(config_path=str(config))
+    finally:
+        runtime.close()
+
+    assert ended == []
+    assert completed_expiry_runs() == runs_before + 1
+    assert stored_blocks(settings) == {"idle-bot"}  # the runtime's own timer ends it, not this run

@@ -31,20 +31,22 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as serve_websocket
 
-FaultKind = Literal["429", "500", "hang", "answer_lost", "not_json", "missing_fields"]
+FaultKind = Literal["429", "500", "hang", "answer_lost", "not_json", "missing_fields", "late"]
 TwoFactor = Literal["totp", "emailOtp"]
 API_ROOT = "/api/1"
 
 
 @dataclass
 class Fault:
-    """Answer the next `times` requests matching `method` and the `path` regex with `kind`."""
+    """Answer the next `times` requests matching `method` and the `path` regex with `kind`; `late`: the
+    request arrives `delay_s` after it was sent (slow on its way) and is then answered as usual."""
 
     method: str
     path: str
     kind: FaultKind
     times: int = 1
     retry_after: str | None = None
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -98,13 +100,14 @@ class FakeVRChat:
         email_code: str = "123456",
         group_id: str = "grp_00000000-0000-4000-8000-000000000001",
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         hang_s: float = 5.0,
         port: int = 0,
     ) -> None:
         self.username, self.password = username, password
         self.totp_secret, self.two_factor, self.email_code = totp_secret, two_factor, email_code
         self.group_id = group_id
-        self.clock = clock
+        self.clock, self.sleep = clock, sleep
         self.hang_s = hang_s
         self.me = FakeUser("usr_" + str(uuid.UUID(int=1)), "Celeste")
         self.users: dict[str, FakeUser] = {}
@@ -516,6 +519,8 @@ def _handler_for(fake: FakeVRChat) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             fault = fake._fault_for(method, path)
+            if fault is not None and fault.kind == "late":
+                fake.sleep(fault.delay_s)  # on the fake's clock: an injected clock moves on
             if fault is not None and fault.kind == "answer_lost":
                 fake.handle(method, path, parse_qs(parts.query), self.headers, body)
             if fault is not None and fault.kind in ("hang", "answer_lost"):

@@ -1,0 +1,47 @@
+"""What a soak run's samples come to: growth of resident memory, drift of the reply start, the busiest
+minute of friend-request accepts. Pure functions over the samples `bench/soak.py` takes, so that the
+verdicts are unit-tested."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+
+def growth_mb_per_min(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
+    """The least-squares slope (MB a minute) of `(seconds since start, MB)` samples taken after `after_s`;
+    None with fewer than three."""
+    points = [(t / 60, mb) for t, mb in samples if t >= after_s]
+    if len(points) < 3:
+        return None
+    mean_t = statistics.fmean(t for t, _ in points)
+    mean_mb = statistics.fmean(mb for _, mb in points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread == 0:
+        return None
+    return sum((t - mean_t) * (mb - mean_mb) for t, mb in points) / spread
+
+
+def range_mb(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
+    """Highest minus lowest MB among the samples taken after `after_s` (None when there are none)."""
+    values = [mb for t, mb in samples if t >= after_s]
+    return max(values) - min(values) if values else None
+
+
+def thirds_medians(values: Sequence[tuple[float, float]], duration_s: float) -> tuple[float | None, ...]:
+    """The median of `(seconds since start, value)` pairs in the first, middle and last third of the run."""
+    thirds: list[list[float]] = [[], [], []]
+    for t, value in values:
+        thirds[min(2, max(0, int(3 * t / duration_s)))].append(value)
+    return tuple(statistics.median(third) if third else None for third in thirds)
+
+
+def busiest_window(times: Sequence[float], window_s: float = 60.0) -> int:
+    """The most of `times` (seconds) that fall in any half-open window `[t, t + window_s)`."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= window_s:
+            start += 1
+        most = max(most, end - start + 1)
+    return most

@@ -1,0 +1,37 @@
+"""bench/soak_measures.py: the figures issue #26's verdicts are read from."""
+
+from __future__ import annotations
+
+import pytest
+from bench_modules import bench_module
+
+measures = bench_module("soak_measures")
+
+
+def test_growth_is_the_slope_after_the_warm_up_in_mb_a_minute() -> None:
+    warm_up = [(0.0, 1000.0), (60.0, 1300.0)]  # models loading: not counted
+    steady = [(120.0 + 60 * m, 1400.0 + 2.0 * m) for m in range(10)]  # 2 MB a minute
+    assert measures.growth_mb_per_min(warm_up + steady, after_s=120) == pytest.approx(2.0)
+    assert measures.growth_mb_per_min(warm_up + steady, after_s=0) > 2.0
+
+
+def test_growth_needs_three_samples() -> None:
+    assert measures.growth_mb_per_min([(200.0, 1.0), (260.0, 2.0)], after_s=120) is None
+
+
+def test_range_is_over_the_samples_after_the_time_given() -> None:
+    samples = [(0.0, 900.0), (100.0, 1000.0), (200.0, 1040.0), (300.0, 1010.0)]
+    assert measures.range_mb(samples, after_s=100) == 40.0
+    assert measures.range_mb(samples, after_s=400) is None
+
+
+def test_thirds_split_by_time_not_by_count() -> None:
+    values = [(10.0, 1.0), (20.0, 3.0), (50.0, 5.0), (95.0, 7.0), (99.9, 9.0)]
+    assert measures.thirds_medians(values, duration_s=90.0) == (2.0, 5.0, 8.0)
+
+
+def test_busiest_window_counts_accepts_in_any_sixty_seconds() -> None:
+    times = [0.0, 10.0, 59.9, 60.0, 61.0, 200.0]
+    assert measures.busiest_window(times) == 4  # 10.0 .. 61.0
+    assert measures.busiest_window([]) == 0
+    assert measures.busiest_window([5.0, 65.0]) == 1  # exactly 60 s apart: two windows
