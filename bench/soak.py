@@ -1,6 +1,6 @@
 """Soak benchmark: the whole deployment for an evening, run as a player runs it.
 
-    .venv/bin/python bench/soak.py [--hours 1] [--no-social] [--config FILE] [--output PATH]
+    .venv/bin/python bench/soak.py [--hours 1] [--no-social] [--memory-report] [--config FILE] [--output PATH]
 
 Each part is its own process, as on a player's machine: `python -m machine` live on PulseAudio null sinks
 (it hears the monitor of a "user" sink and speaks on a "bot" sink), and unless --no-social, `prefect server
@@ -16,6 +16,8 @@ the processes: resident memory of the runtime, of `serve` (with its flow-run chi
 Prefect server every 10 s; the reply start (the last loud 20 ms of the utterance to the first loud 20 ms
 on the bot's sink); the runtime's turn records (its stdout); the fake's accept arrival times; the memory
 store's size on disk. At the end the bot is asked to forget (SIGUSR1) and the store measured again.
+--memory-report has the runtime log where its memory is every minute (machine.memory_report_s, with
+tracemalloc on: slower), kept in the JSON as `memory_reports`.
 
 Prints a table over time and the verdicts (issue #26's goals), writes bench/results/soak.json.
 """
@@ -83,6 +85,7 @@ class Soak:
         default_factory=lambda: {"runtime": [], "serve": [], "prefect_server": []}
     )
     store_mb: list[tuple[float, float]] = field(default_factory=list)
+    prefect_home_mb: list[tuple[float, float]] = field(default_factory=list)
     spoken: list[dict[str, Any]] = field(default_factory=list)
     turns: list[dict[str, Any]] = field(default_factory=list)
     requests_sent: list[tuple[float, str]] = field(default_factory=list)
@@ -248,8 +251,10 @@ def reply_start(
 class Sampler:
     """Resident memory of the processes and the store's size, every SAMPLE_EVERY_S on the run's clock."""
 
-    def __init__(self, soak: Soak, pids: dict[str, int | None], store: Path) -> None:
-        self.soak, self.pids, self.store = soak, pids, store
+    def __init__(
+        self, soak: Soak, pids: dict[str, int | None], store: Path, prefect_home: Path | None
+    ) -> None:
+        self.soak, self.pids, self.store, self.prefect_home = soak, pids, store, prefect_home
         self.start = time.monotonic()
         self._stop = threading.Event()
         threading.Thread(target=self._loop, daemon=True).start()
@@ -265,6 +270,8 @@ class Sampler:
             if pid is not None:
                 self.soak.rss_mb[name].append((at, tree_rss_mb(pid)))
         self.soak.store_mb.append((at, round(folder_mb(self.store), 2)))
+        if self.prefect_home is not None:  # the server's database and logs
+            self.soak.prefect_home_mb.append((at, round(folder_mb(self.prefect_home), 2)))
 
     def _loop(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY_S if self.soak.store_mb else 0):
@@ -303,7 +310,12 @@ class FriendRequests:
 
 
 def run_soak(
-    settings: MachineSettings, hours: float, with_social: bool, scratch: Path, seed: int = 0
+    settings: MachineSettings,
+    hours: float,
+    with_social: bool,
+    scratch: Path,
+    seed: int = 0,
+    memory_report: bool = False,
 ) -> dict[str, Any]:
     """The soak itself; returns what it measured and its verdicts."""
     duration = hours * 3600
@@ -322,6 +334,7 @@ def run_soak(
                 "MACHINE_AUDIO__INPUT_DEVICE": f"pulse:{sinks['user']}.monitor",
                 "MACHINE_AUDIO__OUTPUT_DEVICE": f"pulse:{sinks['bot']}",
                 "MEMORY_STORE_PATH": str(memory_path),
+                **({"MACHINE_MEMORY_REPORT_S": "60", "PYTHONTRACEMALLOC": "1"} if memory_report else {}),
             },
             scratch / "runtime.log",
         )
@@ -337,7 +350,7 @@ def run_soak(
             "serve": served.pid if served else None,
             "prefect_server": server_pid,
         }
-        sampler = Sampler(soak, pids, memory_path)
+        sampler = Sampler(soak, pids, memory_path, scratch / "prefect-home" if with_social else None)
         stack.callback(sampler.stop)
         requests = FriendRequests(fake, soak, duration) if fake is not None else None
         talk = Talk(sinks["user"], user, bot, [noise(scratch, 2.0 + i, seed=i) for i in range(3)], seed)
@@ -466,11 +479,19 @@ def verdicts(
         "first_token_median_s_by_third": [_round(v, 3) for v in thirds_medians(first_token, duration)],
         "memory": memory,
         "store_mb_start": soak.store_mb[0][1] if soak.store_mb else None,
+        "store_mb_end": soak.store_mb[-1][1] if soak.store_mb else None,
+        "prefect_home_mb": [soak.prefect_home_mb[0][1], soak.prefect_home_mb[-1][1]]
+        if soak.prefect_home_mb
+        else None,
         "store_mb_before_forget": round(store_before_forget, 2),
         "store_mb_after_forget": round(store_after_forget, 2),
         "runtime_stopped_in_s": stopped_in,
         "social": social_result,
-        "samples": {"rss_mb": soak.rss_mb, "store_mb": soak.store_mb},
+        "samples": {
+            "rss_mb": soak.rss_mb,
+            "store_mb": soak.store_mb,
+            "prefect_home_mb": soak.prefect_home_mb,
+        },
         "spoken": soak.spoken,
         "turn_records": soak.turns,
     }
@@ -515,6 +536,9 @@ def main() -> int:
     parser.add_argument(
         "--no-social", action="store_true", help="the runtime alone, without Prefect and flows"
     )
+    parser.add_argument(
+        "--memory-report", action="store_true", help="the runtime logs its memory every minute"
+    )
     parser.add_argument("--config", type=Path)
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "soak.json")
     args = parser.parse_args()
@@ -525,19 +549,20 @@ def main() -> int:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        result = run_soak(settings, args.hours, not args.no_social, scratch)
+        result = run_soak(settings, args.hours, not args.no_social, scratch, memory_report=args.memory_report)
     finally:
         logs = {name: (scratch / name) for name in ("runtime.log", "serve.log")}
-        kept = {
-            name: path.read_text(encoding="utf-8")[-4000:] for name, path in logs.items() if path.exists()
-        }
+        texts = {name: path.read_text(encoding="utf-8") for name, path in logs.items() if path.exists()}
+        kept = {name: text[-4000:] for name, text in texts.items()}
+        reports = [line for line in texts.get("runtime.log", "").splitlines() if "memory: rss" in line]
         shutil.rmtree(scratch, ignore_errors=True)
     result["log_tails"] = kept
+    result["memory_reports"] = reports
     print(table(result))
     brief = {
         key: value
         for key, value in result.items()
-        if key not in ("samples", "spoken", "turn_records", "log_tails")
+        if key not in ("samples", "spoken", "turn_records", "log_tails", "memory_reports")
     }
     print(json.dumps(brief, indent=2))
     write_result(

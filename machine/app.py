@@ -48,6 +48,7 @@ from machine.ports import (
     VoiceActivity,
     VoiceEmbedder,
 )
+from machine.process.memory_report import MemoryReporter
 from machine.process.osc_control import OscControl
 from machine.process.stop_signals import StopSignals
 from machine.reply.checks import ReplyChecker
@@ -239,6 +240,8 @@ def open_app(
     parts = parts or Parts()
     with ExitStack() as stack:
         signals = stack.enter_context(StopSignals())
+        if settings.memory_report_s is not None:
+            stack.callback(MemoryReporter(settings.memory_report_s).start().stop)
         opened = io.open(settings, stack)
         forget: Callable[[], None] | None = None
         embedder = parts.embedder

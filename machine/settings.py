@@ -343,6 +343,9 @@ class MachineSettings(EnvOverFile):
     bot_name: str = Field("Celeste", min_length=1, max_length=40)
     persona_file: Path = Path("persona.md")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    memory_report_s: float | None = Field(None, ge=1.0)
+    """Log where the process's memory is every this many seconds (None: never); see
+    `machine/process/memory_report.py`."""
     memory_block: str = Field("celeste", pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
     audio: LiveAudioSettings = LiveAudioSettings()
     endpointing: EndpointingSettings = EndpointingSettings()

@@ -9,7 +9,7 @@ import pytest
 
 from machine.crowd.attribution import Crowd
 from machine.crowd.policy import ReplyPolicy, says_name
-from machine.crowd.speakers import SpeakerTracker
+from machine.crowd.speakers import MAX_SPEAKERS, SpeakerTracker
 from machine.ports import Exchange, FloatAudio, MemoryContext
 from machine.reply.thinking import build_messages
 from machine.settings import ReplyPolicySettings
@@ -78,6 +78,21 @@ def test_voices_are_told_apart_and_a_speaker_is_named_when_they_say_it() -> None
     tracker.forget()
     assert tracker.speakers == ()
     assert tracker.identify(voice(2, 0.3, 2)).label == "speaker 1", "a new session starts over"
+
+
+def test_a_busy_evening_keeps_the_voices_heard_most_recently() -> None:
+    tracker = SpeakerTracker(threshold=0.75)
+    regular = tracker.identify(voice(1), "I'm Robin")
+    for seed in range(2, MAX_SPEAKERS + 40):  # passers-by, each heard once; Robin speaks now and then
+        tracker.identify(voice(seed))
+        if seed % 10 == 0:
+            assert tracker.identify(voice(1, 0.1, seed)) is regular
+    assert len(tracker.speakers) == MAX_SPEAKERS
+    assert regular in tracker.speakers
+    assert tracker.identify(voice(2)).label == f"speaker {MAX_SPEAKERS + 40}", (
+        "a forgotten voice is new again"
+    )
+    assert [s.number for s in tracker.speakers] == sorted(s.number for s in tracker.speakers)
 
 
 @pytest.mark.parametrize(

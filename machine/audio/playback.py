@@ -72,14 +72,22 @@ class DeviceSink:
         silence = np.zeros(self._block, dtype=np.float32)
         clock = SampleClock()  # maps seconds of the stream to when they reach the device
         handed = 0  # frames handed to the stream, silence included
+        period = self._block / stream_rate
+        filling, last_call = True, 0.0
 
         def next_block(
             data: bytes | None, frames: int, timing: dict[str, Any], status: int
         ) -> tuple[bytes, int]:
-            nonlocal handed
+            nonlocal handed, filling, last_call
+            now = time.monotonic()
+            # A new stream first fills the device's buffer, callbacks back to back, PulseAudio's ALSA
+            # plugin flagging each as an underflow (nothing was written yet): nothing was playing, so
+            # those are no underruns; the first callback a block period after the last ends the filling.
+            filling = filling and (last_call == 0.0 or now - last_call < period / 2)
+            last_call = now
             if status & pyaudio.paOutputUnderflow:
                 clock.restart()  # the device played silence of its own: the count no longer matches the time
-                if self._in_reply:
+                if self._in_reply and not filling:
                     self._underruns += 1
             start_s = handed / stream_rate
             handed += self._block

@@ -8,6 +8,9 @@ threshold is measured on the crowd benchmark's voices (`bench/crowd.py`).
 A speaker who says their name ("I'm Robin", "my name is Robin", "call me Robin") is called by it from then
 on. Embeddings are biometric: they live here, in memory, for the session only; `forget()` drops them all
 (a session reset or expiry), and nothing here is written anywhere.
+
+A session in a busy world can hear hundreds of voices over an evening: at most `MAX_SPEAKERS` are kept,
+the one heard least recently making room for a new voice (numbers are never reused).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import numpy as np
 
 from machine.shared.names import name_said
 
-__all__ = ["Speaker", "SpeakerTracker"]
+__all__ = ["MAX_SPEAKERS", "Speaker", "SpeakerTracker"]
+
+MAX_SPEAKERS = 64
+"""Voices kept per session (each a 256-float mean): the least recently heard goes first."""
 
 
 @dataclass
@@ -44,11 +50,12 @@ class SpeakerTracker:
         self._threshold = threshold
         self._bot_name = bot_name
         self._speakers: list[Speaker] = []
+        self._numbered = 0
 
     @property
     def speakers(self) -> tuple[Speaker, ...]:
-        """Everyone heard in this session, in order of first appearance."""
-        return tuple(self._speakers)
+        """Everyone heard in this session (at most `MAX_SPEAKERS`), in order of first appearance."""
+        return tuple(sorted(self._speakers, key=lambda speaker: speaker.number))
 
     def identify(self, embedding: np.ndarray, transcript: str = "", learn: bool = True) -> Speaker:
         """Who said an utterance with this voice (a known speaker, or a new one), learning the voice and a
@@ -60,11 +67,16 @@ class SpeakerTracker:
                 best, best_similarity = speaker, similarity
         name = name_said(transcript, self._bot_name)
         if best is None or best_similarity < self._threshold:
-            best = Speaker(number=len(self._speakers) + 1, voice=np.zeros_like(embedding))
+            best = Speaker(number=self._numbered + 1, voice=np.zeros_like(embedding))
             if learn:
+                self._numbered += 1
+                if len(self._speakers) >= MAX_SPEAKERS:
+                    del self._speakers[0]  # heard least recently (see below)
                 self._speakers.append(best)
         if not learn:
             return Speaker(best.number, name or best.name, best.utterances)
+        self._speakers.remove(best)  # the list runs from least to most recently heard
+        self._speakers.append(best)
         best.voice = (best.voice * best.utterances + embedding) / (best.utterances + 1)
         best.utterances += 1
         if name is not None:
@@ -76,3 +88,4 @@ class SpeakerTracker:
         for speaker in self._speakers:
             speaker.voice = np.zeros(0, dtype=np.float32)
         self._speakers.clear()
+        self._numbered = 0
