@@ -19,9 +19,17 @@ def _with_prefect_tasks(batch: FriendRequestBatch) -> BatchSummary:
 
 
 @flow(name="friend-requests", persist_result=True)
-def friend_requests(start_jitter_s: float = 0.0) -> BatchSummary:
+def friend_requests(start_jitter_s: float = 0.0, slot_wait_s: float | None = None) -> BatchSummary:
     """Process the bot's pending VRChat friend requests (the scheduled deployment).
 
     `start_jitter_s`: wait a random 0..N seconds first, so runs do not hit VRChat on fixed clock ticks.
+    `slot_wait_s`: how long to wait for another social run to finish (default `flows.busy_wait_s`; a
+    follow-up run after a skip waits longer, see :mod:`flows.orchestration.follow_up`).
     """
-    return run_scheduled(_with_prefect_tasks, start_jitter_s, key="friend-requests", title="Friend requests")
+    return run_scheduled(
+        _with_prefect_tasks,
+        start_jitter_s,
+        key="friend-requests",
+        title="Friend requests",
+        slot_wait_s=slot_wait_s,
+    )

@@ -19,6 +19,13 @@ def _with_prefect_tasks(batch: FriendRequestBatch) -> BatchSummary:
 
 
 @flow(name="group-invites", persist_result=True)
-def group_invites(start_jitter_s: float = 0.0) -> BatchSummary:
-    """Send the open group invites (those an earlier run could not finish)."""
-    return run_scheduled(_with_prefect_tasks, start_jitter_s, key="group-invites", title="Group invites")
+def group_invites(start_jitter_s: float = 0.0, slot_wait_s: float | None = None) -> BatchSummary:
+    """Send the open group invites (those an earlier run could not finish); the parameters are those of
+    :func:`flows.orchestration.friend_requests.friend_requests`."""
+    return run_scheduled(
+        _with_prefect_tasks,
+        start_jitter_s,
+        key="group-invites",
+        title="Group invites",
+        slot_wait_s=slot_wait_s,
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prefect.settings import Settings
 
 from companion_settings import ConfigError
 from flows.domain.settings import default_data_dir, load_settings
@@ -42,3 +45,15 @@ def test_a_wrong_value_is_named(tmp_path: Path, yaml_text: str, named: str) -> N
     config.write_text(yaml_text, encoding="utf-8")
     with pytest.raises(ConfigError, match=named.replace(".", r"\.").replace("(", r"\(")):
         load_settings(config)
+
+
+def test_a_prefect_server_started_here_deletes_old_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prefect server start` in the project folder reads pyproject.toml's [tool.prefect]: finished flow
+    runs (with their logs and artifacts) and events are deleted after a week, so the server's database
+    does not grow for ever (Prefect's default deletes events only)."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    for name in [name for name in os.environ if name.startswith("PREFECT_SERVER_SERVICES_DB_VACUUM")]:
+        monkeypatch.delenv(name)
+    vacuum = Settings().server.services.db_vacuum
+    assert {"flow_runs", "events"} <= vacuum.enabled_vacuum_types
+    assert vacuum.retention_period <= timedelta(days=7)

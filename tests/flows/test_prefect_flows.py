@@ -21,7 +21,13 @@ from fake_vrchat import FakeVRChat, Fault
 from flow_harness import GROUP_ID, SCREENING, FakeClock, FakeSecrets, populate, run_batch, settings_for
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    DeploymentFilter,
+    DeploymentFilterId,
+)
+from prefect.deployments.runner import RunnerDeployment
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import (
     PREFECT_LOCAL_STORAGE_PATH,
@@ -34,7 +40,8 @@ from flows.composition import open_batch
 from flows.domain.friend_requests import process_friend_requests
 from flows.domain.ledger import FriendLedger
 from flows.domain.summary import BatchSummary
-from flows.orchestration.exclusive import social_slot
+from flows.orchestration.exclusive import LEASE_S, social_slot
+from flows.orchestration.follow_up import FOLLOW_UP_WAIT_S
 from flows.orchestration.friend_requests import friend_requests
 from flows.orchestration.group_invites import group_invites
 from flows.orchestration.tasks import PREFECT_STEPS
@@ -229,6 +236,32 @@ def test_a_run_that_finds_another_working_skips_and_says_so(
     assert state.result().outcome.startswith("skipped: another")
     assert fake.requests == []
     assert any("skipped: another" in artifact.data for artifact in asyncio.run(_artifacts("group-invites")))
+
+
+def test_a_skipped_deployment_run_leaves_one_follow_up_that_waits_out_a_killed_holders_lease(
+    prefect_storage: Path, flow_env: Path, fake: FakeVRChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pushed request whose run finds the slot held (by a run killed a minute ago, say) is not left
+    for the 30-minute schedule: the skipped run asks for a follow-up of its deployment that waits for the
+    slot as long as a lease can outlive its holder; two skips close together ask for one."""
+    populate(fake, valid=1, abusive=0)
+    monkeypatch.setenv("FLOWS_BUSY_WAIT_S", "1")
+    runner = friend_requests.to_deployment(name="friend-requests")
+    assert isinstance(runner, RunnerDeployment)
+    deployment = runner.apply()
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(deployment))  # as in a served run
+    with social_slot(wait_s=10.0) as held:
+        assert held
+        skips = [friend_requests(start_jitter_s=0.0, return_state=True) for _ in range(2)]
+    with get_client(sync_client=True) as client:
+        queued = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment]))
+        )
+    assert [run.parameters for run in queued] == [{"start_jitter_s": 0.0, "slot_wait_s": FOLLOW_UP_WAIT_S}]
+    assert queued[0].state is not None and queued[0].state.is_scheduled()
+    assert all(f"follow-up run {queued[0].id}" in skip.result().outcome for skip in skips)
+    assert FOLLOW_UP_WAIT_S > LEASE_S
+    assert fake.friends == set(), "the follow-up does the work, not the skipped runs"
 
 
 def _readable(data: bytes) -> bytes:
