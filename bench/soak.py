@@ -16,8 +16,9 @@ the processes: resident memory of the runtime, of `serve` (with its flow-run chi
 Prefect server every 10 s; the reply start (the last loud 20 ms of the utterance to the first loud 20 ms
 on the bot's sink); the runtime's turn records (its stdout); the fake's accept arrival times; the memory
 store's size on disk. At the end the bot is asked to forget (SIGUSR1) and the store measured again.
---memory-report has the runtime log where its memory is every minute (machine.memory_report_s, with
-tracemalloc on: slower), kept in the JSON as `memory_reports`.
+--memory-report has the runtime log where its memory is every minute (machine.memory_report_s: resident
+size and glibc malloc's figures; with PYTHONTRACEMALLOC=1 in the environment also Python's allocations,
+which slows every turn and costs hundreds of MB), kept in the JSON as `memory_reports`.
 
 Prints a table over time and the verdicts (issue #26's goals), writes bench/results/soak.json.
 """
@@ -334,7 +335,7 @@ def run_soak(
                 "MACHINE_AUDIO__INPUT_DEVICE": f"pulse:{sinks['user']}.monitor",
                 "MACHINE_AUDIO__OUTPUT_DEVICE": f"pulse:{sinks['bot']}",
                 "MEMORY_STORE_PATH": str(memory_path),
-                **({"MACHINE_MEMORY_REPORT_S": "60", "PYTHONTRACEMALLOC": "1"} if memory_report else {}),
+                **({"MACHINE_MEMORY_REPORT_S": "60"} if memory_report else {}),
             },
             scratch / "runtime.log",
         )

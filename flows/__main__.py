@@ -28,15 +28,16 @@ from flows.orchestration.deployments import PREFECT_YAML, read_deployments, runn
 from flows.orchestration.friend_requests import friend_requests
 from flows.orchestration.group_invites import group_invites
 from flows.orchestration.pipeline_events import listen
-from flows.orchestration.serving import serve_deployments
+from flows.orchestration.serving import interrupt, serve_deployments
 
 
 def _ctrl_break_stops() -> None:
-    """Ctrl-Break (Windows) stops `serve` and `listen` as Ctrl-C does, by raising KeyboardInterrupt, instead
-    of ending the process at once; where there is no SIGBREAK, nothing changes."""
+    """Ctrl-Break (Windows) stops `serve` and `listen` as Ctrl-C does, by raising KeyboardInterrupt (within
+    `flows.orchestration.serving.STOP_S`), instead of ending the process at once; where there is no
+    SIGBREAK, nothing changes."""
     ctrl_break = getattr(signal, "SIGBREAK", None)
     if ctrl_break is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(ctrl_break, signal.default_int_handler)
+        signal.signal(ctrl_break, interrupt)
 
 
 def _serve(args: argparse.Namespace) -> int:

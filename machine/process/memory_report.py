@@ -3,8 +3,9 @@
 With `machine.memory_report_s` set, a thread logs one line every that many seconds: the resident size,
 what glibc's malloc holds (in use, and free but kept: fragmentation) and has mapped directly, Python's
 own allocations when tracemalloc runs (`PYTHONTRACEMALLOC=1`), with the source lines whose allocations
-grew most since the first report. Nothing of what the bot hears or says is in it: sizes and file names
-only. Off by default; `bench/soak.py --memory-report` turns it on.
+grew most since the first report (one interval after the start, the models loaded). Nothing of what the
+bot hears or says is in it: sizes and file names only. Off by default; `bench/soak.py --memory-report`
+turns it on.
 """
 
 from __future__ import annotations
@@ -102,9 +103,11 @@ class MemoryReporter:
         return self
 
     def _run(self) -> None:
-        baseline = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
+        baseline: tracemalloc.Snapshot | None = None
         while not self._stop.wait(self._every_s):
             log.info("memory: %s", report_line(baseline))
+            if baseline is None and tracemalloc.is_tracing():
+                baseline = tracemalloc.take_snapshot()
 
     def stop(self) -> None:
         """Stop reporting."""

@@ -22,9 +22,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_RUNNING: dict[str, subprocess.Popen[bytes]] = {}
+
+
+def kill_server(env: dict[str, str]) -> None:
+    """Take the server of `env` away at once (SIGKILL), as a crash or a closed terminal would."""
+    server = _RUNNING.pop(env["PREFECT_API_URL"])
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+
+
 @contextmanager
 def prefect_server(home: Path, **settings: str) -> Iterator[dict[str, str]]:
-    """Yields the environment that reaches the server (`PREFECT_API_URL` and the given settings)."""
+    """Yields the environment that reaches the server (`PREFECT_API_URL` and the given settings); stopped
+    at the end unless `kill_server` took it away."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
@@ -54,9 +65,11 @@ def prefect_server(home: Path, **settings: str) -> Iterator[dict[str, str]]:
                 pass
             assert time.monotonic() < deadline, "the Prefect server did not start"
             time.sleep(0.5)
+        _RUNNING[url] = server
         yield env
     finally:
-        stop_process_group(server)
+        if _RUNNING.pop(url, None) is not None:
+            stop_process_group(server)
         log.close()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import flows.__main__ as command
+from flows.orchestration import serving as serving_module
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGBREAK is simulated with SIGUSR2, which Windows lacks")
@@ -30,6 +31,8 @@ def test_ctrl_break_interrupts_as_ctrl_c_does(monkeypatch: pytest.MonkeyPatch, a
 
     monkeypatch.setattr(command, "serve_deployments", serving)
     monkeypatch.setattr(command, "listen", listening)
+    bounded: list[float] = []  # the real one would end this process a few seconds later
+    monkeypatch.setattr(serving_module, "leave_within", bounded.append)
     before = signal.getsignal(signal.SIGUSR2)
     signal.signal(signal.SIGUSR2, lambda signum, frame: pressed.append("ended at once"))  # the default
     try:
@@ -41,3 +44,4 @@ def test_ctrl_break_interrupts_as_ctrl_c_does(monkeypatch: pytest.MonkeyPatch, a
     finally:
         signal.signal(signal.SIGUSR2, before)
     assert pressed == argv
+    assert bounded == [serving_module.STOP_S], "the stop that Ctrl-Break starts is bounded"

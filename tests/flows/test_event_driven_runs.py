@@ -1,7 +1,8 @@
 """Event-driven runs end to end: `prefect server start`, `python -m flows serve` (the friend-requests
 deployment with its trigger from prefect.yaml, no schedule, and the pipeline listener) and the fake VRChat
 with its websocket. A friend request pushed on the pipeline is accepted within 15 s, also after the
-connection was dropped. Takes about a minute (the server and the served process start)."""
+connection was dropped; with the Prefect server gone, `serve` stops within seconds of SIGTERM. Takes
+about a minute (the server and the served process start)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from fake_vrchat import FakeVRChat
 from flow_harness import GROUP_ID, FakeSecrets, good_user
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect_server import prefect_server, stop_process_group
+from prefect_server import kill_server, prefect_server, stop_process_group
 
 from flows.orchestration.deployments import PREFECT_YAML
+from flows.orchestration.serving import STOP_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.posix]
 
@@ -104,11 +106,24 @@ def test_a_friend_request_heard_on_the_pipeline_is_accepted_within_15_s(
             second = good_user(2)
             took_second = _wait_for_friend(fake, second.id, log, lambda: fake.add_notification(second))
             _wait(lambda: second.id in fake.invite_posts, 30, "the new friend was never invited", log)
+
+            kill_server(env)  # the server goes away; then serve is asked to stop
+            time.sleep(1.0)
+            asked = time.monotonic()
+            served.terminate()
+            try:
+                served.wait(timeout=60)
+            finally:
+                stopped_in = time.monotonic() - asked
         finally:
-            stop_process_group(served)
+            if served.poll() is None:
+                stop_process_group(served)
     print(f"accepted {took_first:.1f} s and {took_second:.1f} s after the request was sent")
+    print(f"stopped {stopped_in:.1f} s after SIGTERM with the Prefect server gone")
     assert took_first <= WITHIN_S and took_second <= WITHIN_S, (took_first, took_second)
     assert fake.invite_posts == {first.id: 1, second.id: 1}
+    assert stopped_in <= STOP_S + 5.0, f"serve took {stopped_in:.0f} s to stop:\n{log.read_text()[-3000:]}"
+    assert served.returncode == 0, log.read_text()[-3000:]
 
 
 def _wait_for_friend(fake: FakeVRChat, user_id: str, log: Path, send: Callable[[], object]) -> float:
