@@ -48,6 +48,7 @@ from machine.ports import (
     VoiceActivity,
     VoiceEmbedder,
 )
+from machine.process.malloc_arenas import FreeMemoryReturner
 from machine.process.memory_report import MemoryReporter
 from machine.process.osc_control import OscControl
 from machine.process.stop_signals import StopSignals
@@ -236,8 +237,15 @@ def open_app(
     ends.
 
     `fresh` forgets the memory block's session before the conversation starts; `stop`, once set, ends
-    the run as a stop signal would."""
+    the run as a stop signal would. After a turn, the memory malloc keeps free goes back to the system
+    (:class:`FreeMemoryReturner`), so the resident size stays flat over an evening."""
     parts = parts or Parts()
+    returner = FreeMemoryReturner()
+
+    def turn_ended(record: TurnRecord) -> None:
+        on_turn(record)
+        returner.after_turn()
+
     with ExitStack() as stack:
         signals = stack.enter_context(StopSignals())
         if settings.memory_report_s is not None:
@@ -255,10 +263,10 @@ def open_app(
         if forget is not None and opened.interactive and settings.control.enabled:
             control = stack.enter_context(OscControl(settings.control))
         if parts.conversation is not None:
-            runtime: Conversation = parts.conversation(memory, opened.sink, on_turn)
+            runtime: Conversation = parts.conversation(memory, opened.sink, turn_ended)
         else:
             runtime = build_runtime(
-                settings, memory, opened.sink, on_turn, opened.playback_levels, embedder, parts
+                settings, memory, opened.sink, turn_ended, opened.playback_levels, embedder, parts
             )
         source = opened.source(runtime)
         signals.attach(runtime, forget)

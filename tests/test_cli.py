@@ -14,6 +14,7 @@ import pytest
 import soundfile
 from chat_fakes import ConversationStandIn, RecentWindow
 
+from machine import app as app_module
 from machine.__main__ import main
 from machine.app import Parts
 from machine.ports import AudioChunk, AudioSource
@@ -179,6 +180,35 @@ class _LoudnessRuntime(ConversationStandIn):
     def run(self, source: AudioSource, on_listening: Callable[[], None] = lambda: None) -> list[TurnRecord]:
         source.run(self._deliver, self._wait_for_turn, threading.Event())
         return []
+
+
+def test_after_each_turn_the_free_memory_goes_back_to_the_system(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        def after_turn(self) -> None:
+            seen.append("trim")
+
+    monkeypatch.setattr(app_module, "FreeMemoryReturner", Recorder)
+    loud = np.random.default_rng(0).normal(0.0, 0.1, 16_000).astype(np.float32)
+    folder = tmp_path / "questions"
+    folder.mkdir()
+    for name in ("q1.wav", "q2.wav"):
+        soundfile.write(str(folder / name), loud, 16_000)
+
+    def counted(on_turn: Callable[[TurnRecord], None]) -> _LoudnessRuntime:
+        def reported(record: TurnRecord) -> None:
+            seen.append("turn")
+            on_turn(record)
+
+        return _LoudnessRuntime(reported)
+
+    parts = Parts(memory=RecentWindow(2), conversation=lambda memory, sink, on_turn: counted(on_turn))
+
+    assert main(["--input", str(folder), "--output", str(tmp_path / "out"), "--fast"], parts) == 0
+    assert seen == ["turn", "trim", "turn", "trim"]
 
 
 def test_files_without_speech_are_named_and_turns_jsonl_is_always_written(

@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import time
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +36,32 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     done = bool(mallopt(_M_ARENA_MAX, arenas))
     log.debug("malloc arenas capped at %d: %s", arenas, done)
     return done
+
+
+class FreeMemoryReturner:
+    """Hands the memory glibc's malloc keeps free back to the operating system (`malloc_trim(0)`), at most
+    every `every_s` seconds: call `after_turn` when a turn has ended.
+
+    A turn's peaks (a long prompt, a long reply, a long utterance) are freed after it, but malloc keeps
+    most of that memory for later, scattered between live blocks; over the turns the kept memory grows
+    with each new high-water mark. In `bench/soak.py --memory-report` the resident size grew 41 MB in
+    seven minutes while malloc's memory in use stayed flat (676 → 677 MB) and its free-but-kept memory
+    grew 33 MB (433 → 466 MB). Elsewhere than glibc this does nothing."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self._every_s = every_s
+        self._last = float("-inf")
+        name = ctypes.util.find_library("c")
+        try:
+            self._trim = ctypes.CDLL(name).malloc_trim if name else None
+        except (OSError, AttributeError):  # not glibc
+            self._trim = None
+
+    def after_turn(self) -> None:
+        """Trim, unless the last trim was less than `every_s` ago."""
+        now = time.monotonic()
+        if self._trim is None or now - self._last < self._every_s:
+            return
+        self._last = now
+        self._trim(0)
+        log.debug("free memory handed back in %.0f ms", 1000 * (time.monotonic() - now))
