@@ -32,8 +32,14 @@ PACKAGES := machine companion_settings flows memory_store
 run: $(STAMP)
 	$(PY) -m machine demo
 
-test: $(STAMP) lint typecheck
-	$(PY) -m pytest --durations=25
+# The three-minute soak (tests/test_soak.py: a live runtime process, its memory sampled between turns) runs
+# beside lint, the type checks and the first tests, as it waits on real time; its output follows the rest.
+test: $(STAMP)
+	@mkdir -p out
+	$(PY) -m pytest -p no:cacheprovider tests/test_soak.py > out/soak-test.log 2>&1 & soak=$$!; \
+	$(MAKE) --no-print-directory lint typecheck && $(PY) -m pytest --durations=25 --ignore=tests/test_soak.py; \
+	status=$$?; wait $$soak; soak_status=$$?; cat out/soak-test.log; \
+	exit $$(( status != 0 || soak_status != 0 ))
 
 lint: $(STAMP)
 	$(UV) lock --check
