@@ -98,12 +98,14 @@ def serve_deployments(prefect_yaml: Path, limit: int | None, listen_to_pipeline:
     runner = _BoundedStopRunner(limit=limit, query_seconds=POLL_S)
     for deployment in deployments:
         runner.add_deployment(deployment)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, interrupt)  # asyncio leaves a handler of our own in place
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, interrupt) if main_thread else None  # asyncio keeps our own
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         log.info("stopped")
     finally:
         stop.set()
+        if main_thread and before is not None:
+            signal.signal(signal.SIGINT, before)
     return 0

@@ -84,6 +84,19 @@ def test_the_served_runner_asks_for_new_runs_every_two_seconds(monkeypatch: pyte
     given: dict[str, object] = {}
     monkeypatch.setattr(serving, "ensure_social_limit", lambda: None)
     monkeypatch.setattr(serving, "ensure_crash_detection", lambda: None)
-    monkeypatch.setattr(serving, "serve", lambda *deployments, **options: given.update(options))
+
+    class Runner:
+        def __init__(self, **options: object) -> None:
+            given.update(options)
+
+        def add_deployment(self, deployment: object) -> None:
+            given.setdefault("deployments", 0)
+            given["deployments"] = int(str(given["deployments"])) + 1
+
+        async def start(self) -> None:
+            given["started"] = True
+
+    monkeypatch.setattr(serving, "_BoundedStopRunner", Runner)
     assert serving.serve_deployments(PREFECT_YAML, limit=None, listen_to_pipeline=False) == 0
     assert given["query_seconds"] == serving.POLL_S <= 2.0
+    assert given["started"] and given["deployments"] == 3
