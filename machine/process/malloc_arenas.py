@@ -13,10 +13,23 @@ import ctypes.util
 import logging
 import os
 import time
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
+
+
+def glibc_function(name: str) -> Any | None:
+    """The C library's function `name` (e.g. "mallopt"), or None where the library has none (musl, macOS,
+    Windows: not glibc)."""
+    library = ctypes.util.find_library("c")
+    if library is None:
+        return None
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
@@ -25,13 +38,8 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     An explicit ``MALLOC_ARENA_MAX`` in the environment wins; elsewhere than glibc this does nothing."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+    mallopt = glibc_function("mallopt")
+    if mallopt is None:
         return False
     done = bool(mallopt(_M_ARENA_MAX, arenas))
     log.debug("malloc arenas capped at %d: %s", arenas, done)
@@ -54,11 +62,7 @@ class FreeMemoryReturner:
     def __init__(self, every_s: float = 5.0) -> None:
         self._every_s = every_s
         self._last = float("-inf")
-        name = ctypes.util.find_library("c")
-        try:
-            self._trim = ctypes.CDLL(name).malloc_trim if name else None
-        except (OSError, AttributeError):  # not glibc
-            self._trim = None
+        self._trim = glibc_function("malloc_trim")
 
     def after_turn(self) -> None:
         """Trim, unless the last trim was less than `every_s` ago."""

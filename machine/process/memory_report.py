@@ -11,13 +11,14 @@ turns it on.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 import tracemalloc
 from dataclasses import dataclass
 
 import psutil
+
+from machine.process.malloc_arenas import glibc_function
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,7 @@ class MallocFigures:
 
 def malloc_figures() -> MallocFigures | None:
     """glibc's `mallinfo2` (2.33 and later) in MB; None elsewhere."""
-    name = ctypes.util.find_library("c")
-    try:
-        mallinfo2 = ctypes.CDLL(name).mallinfo2 if name else None
-    except (OSError, AttributeError):
-        return None
+    mallinfo2 = glibc_function("mallinfo2")
     if mallinfo2 is None:
         return None
     mallinfo2.restype = _MallInfo2
