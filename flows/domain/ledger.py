@@ -291,10 +291,7 @@ class FriendLedger:
         sent now arrives at least `window_s` after every request no longer counted. Earlier attempts for
         the same notification have been answered by now (the gateway retries after an answer)."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE accept_attempts SET settled_at = ? WHERE notification_id = ? AND settled_at IS NULL",
-                (now, notification_id),
-            )
+            self._settle(db, notification_id, now)
             db.execute(
                 "DELETE FROM accept_attempts WHERE COALESCE(settled_at, at + ?) <= ?",
                 (in_flight_s, now - window_s),
@@ -316,10 +313,14 @@ class FriendLedger:
     def settle_accept_attempts(self, notification_id: str, now: float) -> None:
         """Record that the accept requests for `notification_id` have their answers (or failed) by `now`."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE accept_attempts SET settled_at = ? WHERE notification_id = ? AND settled_at IS NULL",
-                (now, notification_id),
-            )
+            self._settle(db, notification_id, now)
+
+    @staticmethod
+    def _settle(db: sqlite3.Connection, notification_id: str, now: float) -> None:
+        db.execute(
+            "UPDATE accept_attempts SET settled_at = ? WHERE notification_id = ? AND settled_at IS NULL",
+            (now, notification_id),
+        )
 
     def accept_attempts(self) -> list[tuple[float, float | None]]:
         """(sent at, answered by) of the accept requests that may still count in the window."""
