@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shutil
 import sys
 import time
@@ -50,14 +51,16 @@ def speak_questions(settings: MachineSettings, scratch: Path, count: int) -> lis
     return questions
 
 
-def latency(user: list[tuple[float, float]], bot: list[tuple[float, float]], since: float) -> float | None:
-    """From the last loud 20 ms on the user's sink after `since` to the first loud 20 ms on the bot's
-    sink after it (None when the bot said nothing)."""
-    spoken = [at for at, level in user if at >= since and level > _VOICED_DB]
+def latency(
+    user: list[tuple[float, float]], bot: list[tuple[float, float]], since: float, until: float = math.inf
+) -> float | None:
+    """From the last loud 20 ms on the user's sink in [`since`, `until`) to the first loud 20 ms on the
+    bot's sink after it and before `until` (None when the bot said nothing)."""
+    spoken = [at for at, level in user if since <= at < until and level > _VOICED_DB]
     if not spoken:
         return None
-    replied = [at for at, level in bot if at > spoken[-1] and level > _VOICED_DB]
-    return round(replied[0] - spoken[-1], 4) if replied else None
+    replied = next((at for at, level in bot if spoken[-1] < at < until and level > _VOICED_DB), None)
+    return None if replied is None else round(replied - spoken[-1], 4)
 
 
 def converse_live(

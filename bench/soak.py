@@ -46,6 +46,7 @@ from typing import Any
 import from_tests
 import numpy as np
 import psutil
+from live_latency import latency
 from soak_measures import busiest_window, growth_mb_per_min, range_mb, thirds_medians
 from turn_latency import machine_description, write_result
 
@@ -66,7 +67,6 @@ RECALL_SET = REPO / "bench" / "data" / "recall_set.json"
 
 WARM_UP_S = 120.0
 SAMPLE_EVERY_S = 10.0
-_LOUD_DB = -45.0
 
 
 @dataclass
@@ -240,18 +240,6 @@ def social(
             log.close()
 
 
-def reply_start(
-    user: list[tuple[float, float]], bot: list[tuple[float, float]], since: float, until: float
-) -> float | None:
-    """From the last loud 20 ms of the user's sink in [since, until) to the first loud 20 ms of the bot's
-    sink after it and before `until` (None when the bot said nothing)."""
-    spoken = [at for at, level in user if since <= at < until and level > _LOUD_DB]
-    if not spoken:
-        return None
-    replied = next((at for at, level in bot if spoken[-1] < at < until and level > _LOUD_DB), None)
-    return None if replied is None else round(replied - spoken[-1], 3)
-
-
 class Sampler:
     """Resident memory of the processes and the store's size, every SAMPLE_EVERY_S on the run's clock."""
 
@@ -410,7 +398,7 @@ class Talk:
             until = time.monotonic()  # the reply is read before the noise
             pulse.play(self.sink, self.rng.choice(self.noises))
         time.sleep(max(0.0, since + gap - time.monotonic()))
-        heard = reply_start(self.user.levels, self.bot.levels, since, until)
+        heard = latency(self.user.levels, self.bot.levels, since, until)
         rss = sampler.soak.rss_mb["runtime"]
         print(
             f"{sampler.clock() / 60:6.1f} min  runtime {rss[-1][1] if rss else 0:7.1f} MB  "
