@@ -5,11 +5,12 @@
 
 A run, top to bottom: signal handling → IO (live devices, recorded files, or parts given) → memory (one
 InfiniMemory block and its session-expiry timer) → forgetting on demand over OSC (live, with the block) →
-the runtime, scheduling its stages:
+eyes (with `machine.vision.enabled`) → the runtime, scheduling its stages:
 
     source → hearing (echo gate, silero-vad, Smart Turn, denoiser) → transcriber (whisperx)
            → whom to answer (voices, reply policy) → replier (memory + chat model + checks)
            → voice (Piper or Coqui, synthesising ahead) → sink
+    screen → eyes (capture thread, reader: chatbox bubbles and nameplates) → typed turns, who is around
 
 Backends (:mod:`machine.backends`) are imported here only, each only when the settings choose it. Tests
 and benchmarks swap a part by giving it in :class:`Parts`, never by patching a builder.
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from machine.backends import bundled_models
 from machine.backends.infinimemory import open_memory
@@ -42,8 +43,10 @@ from machine.ports import (
     ChatModel,
     ConversationMemory,
     FloatAudio,
+    Sight,
     Synthesizer,
     TextEmbedder,
+    TextReader,
     Transcriber,
     VoiceActivity,
     VoiceEmbedder,
@@ -62,6 +65,10 @@ from machine.speak.speaker import Speaker
 from machine.turn_metrics import TurnRecord
 from memory_store import MemoryStoreSettings
 
+if TYPE_CHECKING:  # the eyes (scipy, Pillow, mss, the OCR models) are imported only when vision is on
+    from machine.vision.capture import Grabber
+    from machine.vision.eyes import Eyes
+
 __all__ = [
     "App",
     "Conversation",
@@ -71,6 +78,7 @@ __all__ = [
     "Parts",
     "RecordedAudio",
     "build_chat_model",
+    "build_eyes",
     "build_reply_checker",
     "build_runtime",
     "build_synthesizer",
@@ -120,6 +128,10 @@ class Parts:
     conversation: BuildConversation | None = None
     """Builds what runs instead of the runtime, from the memory, the sink and the turn callback."""
     warm_up: bool = True
+    screen: Callable[[], Grabber] | None = None
+    """With `machine.vision.enabled`: opens what frames come from, instead of the screen."""
+    text_reader: TextReader | None = None
+    """With `machine.vision.enabled`: reads text instead of the bundled OCR models."""
 
 
 @dataclass
@@ -262,12 +274,20 @@ def open_app(
         control = None  # forgetting on demand over OSC: bound now, so a port in use stops before the models
         if forget is not None and opened.interactive and settings.control.enabled:
             control = stack.enter_context(OscControl(settings.control))
+        eyes = build_eyes(settings, parts) if settings.vision.enabled else None
+        if eyes is not None:
+            stack.callback(eyes.stop)
+            if forget is not None:
+                forget = _also(forget, eyes.forget)  # who was seen goes with the session
         if parts.conversation is not None:
             runtime: Conversation = parts.conversation(memory, opened.sink, turn_ended)
         else:
-            runtime = build_runtime(
-                settings, memory, opened.sink, turn_ended, opened.playback_levels, embedder, parts
+            built = build_runtime(
+                settings, memory, opened.sink, turn_ended, opened.playback_levels, embedder, parts, eyes
             )
+            if eyes is not None:
+                eyes.start(built.typed)
+            runtime = built
         source = opened.source(runtime)
         signals.attach(runtime, forget)
         if control is not None and forget is not None:
@@ -275,6 +295,37 @@ def open_app(
         if stop is not None:
             signals.stop_when_set(runtime, stop)
         yield App(runtime, source, signals)
+
+
+def _also(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        then()
+
+    return both
+
+
+def build_eyes(settings: MachineSettings, parts: Parts) -> Eyes:
+    """The capture thread and the reader over the screen (or `parts.screen`), not started yet. A window or
+    monitor that is not there fails here, before the models load (ScreenError says what to set)."""
+    from machine.vision.eyes import Eyes
+
+    vision = settings.vision
+    open_screen = parts.screen
+    if open_screen is None:
+        from machine.vision.screen import Screen
+
+        Screen(vision).close()  # fails now if the window or monitor is not there
+
+        def open_screen() -> Grabber:
+            return Screen(vision)
+
+    reader = parts.text_reader
+    if reader is None:
+        from machine.backends.rapid_ocr import RapidTextReader
+
+        reader = RapidTextReader(vision.threads)
+    return Eyes(vision, open_screen, reader)
 
 
 def build_runtime(
@@ -285,13 +336,15 @@ def build_runtime(
     playback_levels: PlaybackLevels | None = None,
     embedder: TextEmbedder | None = None,
     parts: Parts | None = None,
+    sight: Sight | None = None,
 ) -> Runtime:
     """Load every model named in the settings (or given in `parts`) and connect the stages into a runtime
     that plays into `sink`.
 
     `playback_levels` (what the sink plays, for live audio) turns on the echo gate, and with it barge-in
     when `machine.audio.barge_in` is on. `embedder` (the memory's) lets the bot answer questions about
-    the user from what they told it (`machine.chat_model.memory_answers`)."""
+    the user from what they told it (`machine.chat_model.memory_answers`). `sight` (the eyes) tells the
+    reply and the crowd who is around, and shows a model that sees the bot's view."""
     parts = parts or Parts()
     persona = settings.persona()
     captions = build_captions(settings)  # first: a wrong host fails before the models load
@@ -312,6 +365,7 @@ def build_runtime(
         settings.reply_checks,
         build_reply_checker(settings, persona),
         build_memory_answer(settings, embedder),
+        sight,
     )
     speaker = Speaker(parts.synthesizer or build_synthesizer(settings.synthesizer), sink)
     return Runtime(
@@ -324,7 +378,7 @@ def build_runtime(
         on_activity=memory.touch,
         captions=captions,
         warm_up=parts.warm_up,
-        crowd=build_crowd(settings, encoder),
+        crowd=build_crowd(settings, encoder, sight),
     )
 
 
@@ -354,13 +408,17 @@ def build_voice_encoder(settings: MachineSettings) -> VoiceEmbedder | None:
     return VoiceEncoder(bundled_models.voice_encoder_weights())
 
 
-def build_crowd(settings: MachineSettings, encoder: VoiceEmbedder | None) -> Crowd:
-    """Speaker identification (with `encoder`; None: one voice) and the reply policy."""
+def build_crowd(
+    settings: MachineSettings, encoder: VoiceEmbedder | None, sight: Sight | None = None
+) -> Crowd:
+    """Speaker identification (with `encoder`; None: one voice), the reply policy, and with `sight` names
+    for voices from the nameplate in view."""
     return Crowd(
         encoder,
         SpeakerTracker(settings.speakers.threshold, settings.bot_name),
         ReplyPolicy(settings.reply_policy, settings.bot_name),
         settings.speakers.forget_after_idle_s,
+        sight,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
 
-from machine.ports import Transcript, Utterance
+from machine.ports import ChatboxMessage, Transcript, Utterance
 
 __all__ = [
     "BargeIn",
@@ -27,6 +27,7 @@ __all__ = [
     "Trigger",
     "TurnConfirmed",
     "TurnEvent",
+    "Typed",
     "UserResumed",
     "UtteranceEnded",
 ]
@@ -37,6 +38,7 @@ class Trigger(str, Enum):
 
     START = "start"
     UTTERANCE_ENDED = "utterance_ended"
+    TYPED = "typed"
     TURN_CONFIRMED = "turn_confirmed"
     USER_RESUMED = "user_resumed"
     TRANSCRIBED = "transcribed"
@@ -74,6 +76,15 @@ class UtteranceEnded(TurnEvent):
     """False: the speaker only paused, and the turn starts early (nothing is said until it is over)."""
     early_id: int = 0
     """Hearing's number for the utterance (0: none)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Typed(TurnEvent):
+    """A player's chatbox message was read on screen: a turn starts (its words are read, not heard: no
+    transcription; who typed it is the name on their nameplate)."""
+
+    trigger: ClassVar[Trigger] = Trigger.TYPED
+    message: ChatboxMessage
 
 
 @dataclass(frozen=True, kw_only=True)

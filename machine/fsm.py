@@ -74,6 +74,8 @@ TRANSITIONS: list[dict[str, Any]] = [
         "dest": S.TRANSCRIBING,
         "before": "_note_turn_start",
     },
+    # a chatbox message read on screen starts a turn too: "transcribing" only attributes it (no audio)
+    {"trigger": T.TYPED, "source": S.LISTENING, "dest": S.TRANSCRIBING, "before": "_note_turn_start"},
     {
         "trigger": T.TURN_CONFIRMED,
         "source": [S.TRANSCRIBING, S.THINKING],

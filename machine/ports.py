@@ -96,6 +96,8 @@ class ChatMessage:
 
     role: str
     content: str
+    image: bytes | None = field(default=None, repr=False)
+    """A JPEG shown with the message (the bot's view, for a model that sees); never logged."""
 
 
 @dataclass(frozen=True)
@@ -394,6 +396,11 @@ class Attribution:
 class WhomToAnswer(Protocol):
     """Who said a turn and whether the bot answers it (see :mod:`machine.crowd`); one caller at a time."""
 
+    def typed(self, name: str | None, text: str, now: float) -> Attribution:
+        """Who typed a chatbox message (`name`: the one on their nameplate, None: unreadable) and whether
+        the bot answers it."""
+        ...
+
     def voice(self, speech: FloatAudio) -> np.ndarray | None:
         """The utterance's voice embedding (run it beside the transcription), or None."""
         ...
@@ -514,4 +521,66 @@ class Voice(Protocol):
 
     def warm_up(self) -> None:
         """Pay the voice's first-call costs now."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One picture of what the bot watches: RGB pixels (height x width x 3, uint8) and the monotonic time
+    it was grabbed. Frames live in memory only: never written to disk or logs (`repr` leaves the pixels
+    out)."""
+
+    pixels: npt.NDArray[np.uint8] = field(repr=False)
+    taken_at: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height in pixels."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text read from a picture, with its box (left, top, right, bottom, in pixels of that
+    picture) and the reader's confidence in [0, 1]."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    score: float
+
+
+class TextReader(Protocol):
+    """Reads the text lines in a picture (OCR)."""
+
+    def read(self, pixels: npt.NDArray[np.uint8]) -> list[TextLine]:
+        """The lines of text in `pixels` (RGB, height x width x 3), top to bottom."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatboxMessage:
+    """A message a player typed, read from their chatbox bubble once its text stopped changing."""
+
+    text: str
+    name: str | None
+    """The display name on the nameplate under the bubble (None: none readable)."""
+    seen_at: float
+    """Monotonic time the message's text was first read."""
+    settled_at: float
+    """Monotonic time it was read unchanged long enough to be answered."""
+
+
+class Sight(Protocol):
+    """What the bot sees now: who is around (nameplates) and its latest view."""
+
+    def present(self) -> list[str]:
+        """Display names read from nameplates recently, most recently seen first."""
+        ...
+
+    def latest(self) -> Frame | None:
+        """The latest frame grabbed (None: nothing seen yet)."""
+        ...
+
+    def snapshot(self, max_side: int) -> bytes | None:
+        """The latest frame as a JPEG at most `max_side` pixels a side, in memory (None: nothing seen)."""
         ...

@@ -10,6 +10,11 @@ the loop in :meth:`Runtime.run` is the only place that fires the state machine. 
 its think job (the model's stream, the checks, the strikes), which adds the sentences to the voice; the
 voice's synthesis thread only synthesises.
 
+Typed turns: a chatbox message read on screen (:mod:`machine.vision`) is handed to :meth:`Runtime.typed`
+and starts a turn as an utterance does, when the bot is listening (one that arrives while it is busy waits
+its turn). Its words are read, not heard: "transcribing" only attributes it to the name on its nameplate,
+and everything after (reply policy, memory, strikes, speech, captions) is the same.
+
 Early work: when the speaker pauses and their turn may go on, the speech so far starts a turn at once
 (transcribing, thinking), and its reply waits in `ready` until the turn is confirmed. If the speaker goes
 on, that turn is dropped unseen: cancelled before any audio, never spoken, remembered, captioned or
@@ -40,6 +45,7 @@ from machine.events import (
     Transcribed,
     TurnConfirmed,
     TurnEvent,
+    Typed,
     UserResumed,
     UtteranceEnded,
 )
@@ -50,6 +56,7 @@ from machine.ports import (
     AudioChunk,
     AudioSource,
     Captions,
+    ChatboxMessage,
     Ears,
     Heard,
     Mode,
@@ -58,6 +65,7 @@ from machine.ports import (
     ReplyEvents,
     Strike,
     Transcriber,
+    Transcript,
     Voice,
     WhomToAnswer,
 )
@@ -72,6 +80,10 @@ EVENT_QUEUE_SIZE = 256
 and logged."""
 RECORDS_KEPT = 1000
 """Finished turns kept in :attr:`Runtime.records` (each is also reported to `on_turn` as it ends)."""
+TYPED_WAITING = 8
+"""Chatbox messages kept while the bot is busy (the oldest is dropped past it)."""
+TYPED_STALE_S = 60.0
+"""A chatbox message still waiting this long after it was read is no longer answered."""
 _FORGET_WAIT_S = 10.0
 _CLOSE_WAIT_S = 1.0
 
@@ -172,6 +184,8 @@ class Runtime:
         self.retracted = 0
         """Of those, replies already started and retracted (see `retract_ms`)."""
         self._turn_states: list[str] = [TurnState.IDLE.value]
+        self._typed: deque[Typed] = deque(maxlen=TYPED_WAITING)
+        """Chatbox messages that arrived while the bot was busy, oldest first (only the loop touches it)."""
         self.dropped_chunks = 0
         self.records: deque[TurnRecord] = deque(maxlen=RECORDS_KEPT)
         """The most recent finished turns."""
@@ -196,6 +210,10 @@ class Runtime:
             self._chunks.put_nowait(chunk)
         except queue.Full:
             self.dropped_chunks += 1
+
+    def typed(self, message: ChatboxMessage) -> None:
+        """A chatbox message read on screen (from any thread): it is answered as a turn of its own."""
+        self._post(Typed(message=message))
 
     def wait_for_turn(self, timeout: float) -> bool:
         """Block until every delivered chunk is processed and the bot is listening again (False on timeout
@@ -278,6 +296,9 @@ class Runtime:
                     continue
                 if self._stale(event):
                     log.debug("dropping %s from a finished turn", event.trigger.value)
+                    continue
+                if isinstance(event, Typed) and self.machine.current is not TurnState.LISTENING:
+                    self._typed.append(event)  # busy: it starts a turn once the bot listens again
                     continue
                 if isinstance(event, Stop):
                     self._stopping.set()
@@ -386,11 +407,25 @@ class Runtime:
         held = self._hearing.set_mode(Mode.LISTENING, taken=self._taken)
         if held is not None:
             self._post(UtteranceEnded(utterance=held))  # heard while busy: this is the next turn
+        elif (waiting := self._next_typed()) is not None:
+            self._post(waiting)  # typed while busy
         elif self._hearing.listening:  # not when an utterance heard meanwhile is on its way to the loop
             self._listening.set()
 
+    def _next_typed(self) -> Typed | None:
+        """The oldest chatbox message waiting that is not stale."""
+        while self._typed:
+            waiting = self._typed.popleft()
+            if time.monotonic() - waiting.message.settled_at < TYPED_STALE_S:
+                return waiting
+            log.info("a chatbox message waited too long and is not answered")
+        return None
+
     def _entered_transcribing(self, event: TurnEvent) -> None:
-        assert isinstance(event, UtteranceEnded), "the table enters transcribing on an utterance"
+        if isinstance(event, Typed):
+            self._start_typed_turn(event.message)
+            return
+        assert isinstance(event, UtteranceEnded), "the table enters transcribing on an utterance or a message"
         utterance = event.utterance
         self._turn_count += 1
         record = TurnRecord(
@@ -421,6 +456,28 @@ class Runtime:
             self._post(Transcribed(turn=turn.key, transcript=transcript, addressed=addressed))
 
         self._job(turn, transcribe)
+
+    def _start_typed_turn(self, message: ChatboxMessage) -> None:
+        """A turn from a chatbox message: no transcription, only who typed it and whether it is answered."""
+        self._listening.clear()
+        self._hearing.set_mode(Mode.BUSY)  # what is said meanwhile is held for the next turn
+        self._turn_count += 1
+        now = time.monotonic()
+        record = TurnRecord(self._turn_count, message.seen_at, message.settled_at, heard=now, typed=True)
+        turn = _Turn(next(self._turn_keys), record)
+        self._turn = turn
+
+        def attribute() -> None:
+            transcript = Transcript(message.text)
+            turn.record.transcript_ready = time.monotonic()
+            addressed = True
+            if self._crowd is not None and transcript.has_words:
+                attribution = self._crowd.typed(message.name, message.text, turn.record.transcript_ready)
+                turn.record.speaker, addressed = attribution.speaker, attribution.addressed
+                turn.prompt_speaker = attribution.speaker if attribution.crowd else None
+            self._post(Transcribed(turn=turn.key, transcript=transcript, addressed=addressed))
+
+        self._job(turn, attribute)
 
     def _entered_thinking(self, event: TurnEvent) -> None:
         assert isinstance(event, Transcribed), "the table enters thinking on a transcript"

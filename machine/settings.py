@@ -180,6 +180,11 @@ class ChatModelSettings(_Section):
     """Least similarity of a question naming the user (my, I, me) to what they said, to answer from it."""
     memory_answer_about_other: float = Field(0.725, ge=-1.0, le=1.0)
     """The same for a question naming nobody ("What is the biggest goldfish called?")."""
+    sees_images: bool = False
+    """The served model takes images (a vision-language model behind `backend: openai`): with
+    `machine.vision`, a question about what the bot sees is sent with its latest view."""
+    image_side_px: int = Field(512, ge=64, le=2048)
+    """The view sent to a model that sees is downscaled to at most this many pixels a side."""
 
     @model_validator(mode="after")
     def _served_model_named(self) -> ChatModelSettings:
@@ -187,6 +192,11 @@ class ChatModelSettings(_Section):
             raise ValueError(
                 "server.model is required with backend openai: name the model the server serves "
                 "(e.g. the name vLLM was started with, or an Ollama tag such as llama3.2:3b)"
+            )
+        if self.sees_images and self.backend != "openai":
+            raise ValueError(
+                "sees_images needs backend openai (a server serving a vision-language model, e.g. vLLM or "
+                "Ollama with a model that takes images); the transformers backend reads text only"
             )
         return self
 
@@ -333,6 +343,44 @@ class ReplyPolicySettings(_Section):
     """Other names the bot answers to."""
 
 
+class VisionSettings(_Section):
+    """The bot's eyes (see :mod:`machine.vision`): what it watches, how often, and how much CPU it may take.
+
+    With no `window` or `region`, the whole `monitor` is watched (1: the primary screen), so a VRChat window
+    in front is seen. Frames are kept in memory only, the latest one at a time, and never written anywhere."""
+
+    enabled: bool = False
+    monitor: int = Field(1, ge=0, le=16)
+    """mss's monitor number: 1 is the primary screen, 2 the next; 0 all of them together."""
+    window: str | None = Field(None, min_length=1, max_length=200)
+    """Watch the window whose title contains this (e.g. "VRChat"; Windows and X11), wherever it moves."""
+    region: tuple[int, int, int, int] | None = None
+    """Watch this part of the screen: left, top, width, height in pixels (instead of a window)."""
+    fps: float = Field(2.0, gt=0.0, le=30.0)
+    """Frames grabbed a second; the reader takes the latest one and drops the rest."""
+    max_core_share: float = Field(0.15, gt=0.0, le=1.0)
+    """Reading pauses so that it takes at most this share of one CPU core on average."""
+    settle_s: float = Field(1.0, ge=0.0, le=30.0)
+    """A chatbox message becomes a turn once its text has stayed the same this long (it grows as typed)."""
+    present_s: float = Field(10.0, gt=0.0, le=600.0)
+    """A nameplate seen within this long counts its player as present."""
+    threads: int = Field(1, ge=1, le=16)
+    """CPU threads the text reader may use (one leaves the voice pipeline its cores)."""
+
+    @field_validator("region")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if value is not None and (value[2] < 16 or value[3] < 16):
+            raise ValueError("width and height must be at least 16 pixels: [left, top, width, height]")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> VisionSettings:
+        if self.window is not None and self.region is not None:
+            raise ValueError("name a window or a region, not both (neither: the whole monitor)")
+        return self
+
+
 class MachineSettings(EnvOverFile):
     """Everything the conversation runtime reads from the `machine` section."""
 
@@ -358,6 +406,7 @@ class MachineSettings(EnvOverFile):
     control: ControlSettings = ControlSettings()
     speakers: SpeakerSettings = SpeakerSettings()
     reply_policy: ReplyPolicySettings = ReplyPolicySettings()
+    vision: VisionSettings = VisionSettings()
 
     @field_validator("bot_name")
     @classmethod

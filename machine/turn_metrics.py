@@ -41,6 +41,9 @@ class TurnRecord:
     """When the utterance reached the bot: the end of the turn, or for an `early` turn the pause."""
     early: bool = False
     """The work started at a pause, before the end of the turn was known (see the module docstring)."""
+    typed: bool = False
+    """A chatbox message read on screen, not speech: `last_voiced` is when its text was first read and
+    `endpoint` when it had stayed the same long enough (see :mod:`machine.vision.chatbox`)."""
     transcript_ready: float | None = None
     first_token: float | None = None
     first_sentence: float | None = None

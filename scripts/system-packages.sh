@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (when run as root), or prints the exact command.
 set -euo pipefail
-packages=(portaudio19-dev pulseaudio pulseaudio-utils libsndfile1 espeak-ng)
+packages=(portaudio19-dev pulseaudio pulseaudio-utils libsndfile1 espeak-ng xvfb x11-utils)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -15,6 +15,7 @@ from machine.ports import (
     MemoryContext,
     ReplyStream,
     Sampling,
+    Sight,
 )
 from machine.reply.checks import ReplyChecker
 from machine.reply.thinking import Thinker
@@ -93,13 +94,21 @@ def make_thinker(
     persona: str = "You are Testy.",
     checker: ReplyChecker | None = None,
     checks: ReplyCheckSettings | None = None,
+    sight: Sight | None = None,
     **chat_settings: object,
 ) -> Thinker:
-    """A Thinker for bot "Testy" with the default settings, overridden by `chat_settings`."""
+    """A Thinker for bot "Testy" with the default settings, overridden by `chat_settings` (and eyes)."""
     chat_model = ChatModelSettings.model_validate(chat_settings)
     checks = checks or ReplyCheckSettings()
     return Thinker(
-        chat, memory, persona, "Testy", chat_model, checks, checker or ReplyChecker(checks, persona)
+        chat,
+        memory,
+        persona,
+        "Testy",
+        chat_model,
+        checks,
+        checker or ReplyChecker(checks, persona),
+        sight=sight,
     )
 
 

@@ -13,14 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from machine.events import Transcribed, Trigger, TurnEvent, UtteranceEnded
+from machine.events import Transcribed, Trigger, TurnEvent, Typed, UtteranceEnded
 from machine.fsm import TRANSITIONS, TurnMachine, TurnState, state_machine_page
-from machine.ports import Transcript, Utterance
+from machine.ports import ChatboxMessage, Transcript, Utterance
 
 S, T = TurnState, Trigger
 
 EVENT_OF: dict[Trigger, type[TurnEvent]] = {kind.trigger: kind for kind in TurnEvent.__subclasses__()}
 UTTERANCE = Utterance(np.zeros(512, dtype=np.float32), last_voiced_at=0.0, endpoint_at=0.0)
+MESSAGE = ChatboxMessage("hello there", "Milo", seen_at=0.0, settled_at=1.0)
 
 
 def event(trigger: Trigger, **payload: Any) -> TurnEvent:
@@ -33,6 +34,8 @@ def event(trigger: Trigger, **payload: Any) -> TurnEvent:
         given.setdefault("utterance", UTTERANCE)
     if kind is Transcribed:
         given.setdefault("transcript", Transcript(""))
+    if kind is Typed:
+        given.setdefault("message", MESSAGE)
     if "reply" in wanted:
         given.setdefault("reply", None)
     return kind(**given)
@@ -52,6 +55,7 @@ EARLY = {"final": False}
 UNGUARDED: dict[tuple[TurnState, Trigger], TurnState] = {
     (S.IDLE, T.START): S.LISTENING,
     (S.LISTENING, T.UTTERANCE_ENDED): S.TRANSCRIBING,
+    (S.LISTENING, T.TYPED): S.TRANSCRIBING,  # a chatbox message: attributed, not transcribed
     (S.LISTENING, T.STOP): S.IDLE,
     (S.TRANSCRIBING, T.STOP): S.IDLE,  # through reset: the turn in flight is abandoned
     (S.THINKING, T.STOP): S.IDLE,
@@ -321,7 +325,7 @@ def test_random_trigger_sequences_keep_the_invariants(data: st.DataObject) -> No
             assert turn.machine.current is before
         elif trigger is T.UTTERANCE_ENDED:
             over = payload != "early"
-        elif trigger is T.TURN_CONFIRMED:
+        elif trigger in (T.TURN_CONFIRMED, T.TYPED):  # a typed message is a whole turn
             over = True
         state = turn.machine.current
         if state is S.SPEAKING and before is not S.SPEAKING:

@@ -217,8 +217,8 @@ def test_a_reply_opening_like_the_last_or_saying_the_user_back_is_retried() -> N
     )
     memory = RecentWindow(4)
     thinker = make_thinker(chat, memory, first_clause_words=0)
-    first = list(thinker.sentences("What do you see?", threading.Event()))
-    thinker.remember("What do you see?", " ".join(first))
+    first = list(thinker.sentences("What is out tonight?", threading.Event()))
+    thinker.remember("What is out tonight?", " ".join(first))
     opening = Recording()
     assert list(thinker.sentences("What do you like?", threading.Event(), opening.events)) == [
         "I like the moon best."

@@ -88,3 +88,21 @@ def voice_encoder_weights() -> Path:
         "the voice encoder",
         "set machine.speakers.enabled: false",
     )
+
+
+OCR_DISTRIBUTION = "rapidocr==3.10.*"
+"""The wheel the text reader's PP-OCRv6 small detection and recognition models ship in."""
+
+
+def ocr_models() -> tuple[Path, Path]:
+    """PP-OCRv6 small text detection and recognition, ONNX (inside the `rapidocr` wheel)."""
+    return tuple(  # type: ignore[return-value]
+        _file_in_wheel(
+            "rapidocr",
+            OCR_DISTRIBUTION,
+            f"models/PP-OCRv6_{task}_small.onnx",
+            "the text reader",
+            "set machine.vision.enabled: false",
+        )
+        for task in ("det", "rec")
+    )

@@ -12,6 +12,7 @@ blanked out of any server text that an error message quotes.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -135,18 +136,17 @@ class OpenAIChatModel:
 
     def _body(self, messages: list[ChatMessage], sampling: Sampling) -> dict[str, Any]:
         server = self._server
+        messages = _begun_as_instruction(messages)
         body: dict[str, Any] = {
             "model": self._model_name,
-            "messages": [{"role": m.role, "content": m.content} for m in _begun_as_instruction(messages)],
+            "messages": [_message(m) for m in messages],
             "stream": True,
             "max_tokens": sampling.max_new_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
         }
         if sampling.seed is not None:
-            body["seed"] = reply_seed(
-                sampling.seed, [f"{m['role']}:{m['content']}" for m in body["messages"]]
-            )
+            body["seed"] = reply_seed(sampling.seed, [f"{m.role}:{m.content}" for m in messages])
         if server.stop:
             body["stop"] = list(server.stop)
         if server.frequency_penalty:
@@ -290,6 +290,21 @@ class _CancelWatch:
                     self._socket.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     log.debug("the chat server connection was already closed")
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """One message of the request; one with an image is sent as a text part and a JPEG data-URL part (the
+    OpenAI chat API's image input, as vLLM, llama.cpp server and Ollama take it)."""
+    if message.image is None:
+        return {"role": message.role, "content": message.content}
+    url = "data:image/jpeg;base64," + base64.b64encode(message.image).decode("ascii")
+    return {
+        "role": message.role,
+        "content": [
+            {"type": "text", "text": message.content},
+            {"type": "image_url", "image_url": {"url": url}},
+        ],
+    }
 
 
 def _begun_as_instruction(messages: list[ChatMessage]) -> list[ChatMessage]:

@@ -57,9 +57,14 @@ class SpeakerTracker:
         """Everyone heard in this session (at most `MAX_SPEAKERS`), in order of first appearance."""
         return tuple(sorted(self._speakers, key=lambda speaker: speaker.number))
 
-    def identify(self, embedding: np.ndarray, transcript: str = "", learn: bool = True) -> Speaker:
+    def identify(
+        self, embedding: np.ndarray, transcript: str = "", learn: bool = True, in_view: str | None = None
+    ) -> Speaker:
         """Who said an utterance with this voice (a known speaker, or a new one), learning the voice and a
-        name said; with `learn` off, who it would be, the session's speakers left as they are."""
+        name said; with `learn` off, who it would be, the session's speakers left as they are.
+
+        `in_view`: the one player the bot sees (a nameplate); a speaker without a name takes it, unless
+        another speaker already has it (a name said always wins)."""
         best, best_similarity = None, -1.0
         for speaker in self._speakers:
             similarity = float(np.dot(embedding, speaker.voice) / max(np.linalg.norm(speaker.voice), 1e-9))
@@ -73,6 +78,8 @@ class SpeakerTracker:
                 if len(self._speakers) >= MAX_SPEAKERS:
                     del self._speakers[0]  # heard least recently (see below)
                 self._speakers.append(best)
+        if name is None and best.name is None and in_view is not None:
+            name = in_view if all(speaker.name != in_view for speaker in self._speakers) else None
         if not learn:
             return Speaker(best.number, name or best.name, best.utterances)
         self._speakers.remove(best)  # the list runs from least to most recently heard

@@ -4,7 +4,11 @@ The prompt is the persona, the conversation memory and the new transcript, trimm
 the oldest history goes first, the persona never. The memory is shown as `history` says: `notes` (what
 the user stated, retold about them, in the system message) or `turns` (recollections as quoted data, then
 the recent window as chat turns). What users said is untrusted: chat-template markers are removed from
-it, and it only ever appears as user turns or quoted data.
+it, and it only ever appears as user turns or quoted data. With eyes (:class:`machine.ports.Sight`), the
+system message also names the players whose nameplates the bot sees (read from the screen: untrusted too).
+
+A question about what the bot sees (:mod:`machine.reply.scene`) is sent with its latest view to a model
+that sees; otherwise the bot says what it cannot see rather than letting the model invent a scene.
 
 Text streams from the chat model into a :class:`SentenceSplitter`; each piece it releases is checked
 (:class:`ReplyChecker`) before it is yielded to the speaker, and generation stops as soon as no more text
@@ -23,7 +27,7 @@ import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
 from machine.ports import (
     ChatMessage,
@@ -32,11 +36,13 @@ from machine.ports import (
     Exchange,
     MemoryContext,
     ReplyEvents,
+    Sight,
     Strike,
 )
 from machine.reply.checks import ReplyChecker
 from machine.reply.memory_answer import MemoryAnswer
 from machine.reply.retelling import third_person
+from machine.reply.scene import asks_about_view, cannot_see
 from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
 from machine.settings import ChatModelSettings, HistoryStyle, ReplyCheckSettings
 
@@ -46,6 +52,8 @@ _MARKUP = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<</?SYS>>", re.IGNOREC
 
 _NOTES_HEADER = "Facts about the person you are talking with (they told you earlier):"
 _NOTES_BY_SPEAKER_HEADER = "What each person here told you earlier:"
+PRESENT_NAMES = 8
+"""At most this many names of players in view go into the prompt."""
 
 CountTokens = Callable[[list[ChatMessage]], int]
 
@@ -77,10 +85,14 @@ def _assemble(
     transcript: str,
     history: HistoryStyle = "turns",
     speaker: str | None = None,
+    present: Sequence[str] = (),
 ) -> list[ChatMessage]:
     system = persona
     if speaker is not None:
         system += f"\n\nYou are talking with {_quoted(speaker)}; other people may be around."
+    if present:
+        names = ", ".join(_quoted(name) for name in present[:PRESENT_NAMES])
+        system += f"\n\nPlayers you can see nearby (their nameplates): {names}."
     if history == "notes":
         told = [
             (e.speaker, third_person(_quoted(e.question))) for e in _statements((*recollections, *window))
@@ -116,17 +128,19 @@ def build_messages(
     count_tokens: CountTokens | None = None,
     history: HistoryStyle = "turns",
     speaker: str | None = None,
+    present: Sequence[str] = (),
 ) -> list[ChatMessage]:
     """Persona first, then the conversation so far (as `history` says; see the module docstring), and the
-    transcript. With `speaker` (the bot tells speakers apart) the prompt says whom the bot is talking with
-    and who said each remembered thing, so one speaker's facts are never presented as another's.
+        transcript. With `speaker` (the bot tells speakers apart) the prompt says whom the bot is talking with
+        and who said each remembered thing, so one speaker's facts are never presented as another's; `present`
+    names the players in view.
 
-    Over `budget_tokens`, the oldest window exchange is dropped first, then the least similar
-    recollection; the persona and the transcript are always kept (a warning says when they alone are
-    over the budget)."""
+        Over `budget_tokens`, the oldest window exchange is dropped first, then the least similar
+        recollection; the persona and the transcript are always kept (a warning says when they alone are
+        over the budget)."""
     recollections, window = list(context.recollections), list(context.window)
     while True:
-        messages = _assemble(persona, recollections, window, transcript, history, speaker)
+        messages = _assemble(persona, recollections, window, transcript, history, speaker, present)
         if budget_tokens is None or count_tokens is None:
             return messages
         used = count_tokens(messages)
@@ -159,8 +173,10 @@ class Thinker:
         checks: ReplyCheckSettings,
         checker: ReplyChecker,
         memory_answer: MemoryAnswer | None = None,
+        sight: Sight | None = None,
     ) -> None:
         self._model = model
+        self._sight = sight
         self._memory_answer = memory_answer
         self._memory = memory
         self._persona = persona
@@ -171,9 +187,14 @@ class Thinker:
 
     def prompt(self, transcript: str, speaker: str | None = None) -> list[ChatMessage]:
         """The messages the model sees for `transcript` from `speaker`, within the token budget."""
-        return self._prompt(transcript, self._memory.context(transcript, speaker), speaker)
+        return self._prompt(transcript, self._memory.context(transcript, speaker), speaker, self._present())
 
-    def _prompt(self, transcript: str, context: MemoryContext, speaker: str | None) -> list[ChatMessage]:
+    def _present(self) -> list[str]:
+        return self._sight.present() if self._sight is not None else []
+
+    def _prompt(
+        self, transcript: str, context: MemoryContext, speaker: str | None, present: Sequence[str] = ()
+    ) -> list[ChatMessage]:
         return build_messages(
             self._persona,
             context,
@@ -182,6 +203,7 @@ class Thinker:
             self._model.count_tokens,
             self._chat.history,
             speaker,
+            present,
         )
 
     def sentences(
@@ -194,10 +216,18 @@ class Thinker:
         """Yield the checked reply to `speaker` piece by piece; closing this generator stops generation."""
         events = events or ReplyEvents()
         context = self._memory.context(transcript, speaker)
-        messages = self._prompt(transcript, context, speaker)
+        present = self._present()
+        messages = self._prompt(transcript, context, speaker, present)
         earlier = [exchange.answer for exchange in (*context.recollections, *context.window)]
         released: list[str] = []
         first_token = [events.first_token]
+        if asks_about_view(transcript):
+            view = self._view()
+            if view is None:
+                first_token.pop()()
+                yield self._cannot_see(transcript, present)
+                return
+            messages = [*messages[:-1], dataclasses.replace(messages[-1], image=view)]
         opening = self._answer_from_memory(transcript, context, speaker, earlier)
         if opening is not None:
             first_token.pop()()  # the reply's first text is ready: this turn's model starts after it
@@ -221,6 +251,20 @@ class Thinker:
         events.gave_up()
         if self._checks.give_up_line and not cancel.is_set():
             yield self._checks.give_up_line
+
+    def _view(self) -> bytes | None:
+        """The bot's latest view for a model that sees (None: no eyes, no such model, or nothing seen)."""
+        if self._sight is None or not self._chat.sees_images:
+            return None
+        return self._sight.snapshot(self._chat.image_side_px)
+
+    def _cannot_see(self, transcript: str, present: list[str]) -> str:
+        """What the bot says when asked about a view no model can look at; names read off the screen are
+        left out if they fail the reply checks."""
+        line = cannot_see(self._sight is not None, present)
+        if present and self._checker.check_piece([], line, (), transcript) is not None:
+            line = cannot_see(True, [])
+        return line
 
     def _answer_from_memory(
         self, transcript: str, context: MemoryContext, speaker: str | None, earlier: list[str]

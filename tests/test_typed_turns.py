@@ -1,0 +1,115 @@
+"""Chatbox messages read on screen are turns of the player who typed them: no transcription, the same reply
+policy, memory, speech and captions; one that arrives while the bot is busy waits its turn."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from test_runtime import MemorySink, make_runtime, run_with_timeout
+
+from machine import runtime as runtime_module
+from machine.crowd.attribution import TYPIST, Crowd
+from machine.crowd.policy import ReplyPolicy
+from machine.crowd.speakers import SpeakerTracker
+from machine.ports import AudioChunk, ChatboxMessage
+from machine.runtime import Runtime
+from machine.settings import ReplyPolicySettings
+
+
+def message(text: str, name: str | None = "Milo") -> ChatboxMessage:
+    now = time.monotonic()
+    return ChatboxMessage(text, name, seen_at=now - 1.5, settled_at=now)
+
+
+class Typing:
+    """A source that stays silent while chatbox messages are handed to the runtime, until all are answered."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        messages: list[ChatboxMessage],
+        together: bool = False,
+        turns: int | None = None,
+    ) -> None:
+        self.runtime, self.messages, self.together = runtime, messages, together
+        self.turns = len(messages) if turns is None else turns
+
+    def run(
+        self,
+        deliver: Callable[[AudioChunk], None],
+        wait_for_turn: Callable[[float], bool],
+        stopping: threading.Event,
+    ) -> None:
+        for typed in self.messages:
+            if not self.together:
+                assert wait_for_turn(10), "the bot never came back to listening"
+            self.runtime.typed(typed)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 20
+        while len(self.runtime.records) < self.turns and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert wait_for_turn(10) or stopping.is_set()
+
+
+def crowd(policy: str = "always") -> Crowd:
+    return Crowd(
+        None, SpeakerTracker(0.72, "Celeste"), ReplyPolicy(ReplyPolicySettings(policy=policy), "Celeste")
+    )
+
+
+def test_a_typed_message_is_answered_aloud_as_its_players_turn_without_transcription() -> None:
+    runtime, transcriber, chat, synthesizer, sink, memory = make_runtime(
+        [], ["Blue, like the sky."], crowd=crowd()
+    )
+    records = run_with_timeout(runtime, Typing(runtime, [message("Celeste, what is your favourite colour?")]))
+    (record,) = records
+    assert (record.transcript, record.speaker, record.outcome, record.typed) == (
+        "Celeste, what is your favourite colour?",
+        "Milo",
+        "replied",
+        True,
+    )
+    assert record.states == ["idle", "listening", "transcribing", "thinking", "speaking", "listening"]
+    assert transcriber.heard == [], "a typed turn is never transcribed"
+    assert synthesizer.spoken == ["Blue, like the sky."] and len(sink.replies) == 1
+    assert "You are talking with Milo;" in chat.prompts[0][0].content
+    (exchange,) = memory.exchanges
+    assert (exchange.question, exchange.speaker) == ("Celeste, what is your favourite colour?", "Milo")
+    assert record.last_voiced < record.endpoint <= record.heard <= record.first_audio  # type: ignore[operator]
+
+
+def test_messages_typed_while_the_bot_is_busy_are_answered_in_turn() -> None:
+    runtime, _, _, synthesizer, _, _ = make_runtime(
+        [], ["One.", "Two.", "Three."], sink=MemorySink(seconds_per_play=0.2), crowd=crowd()
+    )
+    typed = [message("first", "Milo"), message("second", "Ana"), message("third", None)]
+    records = run_with_timeout(runtime, Typing(runtime, typed, together=True))
+    assert [(r.transcript, r.speaker, r.outcome) for r in records] == [
+        ("first", "Milo", "replied"),
+        ("second", "Ana", "replied"),
+        ("third", TYPIST, "replied"),
+    ]
+    assert synthesizer.spoken == ["One.", "Two.", "Three."]
+
+
+def test_the_reply_policy_holds_for_typed_messages() -> None:
+    runtime, _, chat, _, _, _ = make_runtime([], ["Hi Milo!"], crowd=crowd("addressed"))
+    typed = [message("anyone up for the club world?", "Ana"), message("hey Celeste!", "Milo")]
+    records = run_with_timeout(runtime, Typing(runtime, typed))
+    assert [(r.speaker, r.outcome) for r in records] == [("Ana", "not_addressed"), ("Milo", "replied")]
+    assert len(chat.prompts) == 1
+
+
+def test_a_message_that_waited_too_long_is_not_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime_module, "TYPED_STALE_S", 0.3)
+    runtime, _, _, synthesizer, _, _ = make_runtime(
+        [], ["One.", "Two."], sink=MemorySink(seconds_per_play=0.6), crowd=crowd()
+    )
+    typed = [message("first"), message("second", "Ana")]
+    records = run_with_timeout(runtime, Typing(runtime, typed, together=True, turns=1))
+    time.sleep(0.2)
+    assert [r.transcript for r in records] == ["first"]
+    assert synthesizer.spoken == ["One."], "the second waited 0.6 s, past 0.3"
