@@ -286,7 +286,7 @@ def open_app(
                 settings, memory, opened.sink, turn_ended, opened.playback_levels, embedder, parts, eyes
             )
             if eyes is not None:
-                eyes.start(built.typed)
+                eyes.start(built.typed, built.working)
             runtime = built
         source = opened.source(runtime)
         signals.attach(runtime, forget)

@@ -211,6 +211,11 @@ class Runtime:
         except queue.Full:
             self.dropped_chunks += 1
 
+    def working(self) -> bool:
+        """Whether a reply is being worked out now (transcribing, thinking, or ready and waiting): from
+        any thread; the eyes wait while it is."""
+        return self.machine.current in (TurnState.TRANSCRIBING, TurnState.THINKING, TurnState.READY)
+
     def typed(self, message: ChatboxMessage) -> None:
         """A chatbox message read on screen (from any thread): it is answered as a turn of its own."""
         self._post(Typed(message=message))

@@ -32,8 +32,15 @@ from machine.backends.rapid_ocr import RapidTextReader
 from machine.ports import CHUNK_SAMPLES, AudioChunk, ChatboxMessage, MemoryContext
 from machine.reply.checks import ReplyChecker
 from machine.reply.thinking import Thinker
-from machine.settings import CaptionSettings, MachineSettings, ReplyCheckSettings, VisionSettings
+from machine.settings import (
+    CaptionSettings,
+    MachineSettings,
+    ReplyCheckSettings,
+    VisionSettings,
+    load_settings,
+)
 from machine.turn_metrics import TurnRecord
+from machine.vision.screen import Screen, ScreenError
 from memory_store import MemoryStoreSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,3 +240,30 @@ def test_no_frame_is_ever_written_to_disk_or_to_the_log(window: SceneWindow, tmp
     assert lines["WRITTEN"] == "[]", "nothing was opened for writing, renamed or copied"
     assert list(folder.iterdir()) == [], "nothing appeared in the working folder"
     assert len(run.stderr) < 5000 and "pixels" not in run.stderr
+
+
+def test_a_window_or_monitor_that_is_not_there_is_a_clear_error(window: SceneWindow) -> None:
+    with pytest.raises(ScreenError, match=r"machine.vision.window: no window's title contains 'NoSuchGame'"):
+        build_eyes(MachineSettings(vision=VisionSettings(enabled=True, window="NoSuchGame")), Parts())
+    with pytest.raises(
+        ScreenError, match=r"machine.vision.monitor: there is no monitor 3 \(this display has 1"
+    ):
+        build_eyes(MachineSettings(vision=VisionSettings(enabled=True, monitor=3)), Parts())
+
+
+def test_no_display_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(ScreenError, match="the screen cannot be read"):
+        Screen(VisionSettings(enabled=True))
+
+
+def test_vision_is_off_by_default_and_on_from_the_environment_it_watches_the_primary_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(REPO / "conf" / "default.yaml").vision.enabled is False
+    monkeypatch.setenv("MACHINE_VISION__ENABLED", "true")
+    vision = load_settings(REPO / "conf" / "default.yaml").vision
+    assert (vision.enabled, vision.monitor, vision.window, vision.region) == (True, 1, None, None)
+    with pytest.raises(ValueError, match="not both"):
+        VisionSettings(window="VRChat", region=(0, 0, 640, 480))

@@ -3,12 +3,18 @@ nameplate, or anything else), bubbles joined and attributed, and the CPU budget.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
+
 import numpy as np
 import pytest
 
-from machine.ports import TextLine
+from machine.ports import Frame, TextLine
+from machine.settings import VisionSettings
 from machine.vision.changes import brightness, changed_regions
-from machine.vision.eyes import CpuBudget, ReadText
+from machine.vision.eyes import READER_NICE, CpuBudget, Eyes, ReadText
 from machine.vision.layout import backdrop, lay_out
 
 DARK = (28, 28, 30)
@@ -130,3 +136,49 @@ def test_the_budget_refills_at_its_share(share: float) -> None:
     budget.spend(2.0)
     assert budget.allows(0.0) is False
     assert budget.allows(1.0 / share + 0.01) is True
+
+
+class _Still:
+    """A grabber showing one busy picture."""
+
+    def grab(self) -> Frame:
+        return Frame(busy(), time.monotonic())
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")
+def test_the_reader_runs_at_a_lower_priority_than_the_voice_pipeline() -> None:
+    eyes = Eyes(VisionSettings(enabled=True), _Still, _Reader([]))
+    eyes.start(lambda message: None)
+    try:
+        deadline = time.monotonic() + 10
+        while eyes.frames_read == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (reader,) = [t for t in threading.enumerate() if t.name == "vision-reader"]
+        assert reader.native_id is not None
+        assert (
+            os.getpriority(os.PRIO_PROCESS, reader.native_id)
+            == os.getpriority(os.PRIO_PROCESS, 0) + READER_NICE
+        )
+    finally:
+        eyes.stop()
+
+
+def test_nothing_is_read_while_the_bot_works_out_a_reply_and_what_changed_is_read_after() -> None:
+    busy = threading.Event()
+    busy.set()
+    reader = _Reader([])
+    eyes = Eyes(VisionSettings(enabled=True, fps=20), _Still, reader)
+    eyes.start(lambda message: None, busy.is_set)
+    try:
+        time.sleep(0.5)
+        assert reader.shapes == [] and eyes.latest() is not None, "frames grabbed, none read"
+        busy.clear()
+        deadline = time.monotonic() + 10
+        while not reader.shapes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reader.shapes == [(360, 640, 3)], "the frame is read once the bot is free"
+    finally:
+        eyes.stop()

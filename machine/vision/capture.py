@@ -66,6 +66,8 @@ class FrameCapture:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vision-capture", daemon=True)
         self.failures = 0
+        self.cpu_s = 0.0
+        """CPU seconds this thread has spent (grabbing), updated after each frame."""
 
     def start(self) -> FrameCapture:
         """Start grabbing."""
@@ -81,6 +83,7 @@ class FrameCapture:
         grabber: Grabber | None = None
         next_at = time.monotonic()
         while not self._stop.is_set():
+            self.cpu_s = time.thread_time()
             try:
                 grabber = grabber or self._open()
                 self._slot.put(grabber.grab())

@@ -16,6 +16,7 @@ import time
 import mss
 import numpy as np
 
+from companion_settings import ConfigError
 from machine.ports import Frame
 from machine.settings import VisionSettings
 
@@ -28,7 +29,7 @@ WINDOW_LOOKUP_S = 3.0
 """A window named by title is looked up again this often (it may have moved or been resized)."""
 
 
-class ScreenError(RuntimeError):
+class ScreenError(ConfigError):
     """What the settings point at cannot be seen; the message says why and what to set instead."""
 
 
@@ -102,7 +103,13 @@ class Screen:
 
     def __init__(self, settings: VisionSettings) -> None:
         self._settings = settings
-        self._mss = mss.MSS()
+        try:
+            self._mss = mss.MSS()
+        except mss.ScreenShotError as exc:
+            raise ScreenError(
+                f"machine.vision: the screen cannot be read ({exc}); on Linux the bot needs an X display "
+                "(DISPLAY set; Wayland: XWayland), or set machine.vision.enabled: false"
+            ) from None
         self._window: Rect | None = None
         self._looked_up = float("-inf")
         monitors = self._mss.monitors
