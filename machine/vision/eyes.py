@@ -6,9 +6,9 @@ hold the whole lines it touches, goes to the text reader; the lines read replace
 known lines are laid out into chatbox bubbles and nameplates (:mod:`machine.vision.layout`), and the
 bubbles followed into messages (:mod:`machine.vision.chatbox`), handed to `on_message`.
 
-Reading waits while the bot works out a reply (transcribing, thinking: `busy`): read beside that work
-(which shares the cores and Python's interpreter lock), the voice-to-voice median grew 23 % on two
-cores (bench/vision.py). Reading draws on a CPU budget (:class:`CpuBudget`) that refills at `max_core_share`
+Reading waits while the bot works out a reply (transcribing, thinking: `busy`), and the reader thread
+runs at a lower priority: the voice comes first (bench/vision.py measures voice-to-voice with and without
+the eyes). Reading draws on a CPU budget (:class:`CpuBudget`) that refills at `max_core_share`
 of one core, and grabbing is paid from it too: on average the eyes take no more, yet a burst (a whole
 frame) is read at once. Frames, crops and the text of bubbles are kept in memory only, for the session;
 nothing is written.
