@@ -186,6 +186,8 @@ class Runtime:
         self._turn_states: list[str] = [TurnState.IDLE.value]
         self._typed: deque[Typed] = deque(maxlen=TYPED_WAITING)
         """Chatbox messages that arrived while the bot was busy, oldest first (only the loop touches it)."""
+        self._spoken_meanwhile: UtteranceEnded | None = None
+        """Speech that ended just as a typed turn started (only the loop touches it): the next turn."""
         self.dropped_chunks = 0
         self.records: deque[TurnRecord] = deque(maxlen=RECORDS_KEPT)
         """The most recent finished turns."""
@@ -302,8 +304,7 @@ class Runtime:
                 if self._stale(event):
                     log.debug("dropping %s from a finished turn", event.trigger.value)
                     continue
-                if isinstance(event, Typed) and self.machine.current is not TurnState.LISTENING:
-                    self._typed.append(event)  # busy: it starts a turn once the bot listens again
+                if self._waits(event):
                     continue
                 if isinstance(event, Stop):
                     self._stopping.set()
@@ -410,12 +411,33 @@ class Runtime:
             self._activity(time.monotonic())
         self._close_turn(outcome)
         held = self._hearing.set_mode(Mode.LISTENING, taken=self._taken)
-        if held is not None:
+        spoken, self._spoken_meanwhile = self._spoken_meanwhile, None
+        if spoken is not None:
+            self._post(spoken)  # it ended as a typed turn started: the next turn
+            if held is not None:  # and what was said during that turn, after it
+                self._spoken_meanwhile = UtteranceEnded(utterance=held)
+        elif held is not None:
             self._post(UtteranceEnded(utterance=held))  # heard while busy: this is the next turn
-        elif (waiting := self._next_typed()) is not None:
+        elif self._hearing.listening and (waiting := self._next_typed()) is not None:
             self._post(waiting)  # typed while busy
         elif self._hearing.listening:  # not when an utterance heard meanwhile is on its way to the loop
             self._listening.set()
+
+    def _waits(self, event: TurnEvent) -> bool:
+        """Whether `event` starts a turn that must wait for the one in flight (kept, posted again once the
+        bot listens). A chatbox message starts one only while the bot listens and hearing has nothing on its
+        way (`Ears.listening`); speech that ended just as a typed turn started anyway (its utterance already
+        on its way to the loop) is answered after that turn."""
+        if isinstance(event, Typed):
+            if self.machine.current is TurnState.LISTENING and self._hearing.listening:
+                return False
+            self._typed.append(event)
+            return True
+        turn = self._turn
+        if isinstance(event, UtteranceEnded) and event.final and turn is not None and turn.record.typed:
+            self._spoken_meanwhile = event
+            return True
+        return False
 
     def _next_typed(self) -> Typed | None:
         """The oldest chatbox message waiting that is not stale."""

@@ -8,13 +8,17 @@ import time
 from collections.abc import Callable
 
 import pytest
+from chat_fakes import GatedChatModel
+from test_endpointing import tone
 from test_runtime import MemorySink, make_runtime, run_with_timeout
 
 from machine import runtime as runtime_module
 from machine.crowd.attribution import TYPIST, Crowd
 from machine.crowd.policy import ReplyPolicy
 from machine.crowd.speakers import SpeakerTracker
-from machine.ports import AudioChunk, ChatboxMessage
+from machine.events import UtteranceEnded
+from machine.fsm import TurnState
+from machine.ports import AudioChunk, ChatboxMessage, Utterance
 from machine.runtime import Runtime
 from machine.settings import ReplyPolicySettings
 
@@ -113,3 +117,37 @@ def test_a_message_that_waited_too_long_is_not_answered(monkeypatch: pytest.Monk
     time.sleep(0.2)
     assert [r.transcript for r in records] == ["first"]
     assert synthesizer.spoken == ["One."], "the second waited 0.6 s, past 0.3"
+
+
+def test_speech_that_ended_just_as_a_typed_turn_started_is_answered_after_it() -> None:
+    """The race between the two ways a turn starts: hearing hands an utterance over just as the loop starts
+    a typed turn. The utterance reaches the loop during the typed turn; it is the next turn, not lost."""
+    gate = threading.Event()
+    chat = GatedChatModel([], gate, ["Sure thing."], "the typed turn's reply was never let through")
+    runtime, transcriber, _, _, _, _ = make_runtime(["hello from the mic"], [], chat=chat, crowd=crowd())
+
+    class TypedThenSpoken(Typing):
+        def run(
+            self,
+            deliver: Callable[[AudioChunk], None],
+            wait_for_turn: Callable[[float], bool],
+            stopping: threading.Event,
+        ) -> None:
+            assert wait_for_turn(10)
+            runtime.typed(message("hi Celeste"))
+            deadline = time.monotonic() + 10
+            while runtime.machine.current is not TurnState.THINKING:
+                assert time.monotonic() < deadline, "the typed turn never started"
+                time.sleep(0.005)
+            utterance = Utterance(tone(20)[0].repeat(20), time.monotonic(), time.monotonic())
+            runtime._post(UtteranceEnded(utterance=utterance))  # as hearing posts it, a moment too late
+            time.sleep(0.1)
+            gate.set()
+            super().run(deliver, wait_for_turn, stopping)
+
+    records = run_with_timeout(runtime, TypedThenSpoken(runtime, [], turns=2))
+    assert [(r.transcript, r.typed, r.outcome) for r in records] == [
+        ("hi Celeste", True, "replied"),
+        ("hello from the mic", False, "replied"),
+    ]
+    assert len(transcriber.heard) == 1
