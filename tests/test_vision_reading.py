@@ -16,6 +16,7 @@ from machine.settings import VisionSettings
 from machine.vision.changes import brightness, changed_regions
 from machine.vision.eyes import READER_NICE, CpuBudget, Eyes, ReadText
 from machine.vision.layout import backdrop, lay_out
+from machine.vision.screen import best_match
 
 DARK = (28, 28, 30)
 BLUE = (23, 120, 255)
@@ -182,3 +183,11 @@ def test_nothing_is_read_while_the_bot_works_out_a_reply_and_what_changed_is_rea
         assert reader.shapes == [(360, 640, 3)], "the frame is read once the bot is free"
     finally:
         eyes.stop()
+
+
+def test_the_window_titled_exactly_wins_over_one_whose_title_only_contains_it() -> None:
+    console = ("C:\\Users\\robin\\vrchat-companion\\.venv\\Scripts\\python.exe", (0, 0, 800, 600))
+    game = ("VRChat", (100, 50, 1280, 720))
+    assert best_match("VRChat", [console, game]) == (100, 50, 1280, 720)
+    assert best_match("vrchat", [console]) == (0, 0, 800, 600)
+    assert best_match("VRChat", []) is None

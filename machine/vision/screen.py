@@ -1,12 +1,15 @@
 """Where the bot looks on screen, and grabbing it with mss (Windows, X11 and macOS alike).
 
 The target is the whole monitor (mss's number: 1 is the primary screen), a fixed region, or a window found
-by its title: on Windows through user32 (EnumWindows, GetWindowTextW, GetWindowRect), on X11 through
-`xwininfo` (Debian's x11-utils). A window is looked up again every few seconds, so it may move.
+by its title: on Windows through user32 (EnumWindows, GetWindowTextW, and the client area, without borders
+and title bar), on X11 through `xwininfo` (Debian's x11-utils). A window titled exactly so wins over one
+whose title only contains it (a console titled with a path holding "vrchat"), and the bot's own console is
+never taken. A window is looked up again every few seconds, so it may move.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -40,33 +43,47 @@ def window_rect(title: str) -> Rect:
     return _x11_window_rect(title)
 
 
+def best_match(title: str, windows: list[tuple[str, Rect]]) -> Rect | None:
+    """The window titled exactly `title` (case-insensitive), else the first whose title contains it: a
+    console whose title is a path with "vrchat" in it must not win over VRChat's own window."""
+    wanted = title.lower()
+    exact = [rect for name, rect in windows if name.strip().lower() == wanted]
+    containing = [rect for name, rect in windows if wanted in name.lower()]
+    chosen = exact or containing
+    return chosen[0] if chosen else None
+
+
 if sys.platform == "win32":  # type checkers see user32 only where it exists
 
     def _windows_window_rect(title: str) -> Rect:
+        """The client area (what the game draws, without borders and title bar) on screen."""
         import ctypes
         from ctypes import wintypes
 
         user32 = ctypes.windll.user32
-        found: list[Rect] = []
-        wanted = title.lower()
+        own_console = ctypes.windll.kernel32.GetConsoleWindow()
+        windows: list[tuple[str, Rect]] = []
 
         def visit(hwnd: int, _: int) -> bool:
             length = user32.GetWindowTextLengthW(hwnd)
-            if length and user32.IsWindowVisible(hwnd):
+            if length and hwnd != own_console and user32.IsWindowVisible(hwnd):
                 buffer = ctypes.create_unicode_buffer(length + 1)
                 user32.GetWindowTextW(hwnd, buffer, length + 1)
-                rect = wintypes.RECT()
-                if wanted in buffer.value.lower() and user32.GetWindowRect(hwnd, ctypes.byref(rect)):
-                    found.append((rect.left, rect.top, rect.right - rect.left, rect.bottom - rect.top))
-            return not found
+                client, corner = wintypes.RECT(), wintypes.POINT(0, 0)
+                if user32.GetClientRect(hwnd, ctypes.byref(client)) and user32.ClientToScreen(
+                    hwnd, ctypes.byref(corner)
+                ):
+                    windows.append((buffer.value, (corner.x, corner.y, client.right, client.bottom)))
+            return True
 
         callback = ctypes.WINFUNCTYPE(ctypes.c_bool, wintypes.HWND, wintypes.LPARAM)(visit)
         user32.EnumWindows(callback, 0)
-        if not found:
+        found = best_match(title, [(name, rect) for name, rect in windows if rect[2] > 0 and rect[3] > 0])
+        if found is None:
             raise ScreenError(
                 f"machine.vision.window: no visible window's title contains {title!r}; start VRChat"
             )
-        return found[0]
+        return found
 
 
 def _x11_window_rect(title: str) -> Rect:
@@ -78,24 +95,30 @@ def _x11_window_rect(title: str) -> Rect:
     tree = subprocess.run(
         ["xwininfo", "-root", "-tree"], check=False, capture_output=True, text=True, timeout=5
     )
-    wanted = title.lower()
+    windows: list[tuple[str, Rect]] = []
     for line in tree.stdout.splitlines():
         match = re.match(r'\s*(0x[0-9a-f]+) "([^"]*)"', line)
-        if match and wanted in match.group(2).lower():
+        if match and title.lower() in match.group(2).lower():
             info = subprocess.run(
                 ["xwininfo", "-id", match.group(1)], check=False, capture_output=True, text=True, timeout=5
             )
             fields = dict(re.findall(r"^\s*([A-Za-z -]+):\s+(-?\d+)\s*$", info.stdout, re.MULTILINE))
-            try:
-                return (
-                    int(fields["Absolute upper-left X"]),
-                    int(fields["Absolute upper-left Y"]),
-                    int(fields["Width"]),
-                    int(fields["Height"]),
+            with contextlib.suppress(KeyError):
+                windows.append(
+                    (
+                        match.group(2),
+                        (
+                            int(fields["Absolute upper-left X"]),
+                            int(fields["Absolute upper-left Y"]),
+                            int(fields["Width"]),
+                            int(fields["Height"]),
+                        ),
+                    )
                 )
-            except KeyError:
-                continue
-    raise ScreenError(f"machine.vision.window: no window's title contains {title!r}; start VRChat")
+    found = best_match(title, windows)
+    if found is None:
+        raise ScreenError(f"machine.vision.window: no window's title contains {title!r}; start VRChat")
+    return found
 
 
 class Screen:
