@@ -306,13 +306,23 @@ def _also(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], N
 
 
 def build_eyes(settings: MachineSettings, parts: Parts) -> Eyes:
-    """The capture thread and the reader over the screen (or `parts.screen`), not started yet. A window or
-    monitor that is not there fails here, before the models load (ScreenError says what to set)."""
+    """The capture thread and the reader over the screen, a camera (or `parts.screen`), not started yet. A
+    window, monitor or camera that is not there fails here, before the models load (ScreenError says what
+    to set)."""
     from machine.vision.eyes import Eyes
 
     vision = settings.vision
     open_screen = parts.screen
-    if open_screen is None:
+    if open_screen is None and vision.camera is not None:
+        from machine.vision.camera import Camera
+
+        camera = vision.camera
+        Camera(camera).close()  # fails now if the camera cannot be opened
+
+        def open_screen() -> Grabber:
+            return Camera(camera)
+
+    elif open_screen is None:
         from machine.vision.screen import Screen
 
         Screen(vision).close()  # fails now if the window or monitor is not there

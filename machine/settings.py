@@ -356,6 +356,9 @@ class VisionSettings(_Section):
     """Watch the window whose title contains this (e.g. "VRChat"; Windows and X11), wherever it moves."""
     region: tuple[int, int, int, int] | None = None
     """Watch this part of the screen: left, top, width, height in pixels (instead of a window)."""
+    camera: int | str | None = None
+    """Watch a camera instead of the screen: its number (0: the first; a virtual camera such as OBS's
+    counts), or a video file or stream URL."""
     fps: float = Field(2.0, gt=0.0, le=30.0)
     """Frames grabbed a second; the reader takes the latest one and drops the rest."""
     max_core_share: float = Field(0.14, gt=0.0, le=1.0)
@@ -377,8 +380,8 @@ class VisionSettings(_Section):
 
     @model_validator(mode="after")
     def _one_target(self) -> VisionSettings:
-        if self.window is not None and self.region is not None:
-            raise ValueError("name a window or a region, not both (neither: the whole monitor)")
+        if sum(target is not None for target in (self.window, self.region, self.camera)) > 1:
+            raise ValueError("name one of window, region and camera (none: the whole monitor)")
         return self
 
 

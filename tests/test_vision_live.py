@@ -265,5 +265,28 @@ def test_vision_is_off_by_default_and_on_from_the_environment_it_watches_the_pri
     monkeypatch.setenv("MACHINE_VISION__ENABLED", "true")
     vision = load_settings(REPO / "conf" / "default.yaml").vision
     assert (vision.enabled, vision.monitor, vision.window, vision.region) == (True, 1, None, None)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="name one of window, region and camera"):
         VisionSettings(window="VRChat", region=(0, 0, 640, 480))
+
+
+@pytest.mark.models
+def test_a_camera_or_video_is_watched_as_the_screen_is(tmp_path: Path, reader: RapidTextReader) -> None:
+    """`machine.vision.camera` names a device, a video file or a stream: here a real video file, read by the
+    real OpenCV capture (a camera device is the same call with its number)."""
+    import cv2
+
+    video = tmp_path / "view.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 2.0, (1280, 720))
+    calm = np.asarray(scene([Player("MiloTheFox")], seed=2)[0])
+    typed = np.asarray(scene([Player("MiloTheFox", "can you hear me?")], seed=2)[0])
+    for frame in [calm] * 2 + [typed] * 40:
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    eyes, got = watch(VisionSettings(enabled=True, camera=str(video), settle_s=0.5), reader)
+    try:
+        wait_until(lambda: len(got) == 1)
+    finally:
+        eyes.stop()  # type: ignore[attr-defined]
+    assert (got[0].name, got[0].text) == ("MiloTheFox", "can you hear me?")
+    with pytest.raises(ScreenError, match=r"machine\.vision\.camera: '/nowhere\.avi' cannot be opened"):
+        build_eyes(MachineSettings(vision=VisionSettings(enabled=True, camera="/nowhere.avi")), Parts())
