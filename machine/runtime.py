@@ -300,6 +300,7 @@ class Runtime:
                 try:
                     event = self._events.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
                 except queue.Empty:
+                    self._typed_when_free()
                     continue
                 if self._stale(event):
                     log.debug("dropping %s from a finished turn", event.trigger.value)
@@ -438,6 +439,14 @@ class Runtime:
             self._spoken_meanwhile = event
             return True
         return False
+
+    def _typed_when_free(self) -> None:
+        """A chatbox message kept while hearing had speech on its way that then came to nothing: it is
+        posted once the bot is idle in `listening` (the loop checks whenever it has nothing to do)."""
+        if self._typed and self.machine.current is TurnState.LISTENING and self._hearing.listening:
+            waiting = self._next_typed()
+            if waiting is not None:
+                self._post(waiting)
 
     def _next_typed(self) -> Typed | None:
         """The oldest chatbox message waiting that is not stale."""

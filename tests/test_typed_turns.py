@@ -18,7 +18,7 @@ from machine.crowd.policy import ReplyPolicy
 from machine.crowd.speakers import SpeakerTracker
 from machine.events import UtteranceEnded
 from machine.fsm import TurnState
-from machine.ports import AudioChunk, ChatboxMessage, Utterance
+from machine.ports import AudioChunk, ChatboxMessage, Mode, Utterance
 from machine.runtime import Runtime
 from machine.settings import ReplyPolicySettings
 
@@ -151,3 +151,27 @@ def test_speech_that_ended_just_as_a_typed_turn_started_is_answered_after_it() -
         ("hello from the mic", False, "replied"),
     ]
     assert len(transcriber.heard) == 1
+
+
+def test_a_message_kept_while_speech_was_on_its_way_is_answered_when_that_speech_comes_to_nothing() -> None:
+    runtime, _, _, synthesizer, _, _ = make_runtime([], ["Hello Milo."], crowd=crowd())
+    ears = runtime._hearing
+
+    class WhileHearingHoldsSomething(Typing):
+        def run(
+            self,
+            deliver: Callable[[AudioChunk], None],
+            wait_for_turn: Callable[[float], bool],
+            stopping: threading.Event,
+        ) -> None:
+            assert wait_for_turn(10)
+            ears.set_mode(Mode.BUSY)  # as if hearing had handed speech on: the message must wait
+            runtime.typed(message("hi Celeste"))
+            time.sleep(0.5)
+            assert not runtime.records, "it waited"
+            ears.set_mode(Mode.LISTENING)  # the speech came to nothing: nothing else will start a turn
+            super().run(deliver, wait_for_turn, stopping)
+
+    records = run_with_timeout(runtime, WhileHearingHoldsSomething(runtime, [], turns=1))
+    assert [(r.transcript, r.outcome) for r in records] == [("hi Celeste", "replied")]
+    assert synthesizer.spoken == ["Hello Milo."]
