@@ -276,7 +276,7 @@ def test_a_camera_or_video_is_watched_as_the_screen_is(tmp_path: Path, reader: R
     import cv2
 
     video = tmp_path / "view.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 2.0, (1280, 720))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 2.0, (1280, 720))
     calm = np.asarray(scene([Player("MiloTheFox")], seed=2)[0])
     typed = np.asarray(scene([Player("MiloTheFox", "can you hear me?")], seed=2)[0])
     for frame in [calm] * 2 + [typed] * 40:
