@@ -87,7 +87,7 @@ def test_a_typed_message_is_answered_aloud_as_its_players_turn_without_transcrip
 
 def test_messages_typed_while_the_bot_is_busy_are_answered_in_turn() -> None:
     runtime, _, _, synthesizer, _, _ = make_runtime(
-        [], ["One.", "Two.", "Three."], sink=MemorySink(seconds_per_play=0.2), crowd=crowd()
+        [], ["One.", "Two.", "Three."], sink=MemorySink(seconds_per_play=0.1), crowd=crowd()
     )
     typed = [message("first", "Milo"), message("second", "Ana"), message("third", None)]
     records = run_with_timeout(runtime, Typing(runtime, typed, together=True))
@@ -108,15 +108,15 @@ def test_the_reply_policy_holds_for_typed_messages() -> None:
 
 
 def test_a_message_that_waited_too_long_is_not_answered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime_module, "TYPED_STALE_S", 0.3)
+    monkeypatch.setattr(runtime_module, "TYPED_STALE_S", 0.15)
     runtime, _, _, synthesizer, _, _ = make_runtime(
-        [], ["One.", "Two."], sink=MemorySink(seconds_per_play=0.6), crowd=crowd()
+        [], ["One.", "Two."], sink=MemorySink(seconds_per_play=0.3), crowd=crowd()
     )
     typed = [message("first"), message("second", "Ana")]
     records = run_with_timeout(runtime, Typing(runtime, typed, together=True, turns=1))
-    time.sleep(0.2)
+    time.sleep(0.1)
     assert [r.transcript for r in records] == ["first"]
-    assert synthesizer.spoken == ["One."], "the second waited 0.6 s, past 0.3"
+    assert synthesizer.spoken == ["One."], "the second waited 0.3 s, past 0.15"
 
 
 def test_speech_that_ended_just_as_a_typed_turn_started_is_answered_after_it() -> None:
@@ -167,7 +167,7 @@ def test_a_message_kept_while_speech_was_on_its_way_is_answered_when_that_speech
             assert wait_for_turn(10)
             ears.set_mode(Mode.BUSY)  # as if hearing had handed speech on: the message must wait
             runtime.typed(message("hi Celeste"))
-            time.sleep(0.5)
+            time.sleep(0.25)
             assert not runtime.records, "it waited"
             ears.set_mode(Mode.LISTENING)  # the speech came to nothing: nothing else will start a turn
             super().run(deliver, wait_for_turn, stopping)

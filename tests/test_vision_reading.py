@@ -174,7 +174,7 @@ def test_nothing_is_read_while_the_bot_works_out_a_reply_and_what_changed_is_rea
     eyes = Eyes(VisionSettings(enabled=True, fps=20), _Still, reader)
     eyes.start(lambda message: None, busy.is_set)
     try:
-        time.sleep(0.5)
+        time.sleep(0.25)
         assert reader.shapes == [] and eyes.latest() is not None, "frames grabbed, none read"
         busy.clear()
         deadline = time.monotonic() + 10
