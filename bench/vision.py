@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,6 @@ from turn_latency import machine_description, write_result
 from machine.app import GivenAudio, Parts, build_eyes, open_app
 from machine.audio.recorded import WavReplySink
 from machine.backends.rapid_ocr import RapidTextReader
-from machine.ports import CHUNK_SAMPLES, AudioChunk
 from machine.settings import MachineSettings, VisionSettings, load_settings
 from machine.turn_metrics import TurnRecord
 from machine.vision.eyes import ReadText
@@ -57,6 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 scenes = load("vision_scenes")
 speech = load("speech")
 xvfb = load("xvfb")
+silent = load("silent_source")
 
 SIZES = (12, 14, 16, 18, 20, 24, 28, 36)
 TEXTS = (
@@ -148,25 +147,6 @@ def read_scenes(reader: RapidTextReader, size: int, whole: bool) -> dict[str, ob
     return row
 
 
-class _Silence:
-    """Silence in real time until `turns` turns have ended."""
-
-    def __init__(self, records: list[TurnRecord], turns: int) -> None:
-        self.records, self.turns = records, turns
-
-    def run(
-        self,
-        deliver: Callable[[AudioChunk], None],
-        wait_for_turn: Callable[[float], bool],
-        stopping: threading.Event,
-    ) -> None:
-        deadline = time.monotonic() + 60 * self.turns
-        while len(self.records) < self.turns and not stopping.is_set() and time.monotonic() < deadline:
-            deliver(AudioChunk(np.zeros(CHUNK_SAMPLES, dtype=np.float32), time.monotonic()))
-            time.sleep(CHUNK_SAMPLES / 16_000)
-        wait_for_turn(10)
-
-
 def live(messages: int) -> dict[str, object]:
     """Messages typed one after another into a real window, answered by the whole bot."""
     settings = load_settings(REPO / "conf" / "default.yaml")
@@ -194,7 +174,10 @@ def live(messages: int) -> dict[str, object]:
                 ]
                 shown.append(window.show(scenes.scene(who, seed=5)[0]))
 
-        io = GivenAudio(_Silence(records, messages), WavReplySink(folder / "replies", realtime=True))
+        io = GivenAudio(
+            silent.SilentUntilAnswered(records, messages, timeout_s=60.0 * messages),
+            WavReplySink(folder / "replies", realtime=True),
+        )
         with open_app(settings, memory_settings, io, records.append, fresh=True) as app:
             app.run(on_listening=lambda: threading.Thread(target=type_messages, daemon=True).start())
         window.close()

@@ -59,7 +59,13 @@ from machine.reply.checks import ReplyChecker
 from machine.reply.memory_answer import MemoryAnswer
 from machine.reply.thinking import Thinker
 from machine.runtime import Runtime
-from machine.settings import ChatModelSettings, EndpointingSettings, MachineSettings, SynthesizerSettings
+from machine.settings import (
+    ChatModelSettings,
+    EndpointingSettings,
+    MachineSettings,
+    SynthesizerSettings,
+    VisionSettings,
+)
 from machine.shared.levels import PlaybackLevels
 from machine.speak.speaker import Speaker
 from machine.turn_metrics import TurnRecord
@@ -312,30 +318,29 @@ def build_eyes(settings: MachineSettings, parts: Parts) -> Eyes:
     from machine.vision.eyes import Eyes
 
     vision = settings.vision
-    open_screen = parts.screen
-    if open_screen is None and vision.camera is not None:
-        from machine.vision.camera import Camera
-
-        camera = vision.camera
-        Camera(camera).close()  # fails now if the camera cannot be opened
-
-        def open_screen() -> Grabber:
-            return Camera(camera)
-
-    elif open_screen is None:
-        from machine.vision.screen import Screen
-
-        Screen(vision).close()  # fails now if the window or monitor is not there
-
-        def open_screen() -> Grabber:
-            return Screen(vision)
+    open_frames = parts.screen
+    if open_frames is None:
+        open_frames = _frame_source(vision)
+        open_frames().close()  # a window, monitor or camera that is not there fails now
 
     reader = parts.text_reader
     if reader is None:
         from machine.backends.rapid_ocr import RapidTextReader
 
         reader = RapidTextReader(vision.threads)
-    return Eyes(vision, open_screen, reader)
+    return Eyes(vision, open_frames, reader)
+
+
+def _frame_source(vision: VisionSettings) -> Callable[[], Grabber]:
+    """What opens the configured camera (OpenCV), or else the screen (mss)."""
+    camera = vision.camera
+    if camera is not None:
+        from machine.vision.camera import Camera
+
+        return lambda: Camera(camera)
+    from machine.vision.screen import Screen
+
+    return lambda: Screen(vision)
 
 
 def build_runtime(

@@ -419,9 +419,8 @@ class Runtime:
                 self._spoken_meanwhile = UtteranceEnded(utterance=held)
         elif held is not None:
             self._post(UtteranceEnded(utterance=held))  # heard while busy: this is the next turn
-        elif self._hearing.listening and (waiting := self._next_typed()) is not None:
-            self._post(waiting)  # typed while busy
-        elif self._hearing.listening:  # not when an utterance heard meanwhile is on its way to the loop
+        elif not self._typed_when_free() and self._hearing.listening:
+            # nothing typed while busy, and no utterance heard meanwhile on its way to the loop
             self._listening.set()
 
     def _waits(self, event: TurnEvent) -> bool:
@@ -440,13 +439,16 @@ class Runtime:
             return True
         return False
 
-    def _typed_when_free(self) -> None:
-        """A chatbox message kept while hearing had speech on its way that then came to nothing: it is
-        posted once the bot is idle in `listening` (the loop checks whenever it has nothing to do)."""
-        if self._typed and self.machine.current is TurnState.LISTENING and self._hearing.listening:
-            waiting = self._next_typed()
-            if waiting is not None:
-                self._post(waiting)
+    def _typed_when_free(self) -> bool:
+        """Post the oldest chatbox message kept while the bot was busy, if it is free now: in `listening`,
+        with nothing on its way from hearing (on entering `listening`, and whenever the loop has nothing
+        to do: a message kept while speech was on its way that then came to nothing). Whether it did."""
+        if not (self._typed and self.machine.current is TurnState.LISTENING and self._hearing.listening):
+            return False
+        waiting = self._next_typed()
+        if waiting is not None:
+            self._post(waiting)
+        return waiting is not None
 
     def _next_typed(self) -> Typed | None:
         """The oldest chatbox message waiting that is not stale."""

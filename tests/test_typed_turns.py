@@ -29,7 +29,8 @@ def message(text: str, name: str | None = "Milo") -> ChatboxMessage:
 
 
 class Typing:
-    """A source that stays silent while chatbox messages are handed to the runtime, until all are answered."""
+    """A source that stays silent while chatbox messages are handed to the runtime, until all are answered;
+    `first` runs once the bot listens, before them (a test's own moves)."""
 
     def __init__(
         self,
@@ -37,8 +38,9 @@ class Typing:
         messages: list[ChatboxMessage],
         together: bool = False,
         turns: int | None = None,
+        first: Callable[[], None] | None = None,
     ) -> None:
-        self.runtime, self.messages, self.together = runtime, messages, together
+        self.runtime, self.messages, self.together, self.first = runtime, messages, together, first
         self.turns = len(messages) if turns is None else turns
 
     def run(
@@ -47,6 +49,9 @@ class Typing:
         wait_for_turn: Callable[[float], bool],
         stopping: threading.Event,
     ) -> None:
+        if self.first is not None:
+            assert wait_for_turn(10), "the bot never listened"
+            self.first()
         for typed in self.messages:
             if not self.together:
                 assert wait_for_turn(10), "the bot never came back to listening"
@@ -126,26 +131,18 @@ def test_speech_that_ended_just_as_a_typed_turn_started_is_answered_after_it() -
     chat = GatedChatModel([], gate, ["Sure thing."], "the typed turn's reply was never let through")
     runtime, transcriber, _, _, _, _ = make_runtime(["hello from the mic"], [], chat=chat, crowd=crowd())
 
-    class TypedThenSpoken(Typing):
-        def run(
-            self,
-            deliver: Callable[[AudioChunk], None],
-            wait_for_turn: Callable[[float], bool],
-            stopping: threading.Event,
-        ) -> None:
-            assert wait_for_turn(10)
-            runtime.typed(message("hi Celeste"))
-            deadline = time.monotonic() + 10
-            while runtime.machine.current is not TurnState.THINKING:
-                assert time.monotonic() < deadline, "the typed turn never started"
-                time.sleep(0.005)
-            utterance = Utterance(tone(20)[0].repeat(20), time.monotonic(), time.monotonic())
-            runtime._post(UtteranceEnded(utterance=utterance))  # as hearing posts it, a moment too late
-            time.sleep(0.1)
-            gate.set()
-            super().run(deliver, wait_for_turn, stopping)
+    def typed_then_spoken() -> None:
+        runtime.typed(message("hi Celeste"))
+        deadline = time.monotonic() + 10
+        while runtime.machine.current is not TurnState.THINKING:
+            assert time.monotonic() < deadline, "the typed turn never started"
+            time.sleep(0.005)
+        utterance = Utterance(tone(20)[0].repeat(20), time.monotonic(), time.monotonic())
+        runtime._post(UtteranceEnded(utterance=utterance))  # as hearing posts it, a moment too late
+        time.sleep(0.1)
+        gate.set()
 
-    records = run_with_timeout(runtime, TypedThenSpoken(runtime, [], turns=2))
+    records = run_with_timeout(runtime, Typing(runtime, [], turns=2, first=typed_then_spoken))
     assert [(r.transcript, r.typed, r.outcome) for r in records] == [
         ("hi Celeste", True, "replied"),
         ("hello from the mic", False, "replied"),
@@ -157,21 +154,13 @@ def test_a_message_kept_while_speech_was_on_its_way_is_answered_when_that_speech
     runtime, _, _, synthesizer, _, _ = make_runtime([], ["Hello Milo."], crowd=crowd())
     ears = runtime._hearing
 
-    class WhileHearingHoldsSomething(Typing):
-        def run(
-            self,
-            deliver: Callable[[AudioChunk], None],
-            wait_for_turn: Callable[[float], bool],
-            stopping: threading.Event,
-        ) -> None:
-            assert wait_for_turn(10)
-            ears.set_mode(Mode.BUSY)  # as if hearing had handed speech on: the message must wait
-            runtime.typed(message("hi Celeste"))
-            time.sleep(0.25)
-            assert not runtime.records, "it waited"
-            ears.set_mode(Mode.LISTENING)  # the speech came to nothing: nothing else will start a turn
-            super().run(deliver, wait_for_turn, stopping)
+    def while_hearing_holds_something() -> None:
+        ears.set_mode(Mode.BUSY)  # as if hearing had handed speech on: the message must wait
+        runtime.typed(message("hi Celeste"))
+        time.sleep(0.25)
+        assert not runtime.records, "it waited"
+        ears.set_mode(Mode.LISTENING)  # the speech came to nothing: nothing else will start a turn
 
-    records = run_with_timeout(runtime, WhileHearingHoldsSomething(runtime, [], turns=1))
+    records = run_with_timeout(runtime, Typing(runtime, [], turns=1, first=while_hearing_holds_something))
     assert [(r.transcript, r.outcome) for r in records] == [("hi Celeste", "replied")]
     assert synthesizer.spoken == ["Hello Milo."]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from silent_source import SilentUntilAnswered
 from test_captions import Chatbox, chatbox  # noqa: F401 (chatbox: a fixture)
 from test_openai_chat import Scripted, chat_settings, delta, scripted, sse  # noqa: F401 (scripted: a fixture)
 from vision_scenes import Player, scene
@@ -29,7 +30,7 @@ from machine.app import GivenAudio, Parts, build_eyes, open_app
 from machine.audio.recorded import WavReplySink
 from machine.backends.openai_chat import OpenAIChatModel
 from machine.backends.rapid_ocr import RapidTextReader
-from machine.ports import CHUNK_SAMPLES, AudioChunk, ChatboxMessage, MemoryContext
+from machine.ports import ChatboxMessage, MemoryContext
 from machine.reply.checks import ReplyChecker
 from machine.reply.thinking import Thinker
 from machine.settings import (
@@ -93,26 +94,6 @@ def test_a_bubble_shown_in_the_vrchat_window_is_read_once_and_attributed(
         assert all(m.seen_at < m.settled_at for m in got)
     finally:
         eyes.stop()  # type: ignore[attr-defined]
-
-
-class SilentUntilAnswered:
-    """A source of silence in real time, until `turns` turns have ended (the runtime given later)."""
-
-    def __init__(self, records: list[TurnRecord], turns: int = 1) -> None:
-        self.records, self.turns = records, turns
-
-    def run(
-        self,
-        deliver: Callable[[AudioChunk], None],
-        wait_for_turn: Callable[[float], bool],
-        stopping: threading.Event,
-    ) -> None:
-        deadline = time.monotonic() + 120
-        while len(self.records) < self.turns and not stopping.is_set():
-            assert time.monotonic() < deadline, "no turn within two minutes (a bound against a hang)"
-            deliver(AudioChunk(np.zeros(CHUNK_SAMPLES, dtype=np.float32), time.monotonic()))
-            time.sleep(CHUNK_SAMPLES / 16_000)
-        wait_for_turn(10)
 
 
 @pytest.mark.e2e
