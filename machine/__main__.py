@@ -78,6 +78,7 @@ def _quiet_libraries(settings: MachineSettings) -> None:
         "faster_whisper",
         "httpx",
         "matplotlib",
+        "openai",
         "pytorch_lightning",
         "speechbrain",
         "transitions",

@@ -1,10 +1,10 @@
 """The OpenAI-compatible chat backend against real HTTP servers.
 
-The model tests talk to ``tests/openai_server.py``, run as a separate process: a minimal
-OpenAI-compatible server, not llama.cpp's (llama-cpp-python has no prebuilt wheel here and building it on
-two cores takes too long for `make test`), that serves the real bundled SmolLM2 through
-TransformersChatModel and reports on stdout what it received and when a client went away. The fault
-tests use tiny stdlib servers in this process that answer scripted bytes over real sockets.
+The model tests talk to `transformers serve`, transformers' own OpenAI-compatible server, run as a
+separate process serving the bundled SmolLM2 (its dequantised folder, offline). The request format,
+cancel, faults and secrets are tested on tiny stdlib servers in this process that answer scripted bytes
+over real sockets and keep what they received. Either way the requests are sent by the real `openai`
+client, through our backend.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import secrets
 import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ import yaml
 from speech import words
 
 from companion_settings import ConfigError
+from machine.backends.dequantised_cache import dequantised_folder
 from machine.backends.openai_chat import ChatServerError, OpenAIChatModel
 from machine.ports import ChatMessage, MemoryContext, Sampling, reply_seed
 from machine.settings import ChatModelSettings, ChatServerSettings, MachineSettings, load_settings
@@ -43,10 +45,11 @@ STORY = [ChatMessage("user", "Tell me a long story about a dragon and a castle."
 
 
 def chat_settings(base_url: str, **server: Any) -> ChatModelSettings:
-    """The openai backend pointed at `base_url`, with its key read from KEY_ENV."""
+    """The openai backend pointed at `base_url` (serving "smollm2" unless `model` says otherwise), with
+    its key read from KEY_ENV."""
+    server.setdefault("model", "smollm2")
     return ChatModelSettings(
-        backend="openai",
-        server=ChatServerSettings(base_url=base_url, model="smollm2", api_key_env=KEY_ENV, **server),
+        backend="openai", server=ChatServerSettings(base_url=base_url, api_key_env=KEY_ENV, **server)
     )
 
 
@@ -64,51 +67,49 @@ def no_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the model server process --------------------------------------------------------------------------
 
 
-class ModelServer:
-    """tests/openai_server.py in a child process, and the events it prints."""
+class TransformersServe:
+    """`transformers serve --force_model FOLDER` in a child process: the model it serves is named by its
+    folder, its log goes to `log_path`."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, folder: Path, log_path: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         self._log_path = log_path
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, str(REPO / "tests" / "openai_server.py")],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
+            [
+                *(sys.executable, "-m", "transformers.commands.transformers_cli", "serve"),
+                *("--force_model", str(folder), "--device", "cpu", "--dtype", "float32"),
+                *("--host", "127.0.0.1", "--port", str(port), "--model_timeout", "3600"),
+            ],
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        listening = self.next_event(timeout=300)  # the very first start dequantises the model
-        assert listening["event"] == "listening", listening
-        self.base_url = f"http://127.0.0.1:{listening['port']}/v1"
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.model = str(folder)
+        self._wait_until_listening(timeout=300)
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._events.put(json.loads(line))
-        self._events.put({"event": "exited"})
+    def _wait_until_listening(self, timeout: float) -> None:
+        """An anti-hang bound, not a timing assert: on a 2-core machine it listens after about 7 s."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"transformers serve exited ({self.process.returncode}); its log:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail(f"transformers serve did not listen within {timeout} s; its log:\n{self.tail()}")
 
-    def next_event(self, timeout: float = 60) -> dict[str, Any]:
-        """The next event the server printed (an anti-hang bound, not a timing assert)."""
-        try:
-            event = self._events.get(timeout=timeout)
-        except queue.Empty:
-            pytest.fail(f"the model server printed nothing for {timeout} s; its log:\n{self._tail()}")
-        if event["event"] == "exited":
-            pytest.fail(f"the model server exited ({self.process.wait()}); its log:\n{self._tail()}")
-        return event
+    def settings(self) -> ChatModelSettings:
+        return chat_settings(self.base_url, model=self.model)
 
-    def reply_events(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The `request` event of the next reply, and how it ended (`finished` or `disconnected`)."""
-        request = self.next_event()
-        assert request["event"] == "request", request
-        return request, self.next_event()
-
-    def _tail(self) -> str:
+    def tail(self) -> str:
         self._log.flush()
-        return "\n".join(self._log_path.read_text().splitlines()[-30:])
+        return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-30:])
 
     def stop(self) -> None:
         self.process.terminate()
@@ -121,8 +122,17 @@ class ModelServer:
 
 
 @pytest.fixture(scope="module")
-def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
-    server = ModelServer(tmp_path_factory.mktemp("openai-server") / "server.log")
+def model_server(
+    tmp_path_factory: pytest.TempPathFactory, settings: MachineSettings, chat_model: TransformersChatModel
+) -> Iterator[TransformersServe]:
+    """The bundled chat model served by `transformers serve` (loading `chat_model` first makes sure its
+    dequantised folder exists)."""
+    from machine.backends import bundled_models
+
+    folder, gguf = bundled_models.smollm2_gguf()
+    served = dequantised_folder(folder / gguf, settings.chat_model.cache_dir)
+    assert served is not None and served.is_dir(), "the chat model saves its dequantised folder when loaded"
+    server = TransformersServe(served, tmp_path_factory.mktemp("transformers-serve") / "serve.log")
     yield server
     server.stop()
 
@@ -220,70 +230,35 @@ def delta(content: str | None = None, finish_reason: str | None = None) -> dict[
 
 
 @pytest.mark.models
-def test_reply_streams_in_pieces_with_the_request_built_from_the_settings(model_server: ModelServer) -> None:
-    model = OpenAIChatModel(chat_settings(model_server.base_url))
+def test_served_model_streams_a_reply_in_pieces(model_server: TransformersServe) -> None:
+    model = OpenAIChatModel(model_server.settings())
     messages = [ChatMessage("system", "You are Celeste, a friendly companion."), ChatMessage("user", "Hi!")]
-    pieces = list(model.stream(messages, threading.Event(), sampling(max_new_tokens=24)))
-
-    assert len(pieces) >= 2 and all(isinstance(p, str) and p for p in pieces)
-    assert len(words("".join(pieces))) >= 2, pieces
-    request, end = model_server.reply_events()
-    assert request["authorization"] is False, "no key in the environment: no Authorization header"
-    body = request["body"]
-    assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
-    assert (body["model"], body["stream"], body["max_tokens"]) == ("smollm2", True, 24)
-    assert (body["temperature"], body["top_p"]) == (0.7, 0.9)
-    assert body["seed"] == reply_seed(0, [f"{m.role}:{m.content}" for m in messages]), (
-        "the seed 0 with the prompt"
-    )
-    assert "stop" not in body and "frequency_penalty" not in body
-    assert end == {"event": "finished", "finish_reason": end["finish_reason"], "sent": len(pieces)}
-
-
-@pytest.mark.models
-def test_max_tokens_cuts_the_reply(model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="machine.backends.openai_chat")
-    model = OpenAIChatModel(chat_settings(model_server.base_url))
-    stream = model.stream(STORY, threading.Event(), sampling(max_new_tokens=6))
+    stream = model.stream(messages, threading.Event(), sampling(max_new_tokens=24))
     pieces = []
     with pytest.raises(StopIteration) as ended:
         while True:
             pieces.append(next(stream))
-    reply = "".join(pieces)
 
-    assert 1 <= len(reply.split()) <= 6, reply  # every word is at least one token
-    assert ended.value.value is True, "the stream says the reply was cut"
-    _, end = model_server.reply_events()
-    assert end["finish_reason"] == "length"
-    assert "the server cut the reply at max_tokens=6" in caplog.text
+    assert len(pieces) >= 2 and all(isinstance(p, str) and p for p in pieces), pieces
+    assert len(words("".join(pieces))) >= 2, pieces
+    assert ended.value.value is False, "transformers serve ends every reply with finish_reason stop"
 
 
 @pytest.mark.models
-def test_stop_strings_end_the_reply_before_them(model_server: ModelServer) -> None:
-    greedy = sampling(max_new_tokens=20, temperature=0.0)
-    full = "".join(
-        OpenAIChatModel(chat_settings(model_server.base_url)).stream(STORY, threading.Event(), greedy)
+def test_max_tokens_cuts_the_served_reply(model_server: TransformersServe) -> None:
+    reply = "".join(
+        OpenAIChatModel(model_server.settings()).stream(STORY, threading.Event(), sampling(max_new_tokens=6))
     )
-    model_server.reply_events()
-    stop = " " + full.split()[3]
-    assert stop in full, full
-
-    model = OpenAIChatModel(chat_settings(model_server.base_url, stop=(stop, "\nUser:")))
-    reply = "".join(model.stream(STORY, threading.Event(), greedy))
-
-    request, end = model_server.reply_events()
-    assert request["body"]["stop"] == [stop, "\nUser:"]
-    assert reply == full[: full.index(stop)]
-    assert end["finish_reason"] == "stop"
+    assert 1 <= len(reply.split()) <= 6, reply  # every word is at least one token
 
 
 @pytest.mark.models
 @pytest.mark.parametrize("how", ["close", "cancel"])
-def test_stopping_the_stream_disconnects_and_the_server_stops_generating(
-    model_server: ModelServer, how: str
+def test_a_stopped_reply_leaves_the_server_ready_for_the_next(
+    model_server: TransformersServe, how: str
 ) -> None:
     cancel = threading.Event()
-    model = OpenAIChatModel(chat_settings(model_server.base_url))
+    model = OpenAIChatModel(model_server.settings())
     stream = model.stream(STORY, cancel, sampling(max_new_tokens=200))
     assert next(stream) and next(stream)
     if how == "close":
@@ -292,14 +267,13 @@ def test_stopping_the_stream_disconnects_and_the_server_stops_generating(
         cancel.set()
         assert list(stream) == [], "nothing more is yielded once cancel is set"
 
-    _, end = model_server.reply_events()
-    assert end["event"] == "disconnected", end
-    assert end["sent"] < 40, "the server noticed within a few tokens, far from the 200 allowed"
+    hello = [ChatMessage("user", "Say hello.")]
+    assert words("".join(model.stream(hello, threading.Event(), sampling(max_new_tokens=8))))
 
 
 @pytest.mark.models
 def test_thinker_speaks_sentences_from_the_served_model(
-    model_server: ModelServer, settings: MachineSettings
+    model_server: TransformersServe, settings: MachineSettings
 ) -> None:
     from machine.app import build_reply_checker
     from machine.reply.thinking import Thinker
@@ -315,7 +289,7 @@ def test_thinker_speaks_sentences_from_the_served_model(
             return
 
     chat = settings.chat_model.model_copy(
-        update={"backend": "openai", "server": chat_settings(model_server.base_url).server}
+        update={"backend": "openai", "server": model_server.settings().server}
     )
     persona = settings.persona()
     checker = build_reply_checker(settings, persona)
@@ -326,11 +300,47 @@ def test_thinker_speaks_sentences_from_the_served_model(
 
     assert 1 <= len(sentences) <= chat.max_sentences + 1, sentences  # + the early first clause
     assert all(words(s) for s in sentences), sentences
-    request, _ = model_server.reply_events()
-    assert request["body"]["messages"][0]["role"] == "system"
 
 
 # --- cancel, faults and secrets, on scripted servers ----------------------------------------------------
+
+
+def test_the_request_is_built_from_the_settings(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(body=sse(delta("Hello"), delta(finish_reason="stop"), "data: [DONE]"))
+    model = OpenAIChatModel(chat_settings(server.url))
+    messages = [ChatMessage("system", "You are Celeste, a friendly companion."), ChatMessage("user", "Hi!")]
+    assert list(model.stream(messages, threading.Event(), sampling(max_new_tokens=24))) == ["Hello"]
+
+    body = server.requests[0]
+    assert server.authorization == [None], "no key in the environment: no Authorization header"
+    assert body["messages"] == [{"role": m.role, "content": m.content} for m in messages]
+    assert (body["model"], body["stream"], body["max_tokens"]) == ("smollm2", True, 24)
+    assert (body["temperature"], body["top_p"]) == (0.7, 0.9)
+    assert body["seed"] == reply_seed(0, [f"{m.role}:{m.content}" for m in messages]), (
+        "seed 0 with the prompt"
+    )
+    assert not {"stop", "frequency_penalty", "presence_penalty"} & body.keys()
+
+    penalised = chat_settings(
+        server.url, stop=(" end", "\nUser:"), frequency_penalty=0.5, presence_penalty=0.25
+    )
+    list(OpenAIChatModel(penalised).stream(messages, threading.Event(), sampling()))
+    body = server.requests[1]
+    assert (body["stop"], body["frequency_penalty"], body["presence_penalty"]) == (
+        [" end", "\nUser:"],
+        0.5,
+        0.25,
+    )
+
+
+def test_closing_the_stream_closes_the_connection(scripted: Callable[..., Scripted]) -> None:
+    server = scripted(body=sse(delta("Hello"), delta(" there")), hang_after_headers=True)
+    stream = OpenAIChatModel(chat_settings(server.url, read_timeout_s=300)).stream(
+        STORY, threading.Event(), sampling()
+    )
+    assert next(stream) == "Hello"
+    stream.close()
+    assert server.disconnected.wait(30), "the server did not see the connection close"
 
 
 def test_each_prompt_sends_its_own_seed(scripted: Callable[..., Scripted]) -> None:

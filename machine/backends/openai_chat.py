@@ -1,9 +1,13 @@
-"""Replies from a chat model that an OpenAI-compatible server serves (vLLM, llama.cpp server, Ollama, ...).
+"""Replies from a chat model that an OpenAI-compatible server serves (vLLM, llama.cpp server, Ollama,
+``transformers serve``, ...).
 
-`POST {base_url}/chat/completions` with ``"stream": true``; the server answers with Server-Sent Events,
-``data: {json}`` lines whose ``choices[0].delta.content`` are the pieces of the reply, ending with
-``data: [DONE]``. Closing the stream, or setting `cancel` even while a read is waiting, closes the
-connection at once: that is how these servers learn to stop generating.
+The request is built and sent by the official `openai` client: `POST {base_url}/chat/completions` with
+``"stream": true``. The server answers with Server-Sent Events, ``data: {json}`` lines whose
+``choices[0].delta.content`` are the pieces of the reply, ending with ``data: [DONE]``. Those lines are
+read here rather than by the client's own stream, which passes over llama.cpp's ``error:`` events and
+the pages of servers that are not an OpenAI API, so that each gets an error that says what went wrong.
+Closing the stream, or setting `cancel` even while a read is waiting, closes the connection at once:
+that is how these servers learn to stop generating.
 
 The API key, if the server wants one, is read from the environment variable named by
 `machine.chat_model.server.api_key_env` and sent as ``Authorization: Bearer``; it is never logged and is
@@ -20,9 +24,11 @@ import socket
 import threading
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import openai
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ValidationError
 
 from machine.ports import ChatMessage, ReplyStream, Sampling, reply_seed
@@ -73,11 +79,13 @@ class OpenAIChatModel:
         self._model_name = server.model
         self._url = f"{server.base_url.rstrip('/')}/chat/completions"
         self._key = os.environ.get(server.api_key_env, "").strip()
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        self._client = httpx.Client(
+        self._client = openai.OpenAI(
+            api_key=self._key,  # "" sends no Authorization header
             base_url=server.base_url,
-            headers=headers,
+            organization="",  # not from $OPENAI_ORG_ID: this is not necessarily OpenAI's service
+            project="",
             timeout=httpx.Timeout(server.read_timeout_s, connect=server.connect_timeout_s),
+            max_retries=0,  # a reply that comes late is no use; the turn's strikes decide what next
         )
         log.info(
             "chat model %s served at %s (%s)",
@@ -102,30 +110,33 @@ class OpenAIChatModel:
             return False
         server = self._server
         try:
-            with self._client.stream(
-                "POST", "chat/completions", json=self._body(messages, sampling)
-            ) as answer:
-                if answer.status_code != 200:
-                    raise self._refused(answer)
-                with _CancelWatch(answer, cancel):
-                    return (yield from self._pieces(answer.iter_lines(), cancel, sampling))
-        except httpx.ConnectError as exc:
+            with (
+                self._client.chat.completions.with_streaming_response.create(
+                    **self._body(messages, sampling)
+                ) as answer,
+                _CancelWatch(answer.http_response, cancel),
+            ):
+                return (yield from self._pieces(answer.iter_lines(), cancel, sampling))
+        except openai.APIStatusError as refused:
+            raise self._refused(refused.response) from None
+        except openai.APITimeoutError as exc:
+            if isinstance(exc.__cause__, httpx.ConnectTimeout):
+                raise ChatServerError(
+                    f"{_SETTING}.connect_timeout_s: no connection to {self._url} within "
+                    f"{server.connect_timeout_s:g} s — is the server running?"
+                ) from None
+            raise self._silent() from None
+        except openai.APIConnectionError as exc:
+            if cancel.is_set():
+                return False
             raise ChatServerError(
                 f"{_SETTING}.base_url: cannot reach {self._url} — is the server running? "
-                f"({self._excerpt(exc)})"
-            ) from None
-        except httpx.ConnectTimeout:
-            raise ChatServerError(
-                f"{_SETTING}.connect_timeout_s: no connection to {self._url} within "
-                f"{server.connect_timeout_s:g} s — is the server running?"
+                f"({self._excerpt(exc.__cause__ or exc)})"
             ) from None
         except httpx.TimeoutException:
             if cancel.is_set():
                 return False
-            raise ChatServerError(
-                f"{_SETTING}.read_timeout_s: the server at {self._url} sent nothing for "
-                f"{server.read_timeout_s:g} s; raise it for a slow server"
-            ) from None
+            raise self._silent() from None
         except httpx.TransportError as exc:
             if cancel.is_set():
                 return False  # the cancel watch shut the connection down
@@ -133,6 +144,12 @@ class OpenAIChatModel:
                 f"{_SETTING}.base_url: the connection to {self._url} broke off mid-reply "
                 f"({type(exc).__name__}: {self._excerpt(exc)})"
             ) from None
+
+    def _silent(self) -> ChatServerError:
+        return ChatServerError(
+            f"{_SETTING}.read_timeout_s: the server at {self._url} sent nothing for "
+            f"{self._server.read_timeout_s:g} s; raise it for a slow server"
+        )
 
     def _body(self, messages: list[ChatMessage], sampling: Sampling) -> dict[str, Any]:
         server = self._server
@@ -231,11 +248,7 @@ class OpenAIChatModel:
 
     def _refused(self, answer: httpx.Response) -> ChatServerError:
         """The error for a non-200 answer: its status and the start of its body (never its headers)."""
-        body = b""
-        for part in answer.iter_bytes():
-            body += part
-            if len(body) >= _ERROR_BODY_BYTES:
-                break
+        body = answer.content[:_ERROR_BODY_BYTES]  # the client has read the refusal
         env = self._server.api_key_env
         hints = {
             401: f"; the key in ${env} was refused" if self._key else f"; put the server's API key in ${env}",
@@ -292,19 +305,17 @@ class _CancelWatch:
                     log.debug("the chat server connection was already closed")
 
 
-def _message(message: ChatMessage) -> dict[str, Any]:
+def _message(message: ChatMessage) -> ChatCompletionMessageParam:
     """One message of the request; one with an image is sent as a text part and a JPEG data-URL part (the
     OpenAI chat API's image input, as vLLM, llama.cpp server and Ollama take it)."""
-    if message.image is None:
-        return {"role": message.role, "content": message.content}
+    if message.image is None:  # the role is ours ("system", "user" or "assistant"): the types agree
+        return cast(ChatCompletionMessageParam, {"role": message.role, "content": message.content})
     url = "data:image/jpeg;base64," + base64.b64encode(message.image).decode("ascii")
-    return {
-        "role": message.role,
-        "content": [
-            {"type": "text", "text": message.content},
-            {"type": "image_url", "image_url": {"url": url}},
-        ],
-    }
+    parts = [
+        {"type": "text", "text": message.content},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+    return cast(ChatCompletionMessageParam, {"role": message.role, "content": parts})
 
 
 def _begun_as_instruction(messages: list[ChatMessage]) -> list[ChatMessage]:
