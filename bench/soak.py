@@ -459,11 +459,16 @@ def verdicts(
     drift = None if not first or last is None else round(100 * (last - first) / first, 1)
     outcomes = Counter(turn["outcome"] for turn in soak.turns)
     underruns = sum(turn["playback"]["underruns"] for turn in soak.turns)
-    first_token = [
-        (turn["first_token"] - soak.turns[0]["endpoint"], turn["stages"].get("first_token", 0.0))
-        for turn in soak.turns
-        if "first_token" in turn["stages"]
-    ]
+
+    def by_third(field: str, stage: bool = True) -> list[float | None]:
+        """The median of a turn record's stage (or field) in each third of the run."""
+        values = [
+            (turn["endpoint"] - soak.turns[0]["endpoint"], turn["stages"][field] if stage else turn[field])
+            for turn in soak.turns
+            if (field in turn["stages"] if stage else turn.get(field))
+        ]
+        return [_round(v, 3) for v in thirds_medians(values, duration)]
+
     memory = {
         name: {
             "start_mb": samples[0][1] if samples else None,
@@ -490,7 +495,11 @@ def verdicts(
         "underruns": underruns,
         "reply_start_median_s_by_third": [_round(v, 3) for v in (first, middle, last)],
         "reply_start_drift_pct": drift,
-        "first_token_median_s_by_third": [_round(v, 3) for v in thirds_medians(first_token, duration)],
+        "first_token_median_s_by_third": by_third("first_token"),
+        # what the reply start is made of, by third: what grows shows which stage drifts
+        "transcribe_median_s_by_third": by_third("transcribe"),
+        "prompt_tokens_median_by_third": by_third("prompt_tokens", stage=False),
+        "recall_ms_median_by_third": by_third("recall_ms", stage=False),
         "memory": memory,
         "store_mb_start": soak.store_mb[0][1] if soak.store_mb else None,
         "store_mb_end": soak.store_mb[-1][1] if soak.store_mb else None,

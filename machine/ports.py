@@ -453,6 +453,9 @@ class ReplyEvents:
     """A check failed; the flag says whether part of the reply had already been released."""
     gave_up: Callable[[], None] = _nothing
     """The last attempt failed too: the turn is given up."""
+    prompted: Callable[[int, float], None] = _nothing
+    """The prompt is built: its size in tokens (as the model counts them, 0 when it was not counted) and
+    the milliseconds the memory took to recall what goes in it."""
 
 
 class Replier(Protocol):

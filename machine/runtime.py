@@ -538,10 +538,13 @@ class Runtime:
         def gave_up() -> None:
             turn.record.outcome = "gave_up"
 
+        def prompted(tokens: int, recall_ms: float) -> None:
+            turn.record.prompt_tokens, turn.record.recall_ms = tokens, round(recall_ms, 1)
+
         def think() -> None:
             # this job owns the reply: the model's stream, the checks and the strikes run here, and the
             # sentences are handed to the voice's synthesis as they come
-            events = ReplyEvents(first_token, strike, gave_up)
+            events = ReplyEvents(first_token, strike, gave_up, prompted)
             sentences = self._thinker.sentences(transcript.text, turn.cancel, events, turn.prompt_speaker)
             try:
                 first = next(sentences, None)

@@ -57,6 +57,10 @@ class TurnRecord:
     identify_ms: float = 0.0
     """What telling the speaker apart added to the turn after the transcript was ready (the voice is
     embedded beside the transcription)."""
+    prompt_tokens: int = 0
+    """The size of the reply's prompt (what grows with the session shows here first)."""
+    recall_ms: float = 0.0
+    """What the memory took to recall the prompt's history and recollections."""
     reply: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
     strikes: list[str] = field(default_factory=list)

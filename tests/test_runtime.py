@@ -186,6 +186,10 @@ def test_two_turns_follow_the_table_and_record_ordered_timestamps() -> None:
     system, *rest = chat.prompts[1]
     assert system.content.endswith("\n- hello there") and [m.content for m in rest] == ["and you?"]
     assert memory.context("x").window[-1].answer == "I am fine."
+    assert [r.prompt_tokens for r in records] == [chat.count_tokens(p) for p in chat.prompts], (
+        "each record has the size of its prompt"
+    )
+    assert records[1].prompt_tokens > records[0].prompt_tokens
 
 
 def test_noise_only_transcript_goes_back_to_listening() -> None:

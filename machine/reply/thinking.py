@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
 from machine.ports import (
@@ -155,6 +156,20 @@ def build_messages(
             return messages
 
 
+class _LastCount:
+    """A token counter that keeps its last answer: the size of the prompt `build_messages` settled on,
+    without counting it again."""
+
+    def __init__(self, count_tokens: CountTokens) -> None:
+        self._count = count_tokens
+        self.messages: list[ChatMessage] | None = None
+        self.tokens = 0
+
+    def __call__(self, messages: list[ChatMessage]) -> int:
+        self.messages, self.tokens = messages, self._count(messages)
+        return self.tokens
+
+
 class _StrikeError(Exception):
     def __init__(self, strike: Strike) -> None:
         self.strike = strike
@@ -193,14 +208,19 @@ class Thinker:
         return self._sight.present() if self._sight is not None else []
 
     def _prompt(
-        self, transcript: str, context: MemoryContext, speaker: str | None, present: Sequence[str] = ()
+        self,
+        transcript: str,
+        context: MemoryContext,
+        speaker: str | None,
+        present: Sequence[str] = (),
+        count_tokens: CountTokens | None = None,
     ) -> list[ChatMessage]:
         return build_messages(
             self._persona,
             context,
             transcript,
             self._chat.prompt_tokens,
-            self._model.count_tokens,
+            count_tokens or self._model.count_tokens,
             self._chat.history,
             speaker,
             present,
@@ -215,9 +235,13 @@ class Thinker:
     ) -> Generator[str, None, None]:
         """Yield the checked reply to `speaker` piece by piece; closing this generator stops generation."""
         events = events or ReplyEvents()
+        recalling = time.perf_counter()
         context = self._memory.context(transcript, speaker)
+        recall_ms = 1000 * (time.perf_counter() - recalling)
         present = self._present()
-        messages = self._prompt(transcript, context, speaker, present)
+        counted = _LastCount(self._model.count_tokens)
+        messages = self._prompt(transcript, context, speaker, present, counted)
+        events.prompted(counted.tokens if counted.messages is messages else 0, recall_ms)
         earlier = [exchange.answer for exchange in (*context.recollections, *context.window)]
         released: list[str] = []
         first_token = [events.first_token]
