@@ -181,8 +181,8 @@ class ChatModelSettings(_Section):
     memory_answer_about_other: float = Field(0.725, ge=-1.0, le=1.0)
     """The same for a question naming nobody ("What is the biggest goldfish called?")."""
     sees_images: bool = False
-    """The served model takes images (a vision-language model behind `backend: openai`): with
-    `machine.vision`, a question about what the bot sees is sent with its latest view."""
+    """The model takes images (a vision-language model id or folder, or one served behind `backend:
+    openai`): with `machine.vision`, a question about what the bot sees is sent with its latest view."""
     image_side_px: int = Field(512, ge=64, le=2048)
     """The view sent to a model that sees is downscaled to at most this many pixels a side."""
 
@@ -193,10 +193,11 @@ class ChatModelSettings(_Section):
                 "server.model is required with backend openai: name the model the server serves "
                 "(e.g. the name vLLM was started with, or an Ollama tag such as llama3.2:3b)"
             )
-        if self.sees_images and self.backend != "openai":
+        if self.sees_images and self.backend == "transformers" and self.model == BUNDLED:
             raise ValueError(
-                "sees_images needs backend openai (a server serving a vision-language model, e.g. vLLM or "
-                "Ollama with a model that takes images); the transformers backend reads text only"
+                "sees_images needs a vision-language model: the bundled SmolLM2 reads text only; name one "
+                "in model (e.g. HuggingFaceTB/SmolVLM-256M-Instruct, internet needed once) or serve one "
+                "(backend: openai)"
             )
         return self
 

@@ -7,6 +7,11 @@ starts take about a second. Any hub model id or local folder can be named in
 `machine.chat_model.model` instead, with `device`, `dtype`, `attn_implementation`, 4-bit loading
 (bitsandbytes, CUDA only) and `torch.compile` as options.
 
+A vision-language model (`machine.chat_model.sees_images: true` with a hub id or folder such as
+HuggingFaceTB/SmolVLM-256M-Instruct) is loaded with its processor; every prompt then goes through the
+processor's chat template, and a message's image (the bot's view, a JPEG made in memory) is decoded and
+shown to the model with it. A prompt with an image is prefilled whole and its cache is not kept.
+
 Prompt reuse: the attention cache of the last prompt is kept, and the next prompt reuses it for the
 tokens the two share (at least the persona, usually the whole history before the new exchange), so only
 the new tokens are prefilled.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import io
 import logging
 import threading
 import warnings
@@ -31,8 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from transformers import (
     AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
     AutoTokenizer,
     DynamicCache,
     LogitsProcessor,
@@ -85,7 +94,46 @@ class TransformersChatModel:
 
     def __init__(self, settings: ChatModelSettings) -> None:
         self._settings = settings
+        self._processor: Any = None
+        """A vision-language model's processor (its chat template and image preprocessing), else None."""
         reference, gguf_file = self._reference(settings)
+        if settings.sees_images:
+            self._load_seeing(settings, reference, gguf_file)
+        else:
+            self._load_reading(settings, reference, gguf_file)
+        if settings.device == "cpu":
+            _use_cpu(self, settings)
+        if (self._processor or self.tokenizer).chat_template is None:
+            raise ValueError(
+                f"machine.chat_model.model: {reference} has no chat template; name an instruct model"
+            )
+        if settings.compile:
+            log.info("compiling the chat model with torch.compile (the first reply will be slow)")
+            self.model.forward = torch.compile(self.model.forward, dynamic=True)
+        self._last: tuple[torch.Tensor, DynamicCache] | None = None
+        """The ids of the last generated sequence and its attention cache (for prompt reuse)."""
+        self.reused_tokens = 0
+        """How many prompt tokens the last reply took from the kept cache instead of prefilling them."""
+
+    def _load_seeing(self, settings: ChatModelSettings, reference: str, gguf_file: str | None) -> None:
+        """A vision-language model and its processor, from a hub id or folder."""
+        if gguf_file is not None:
+            raise ConfigError(
+                "machine.chat_model.gguf_file: a GGUF file loads a text-only model here; with sees_images "
+                "name a vision-language model id or folder with safetensors weights in "
+                "machine.chat_model.model (e.g. HuggingFaceTB/SmolVLM-256M-Instruct), or serve one"
+            )
+        log.info("loading vision-language chat model %s", reference)
+        self._processor = AutoProcessor.from_pretrained(reference)
+        self.tokenizer = self._processor.tokenizer
+        options = _load_options(settings, None)
+        model = AutoModelForImageTextToText.from_pretrained(
+            reference, dtype=_DTYPES.get(settings.dtype, "auto"), **options
+        )
+        self.model = _placed(model, settings, options)
+
+    def _load_reading(self, settings: ChatModelSettings, reference: str, gguf_file: str | None) -> None:
+        """A text-only causal LM and its tokenizer; a GGUF file is dequantised once and kept in the cache."""
         options = _load_options(settings, gguf_file)
         local_only = settings.model == BUNDLED
         dtype = _DTYPES.get(settings.dtype, "auto")
@@ -101,24 +149,9 @@ class TransformersChatModel:
         model = AutoModelForCausalLM.from_pretrained(
             reference, gguf_file=gguf_file, dtype=dtype, local_files_only=local_only, **options
         )
-        if "device_map" not in options:
-            model = model.to(settings.device)  # type: ignore[arg-type]  # transformers' stubs
-        self.model = model.eval()
+        self.model = _placed(model, settings, options)
         if cached is not None and gguf_file is not None:
             save_dequantised(cached, self.model, self.tokenizer)
-        if settings.device == "cpu":
-            _use_cpu(self, settings)
-        if self.tokenizer.chat_template is None:
-            raise ValueError(
-                f"machine.chat_model.model: {reference} has no chat template; name an instruct model"
-            )
-        if settings.compile:
-            log.info("compiling the chat model with torch.compile (the first reply will be slow)")
-            self.model.forward = torch.compile(self.model.forward, dynamic=True)
-        self._last: tuple[torch.Tensor, DynamicCache] | None = None
-        """The ids of the last generated sequence and its attention cache (for prompt reuse)."""
-        self.reused_tokens = 0
-        """How many prompt tokens the last reply took from the kept cache instead of prefilling them."""
 
     @staticmethod
     def _reference(settings: ChatModelSettings) -> tuple[str, str | None]:
@@ -130,12 +163,28 @@ class TransformersChatModel:
     def prompt_ids(self, messages: list[ChatMessage]) -> torch.Tensor:
         """The chat-template token ids for `messages`, ending with the assistant's turn marker, or, when
         the last message is the assistant's (a reply begun), with that message left open to go on from."""
-        chat = [{"role": m.role, "content": m.content} for m in messages]
+        ids: torch.Tensor = self._prompt_inputs(messages)["input_ids"]
+        return ids
+
+    def _prompt_inputs(self, messages: list[ChatMessage]) -> dict[str, torch.Tensor]:
+        """The model's inputs for `messages`: their token ids, and for a model that sees, the processed
+        images of the messages that carry one."""
         begun = bool(messages) and messages[-1].role == "assistant"
-        ids = self.tokenizer.apply_chat_template(
-            chat, add_generation_prompt=not begun, continue_final_message=begun, return_tensors="pt"
+        if self._processor is None:
+            chat = [{"role": m.role, "content": m.content} for m in messages]
+            ids = self.tokenizer.apply_chat_template(
+                chat, add_generation_prompt=not begun, continue_final_message=begun, return_tensors="pt"
+            )
+            return {"input_ids": ids.to(self.model.device)}
+        inputs = self._processor.apply_chat_template(
+            [{"role": m.role, "content": _parts(m)} for m in messages],
+            add_generation_prompt=not begun,
+            continue_final_message=begun,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
         )
-        return ids.to(self.model.device)
+        return dict(inputs.to(self.model.device).to(self.model.dtype))  # dtype: the image features only
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
         """The exact number of prompt tokens for `messages`."""
@@ -175,11 +224,13 @@ class TransformersChatModel:
         """Yield text pieces; generation stops at end-of-turn, at `max_new_tokens` (then the return value
         is True), or when the consumer closes this generator or sets `cancel` (checked before every new
         token)."""
-        input_ids = self.prompt_ids(messages)
+        inputs = self._prompt_inputs(messages)
+        input_ids = inputs["input_ids"]
+        seeing = len(inputs) > 1  # image features: prefilled whole, and the cache is not kept
         stop = threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         generation: dict[str, Any] = {
-            "input_ids": input_ids,
+            **inputs,
             "attention_mask": torch.ones_like(input_ids),
             "streamer": streamer,
             "max_new_tokens": sampling.max_new_tokens,
@@ -188,7 +239,7 @@ class TransformersChatModel:
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
             "return_dict_in_generate": True,
         }
-        cache = self._reusable_cache(input_ids)
+        cache = None if seeing else self._reusable_cache(input_ids)
         if cache is not None:
             generation["past_key_values"] = cache
         if sampling.temperature > 0:
@@ -205,8 +256,11 @@ class TransformersChatModel:
                 with torch.inference_mode():
                     out = self.model.generate(**generation)
                 generated.append(out.sequences.shape[-1] - input_ids.shape[-1])
-                if self._settings.reuse_persona_cache and isinstance(out.past_key_values, DynamicCache):
+                kept = self._settings.reuse_persona_cache and not seeing
+                if kept and isinstance(out.past_key_values, DynamicCache):
                     self._last = (out.sequences[0], out.past_key_values)
+                elif seeing:
+                    self._last = None
             except BaseException as exc:
                 self._last = None
                 failure.append(exc)
@@ -224,6 +278,22 @@ class TransformersChatModel:
         if failure:
             raise RuntimeError(f"the chat model failed while generating: {failure[0]}") from failure[0]
         return bool(generated) and generated[0] >= sampling.max_new_tokens
+
+
+def _parts(message: ChatMessage) -> list[dict[str, Any]]:
+    """A message as a vision-language processor takes it: its text, and its image decoded in memory."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    if message.image is not None:
+        with Image.open(io.BytesIO(message.image)) as view:
+            parts.append({"type": "image", "image": view.convert("RGB")})
+    return parts
+
+
+def _placed(model: Any, settings: ChatModelSettings, options: dict[str, Any]) -> Any:
+    """The loaded model on its device (unless loading placed it), in inference mode."""
+    if "device_map" not in options:
+        model = model.to(settings.device)
+    return model.eval()
 
 
 def _use_cpu(chat: TransformersChatModel, settings: ChatModelSettings) -> None:
