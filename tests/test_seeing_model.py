@@ -84,6 +84,8 @@ def test_a_prompt_without_a_view_is_text_only(
     chat = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hi there!")]
     list(model.stream(chat, threading.Event(), GREEDY))
     assert seen == [], "no image, no look"
+    list(model.stream([*chat, ChatMessage("user", "And you?")], threading.Event(), GREEDY))
+    assert model.reused_tokens > 5, "a text-only prompt reuses the kept cache"
     assert model.count_tokens(chat) == model.prompt_ids(chat).shape[-1] > 5
 
 

@@ -226,7 +226,8 @@ class TransformersChatModel:
         token)."""
         inputs = self._prompt_inputs(messages)
         input_ids = inputs["input_ids"]
-        seeing = len(inputs) > 1  # image features: prefilled whole, and the cache is not kept
+        # a prompt with a view is prefilled whole, and its cache is not kept
+        seeing = self._processor is not None and any(m.image is not None for m in messages)
         stop = threading.Event()
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         generation: dict[str, Any] = {
