@@ -287,6 +287,18 @@ def test_a_reply_that_follows_an_injection_is_a_strike() -> None:
     assert sentences == ["Let's just chat."] and recording.checks == ["pattern", "pattern"]
 
 
+class CountingChatModel(ScriptedChatModel):
+    """Keeps every count it was asked for."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.counts: list[int] = []
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        self.counts.append(super().count_tokens(messages))
+        return self.counts[-1]
+
+
 def test_the_prompt_size_and_the_recall_time_are_reported_for_the_turn_record() -> None:
     """What grows with a session (issue #26) shows in each turn's record: the prompt the model got, in
     its own tokens (the count the budget settled on, not counted again), and the memory's recall time."""
@@ -299,16 +311,13 @@ def test_the_prompt_size_and_the_recall_time_are_reported_for_the_turn_record() 
     memory = SlowRecall(6)
     for i in range(6):
         memory.remember(f"I like thing number {i} a lot", f"answer {i}")
-    chat = ScriptedChatModel(["Sure thing."])
-    counts: list[int] = []
-    counting = chat.count_tokens
-    chat.count_tokens = lambda messages: counts.append(counting(messages)) or counts[-1]  # type: ignore[method-assign]
+    chat = CountingChatModel(["Sure thing."])
     thinker = make_thinker(chat, memory, PERSONA)
     prompted: list[tuple[int, float]] = []
     events = ReplyEvents(prompted=lambda tokens, ms: prompted.append((tokens, ms)))
 
     assert list(thinker.sentences("what do I like?", threading.Event(), events)) == ["Sure thing."]
     [(tokens, recall_ms)] = prompted
-    assert tokens == counting(chat.prompts[0]) > 0, "the size of the prompt the model got"
-    assert counts == [tokens], "counted once, while the prompt was fitted to the budget"
+    assert tokens == ScriptedChatModel.count_tokens(chat, chat.prompts[0]) > 0, "the prompt the model got"
+    assert chat.counts == [tokens], "counted once, while the prompt was fitted to the budget"
     assert recall_ms >= 50
