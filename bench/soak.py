@@ -580,8 +580,11 @@ def main() -> int:
         logs = {name: (scratch / name) for name in ("runtime.log", "serve.log")}
         texts = {name: path.read_text(encoding="utf-8") for name, path in logs.items() if path.exists()}
         kept = {name: text[-4000:] for name, text in texts.items()}
-        reports = [line for line in texts.get("runtime.log", "").splitlines() if "memory: rss" in line]
+        runtime_lines = texts.get("runtime.log", "").splitlines()
+        reports = [line for line in runtime_lines if "memory: rss" in line]
+        too_short = sum(1 for line in runtime_lines if "shorter than min_utterance_ms" in line)
         shutil.rmtree(scratch, ignore_errors=True)
+    result["heard_too_short_for_a_turn"] = too_short  # the reason an utterance may have no turn
     result["log_tails"] = kept
     result["memory_reports"] = reports
     print(table(result))

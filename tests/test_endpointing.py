@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -94,10 +95,14 @@ def test_start_needs_consecutive_voiced_chunks() -> None:
     assert not endpointer.in_speech
 
 
-def test_short_burst_is_dropped_as_noise() -> None:
+def test_short_burst_is_dropped_as_noise_and_said_so(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="machine.listen.endpointing")
     endpointer = Endpointer(LoudnessVad(), EndpointingSettings(start_chunks=3, min_utterance_ms=300))
     assert run(endpointer, silence(5) + tone(5) + silence(30)) == []  # 160 ms of 'speech'
+    assert endpointer.too_short == 1, "counted"
+    assert "160 ms of speech, shorter than min_utterance_ms (320): not a turn (1 so far)" in caplog.text
     assert len(run(endpointer, silence(5) + tone(12) + silence(30))) == 1  # 384 ms
+    assert endpointer.too_short == 1
 
 
 def test_quiet_chunks_are_silence_whatever_the_vad_says() -> None:

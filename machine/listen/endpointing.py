@@ -143,6 +143,8 @@ class Endpointer:
             settings.sure_gap_ms if settings.sure_gap_ms is not None else settings.end_gap_ms
         )
         self._min_chunks = _chunks_for(settings.min_utterance_ms)
+        self.too_short = 0
+        """How many bursts of speech ended too short to be a turn (each is logged)."""
         self._max_chunks = _chunks_for(settings.max_utterance_s * 1000)
         self._before: deque[AudioChunk] = deque(maxlen=self._pre_roll_chunks + settings.start_chunks)
         self._speech: list[AudioChunk] = []
@@ -378,9 +380,19 @@ class Endpointer:
 
     def _ended(self, now: float) -> Ended | None:
         after_pause = self._paused
-        utterance = self._utterance(now) if self._spoken_chunks() >= self._min_chunks else None
+        spoken = self._spoken_chunks()
+        utterance = self._utterance(now) if spoken >= self._min_chunks else None
         self.reset()
-        return Ended(utterance, after_pause) if utterance is not None else None
+        if utterance is None:
+            self.too_short += 1  # said in the log and counted: a "hmm" is not lost without a word
+            log.info(
+                "%d ms of speech, shorter than min_utterance_ms (%d): not a turn (%d so far)",
+                spoken * CHUNK_MS,
+                self._min_chunks * CHUNK_MS,
+                self.too_short,
+            )
+            return None
+        return Ended(utterance, after_pause)
 
     def _cut(self, now: float) -> Ended:
         """The maximum length is reached: hand on the speech up to a pause, keep the rest open."""
