@@ -105,6 +105,13 @@ def test_short_burst_is_dropped_as_noise_and_said_so(caplog: pytest.LogCaptureFi
     assert endpointer.too_short == 1
 
 
+def test_the_silent_rest_of_a_cut_utterance_is_not_counted_as_too_short() -> None:
+    endpointer = Endpointer(LoudnessVad(), EndpointingSettings(max_utterance_s=2.0))  # 63 chunks
+    closed = run(endpointer, silence(5) + tone(55) + silence(40))  # the maximum comes in the silence after
+    assert len(closed) == 1
+    assert endpointer.too_short == 0, "the rest after the cut held no speech"
+
+
 def test_quiet_chunks_are_silence_whatever_the_vad_says() -> None:
     endpointer = Endpointer(LoudnessVad(), EndpointingSettings(min_level_dbfs=-20.0))
     assert run(endpointer, tone(40, amplitude=0.05)) == []  # about -29 dBFS

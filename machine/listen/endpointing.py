@@ -383,7 +383,9 @@ class Endpointer:
         spoken = self._spoken_chunks()
         utterance = self._utterance(now) if spoken >= self._min_chunks else None
         self.reset()
-        if utterance is None:
+        if utterance is not None:
+            return Ended(utterance, after_pause)
+        if spoken > 0:  # not the silent rest of an utterance cut at its maximum length
             self.too_short += 1  # said in the log and counted: a "hmm" is not lost without a word
             log.info(
                 "%d ms of speech, shorter than min_utterance_ms (%d): not a turn (%d so far)",
@@ -391,8 +393,7 @@ class Endpointer:
                 self._min_chunks * CHUNK_MS,
                 self.too_short,
             )
-            return None
-        return Ended(utterance, after_pause)
+        return None
 
     def _cut(self, now: float) -> Ended:
         """The maximum length is reached: hand on the speech up to a pause, keep the rest open."""
