@@ -322,7 +322,7 @@ def _load_options(settings: ChatModelSettings, gguf_file: str | None) -> dict[st
         ):
             raise ConfigError(
                 "machine.chat_model.attn_implementation: flash_attention_2 needs a CUDA device and the "
-                "flash-attn package (pip install flash-attn); use sdpa, or null for the default"
+                "flash-attn package (uv pip install flash-attn); use sdpa, or null for the default"
             )
         options["attn_implementation"] = settings.attn_implementation
     if settings.load_in_4bit:
@@ -339,7 +339,7 @@ def _load_options(settings: ChatModelSettings, gguf_file: str | None) -> dict[st
         if importlib.util.find_spec("bitsandbytes") is None:
             raise ConfigError(
                 "machine.chat_model.load_in_4bit: the bitsandbytes package is not installed; "
-                "pip install bitsandbytes, or set load_in_4bit: false"
+                "uv pip install bitsandbytes (then run with uv run --no-sync), or set load_in_4bit: false"
             )
         from transformers import BitsAndBytesConfig
 
