@@ -216,6 +216,11 @@ class Synthesizer(Protocol):
         """Yield audio for `text`, one chunk per sentence or less."""
         ...
 
+    def rest(self) -> None:
+        """A turn is over: give back the memory kept for the next sentence (called off the reply's path,
+        possibly while another thread synthesises)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PlaybackReport:
@@ -524,6 +529,10 @@ class Voice(Protocol):
 
     def warm_up(self) -> None:
         """Pay the voice's first-call costs now."""
+        ...
+
+    def rest(self) -> None:
+        """A turn is over: give back what the voice kept for the next reply."""
         ...
 
 

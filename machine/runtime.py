@@ -680,3 +680,10 @@ class Runtime:
         record.states = states
         self.records.append(record)
         self._on_turn(record)
+        self._jobs.submit(self._rest_voice)  # off the loop: the voice's memory goes back while it is quiet
+
+    def _rest_voice(self) -> None:
+        try:
+            self._speaker.rest()
+        except Exception:
+            log.exception("the voice could not give back its memory after a turn")

@@ -379,6 +379,9 @@ class TwoChunkSynthesizer:
 
     sample_rate = 16_000
 
+    def rest(self) -> None:
+        pass
+
     def synthesize(self, text: str) -> Iterator[SpeechAudio]:
         yield SpeechAudio(np.full(1600, 0.1, dtype=np.float32), self.sample_rate)
         yield SpeechAudio(np.full(800, 0.1, dtype=np.float32), self.sample_rate)

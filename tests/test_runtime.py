@@ -63,6 +63,10 @@ class ToneSynthesizer:
 
     def __init__(self) -> None:
         self.spoken: list[str] = []
+        self.rests = 0
+
+    def rest(self) -> None:
+        self.rests += 1
 
     def synthesize(self, text: str) -> Iterator[SpeechAudio]:
         self.spoken.append(text)
@@ -190,6 +194,23 @@ def test_two_turns_follow_the_table_and_record_ordered_timestamps() -> None:
         "each record has the size of its prompt"
     )
     assert records[1].prompt_tokens > records[0].prompt_tokens
+
+
+def test_the_voice_rests_after_each_turn_and_a_failing_rest_ends_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime, _, _, synthesizer, sink, _ = make_runtime(["hello there", "and you?"], ["Hi!", "Fine."])
+
+    def tired() -> None:
+        synthesizer.rests += 1
+        raise RuntimeError("arena")
+
+    synthesizer.rest = tired  # type: ignore[method-assign]
+    records = run_with_timeout(runtime, ScriptedSource([20, 15]))
+    assert [r.outcome for r in records] == ["replied", "replied"]
+    assert len(sink.replies) == 2
+    assert synthesizer.rests == 2, "the voice gives back its memory once a turn is over"
+    assert "could not give back its memory" in caplog.text
 
 
 def test_noise_only_transcript_goes_back_to_listening() -> None:

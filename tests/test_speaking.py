@@ -26,6 +26,9 @@ class SlowStartSynthesizer:
         self.audio_s, self.first_s, self.later_s = audio_s, first_s, later_s
         self.calls: list[str] = []
 
+    def rest(self) -> None:
+        pass
+
     def synthesize(self, text: str) -> Iterator[SpeechAudio]:
         self.calls.append(text)
         time.sleep(self.first_s if len(self.calls) == 1 else self.later_s)

@@ -39,6 +39,10 @@ class CoquiSynthesizer:
         """The model's output rate (from its config, or its vocoder's)."""
         return int(self._tts.synthesizer.output_sample_rate)
 
+    def rest(self) -> None:
+        """Nothing to give back: torch's CPU tensors go back to malloc when freed, and the process trims
+        malloc's free memory after each turn."""
+
     def synthesize(self, text: str) -> Iterator[SpeechAudio]:
         """Audio for `text`, one chunk per sentence, without the pause Coqui pads each sentence with."""
         for sentence in self._tts.synthesizer.split_into_sentences(text, self._language):

@@ -20,6 +20,9 @@ ARENA_PHONEME_IDS = 160
 """Sentences up to this many phoneme ids (about 70 characters, 4 s of speech) run in a kept memory arena;
 after a longer one the arena gives its extra memory back (see `ArenaBoundedSession`)."""
 
+REST_TEXT = "Hm."
+"""What is synthesised (and dropped) to shrink the arena when a turn is over."""
+
 
 class ArenaBoundedSession:
     """A Piper voice's onnxruntime session whose memory arena stays the size of an ordinary sentence.
@@ -28,6 +31,12 @@ class ArenaBoundedSession:
     sentence, so one 30-second sentence kept ~600 MB for the rest of the evening (measured: RSS 217 -> 811 MB
     over sentences of 4-29 s). Shrinking after every run costs 10-20 ms a sentence; shrinking only after a
     sentence longer than `limit` phoneme ids keeps ordinary sentences as fast and the arena bounded.
+
+    Bounded is not flat: ordinary sentences still grow the arena in 32 MB blocks until a long one shrinks
+    it, so the memory between turns went up and down by up to 128 MB (RSS 163-273 MB over the hour soak's
+    replies). :meth:`shrink_next` makes the next run shrink whatever its length; the synthesiser asks for
+    it when a turn is over (12 ms while the bot is quiet; the next reply's first sentence takes about 5 ms
+    more to grow the arena back).
     """
 
     def __init__(self, session: onnxruntime.InferenceSession, limit: int = ARENA_PHONEME_IDS) -> None:
@@ -35,11 +44,17 @@ class ArenaBoundedSession:
         self._limit = limit
         self._shrink = onnxruntime.RunOptions()
         self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._shrink_next = False
+
+    def shrink_next(self) -> None:
+        """Shrink the arena after the next run (whichever thread makes it)."""
+        self._shrink_next = True
 
     def run(self, output_names: list[str] | None, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The session's outputs; after a long sentence, the arena is shrunk back."""
-        long_sentence = inputs["input"].shape[-1] > self._limit
-        return self._session.run(output_names, inputs, self._shrink if long_sentence else None)
+        """The session's outputs; after a long sentence, or when asked, the arena is shrunk back."""
+        shrink = self._shrink_next or inputs["input"].shape[-1] > self._limit
+        self._shrink_next = False
+        return self._session.run(output_names, inputs, self._shrink if shrink else None)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._session, name)
@@ -57,7 +72,8 @@ class PiperSynthesizer:
             )
         log.info("loading Piper voice %s", voice)
         self._voice = PiperVoice.load(voice)
-        self._voice.session = ArenaBoundedSession(self._voice.session)
+        self._session = ArenaBoundedSession(self._voice.session)
+        self._voice.session = self._session
         self._config = SynthesisConfig(
             speaker_id=settings.speaker_id,
             length_scale=settings.length_scale,
@@ -69,6 +85,13 @@ class PiperSynthesizer:
     def sample_rate(self) -> int:
         """The voice's sample rate (22050 Hz for joe-medium)."""
         return int(self._voice.config.sample_rate)
+
+    def rest(self) -> None:
+        """Shrink the voice's memory arena back to its first block: a short word is synthesised with the
+        shrink asked for, and dropped (see :class:`ArenaBoundedSession`)."""
+        self._session.shrink_next()
+        for _ in self._voice.synthesize(REST_TEXT, syn_config=self._config):
+            pass
 
     def synthesize(self, text: str) -> Iterator[SpeechAudio]:
         """Audio for `text`, one chunk per sentence Piper finds in it."""

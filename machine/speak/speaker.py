@@ -167,6 +167,10 @@ class Speaker:
         for _ in self._synthesizer.synthesize("Hello."):
             pass
 
+    def rest(self) -> None:
+        """A turn is over: the synthesiser gives back the memory it kept (see :meth:`Synthesizer.rest`)."""
+        self._synthesizer.rest()
+
     def prepare(self, cancel: threading.Event) -> Synthesis:
         """Start a reply's synthesis now; sentences are added as they are made, then it is played (or
         closed unplayed)."""
