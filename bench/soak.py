@@ -47,7 +47,7 @@ import from_tests
 import numpy as np
 import psutil
 from live_latency import latency
-from soak_measures import busiest_window, growth_mb_per_min, range_mb, thirds_medians
+from soak_measures import busiest_window, growth_mb_per_min, growth_mb_per_turn, range_mb, thirds_medians
 from turn_latency import machine_description, write_result
 
 from machine.audio.files import to_mono_16k, write_wav
@@ -66,6 +66,8 @@ ORDINARY_QUESTIONS = from_tests.load("ordinary_questions").ORDINARY_QUESTIONS
 RECALL_SET = REPO / "bench" / "data" / "recall_set.json"
 
 WARM_UP_S = 120.0
+GAP_S = (20.0, 30.0)
+"""Seconds from the start of one utterance to the next."""
 SAMPLE_EVERY_S = 10.0
 
 
@@ -316,10 +318,14 @@ def run_soak(
     seed: int = 0,
     memory_report: bool = False,
     warm_up_s: float = WARM_UP_S,
+    gap_s: tuple[float, float] = GAP_S,
+    after_reply_s: float | None = None,
 ) -> dict[str, Any]:
-    """The soak itself; returns what it measured and its verdicts."""
+    """The soak itself; returns what it measured and its verdicts. An utterance starts every `gap_s`
+    (drawn between the two) seconds, or `after_reply_s` after the reply to the one before (see `Talk`)."""
     duration = hours * 3600
-    utterances = synthesise(settings, script(int(duration / 20) + 2, seed), scratch)
+    shortest = gap_s[0] if after_reply_s is None else 5.0 + after_reply_s  # an utterance and its reply
+    utterances = synthesise(settings, script(int(duration / shortest) + 2, seed), scratch)
     memory_path = scratch / "memory"
     soak = Soak()
     pulse.ensure_server()
@@ -353,7 +359,8 @@ def run_soak(
         sampler = Sampler(soak, pids, memory_path, scratch / "prefect-home" if with_social else None)
         stack.callback(sampler.stop)
         requests = FriendRequests(fake, soak, duration) if fake is not None else None
-        talk = Talk(sinks["user"], user, bot, [noise(scratch, 2.0 + i, seed=i) for i in range(3)], seed)
+        noises = [noise(scratch, 2.0 + i, seed=i) for i in range(3)]
+        talk = Talk(sinks["user"], user, bot, noises, seed, gap_s, after_reply_s)
         for utterance in utterances:
             if sampler.clock() >= duration:
                 break
@@ -371,18 +378,35 @@ def run_soak(
         social_result = (
             _social_result(fake, soak, served) if fake is not None and served is not None else None
         )
-    return verdicts(
+    result = verdicts(
         soak, duration, store_before_forget, store_after_forget, stopped_in, social_result, warm_up_s
     )
+    log_text = (scratch / "runtime.log").read_text(encoding="utf-8")
+    # the reason an utterance may have no turn: the runtime logs each burst too short to be one
+    result["heard_too_short_for_a_turn"] = log_text.count("shorter than min_utterance_ms")
+    return result
 
 
 class Talk:
-    """The user's side: an utterance into the user's sink, then 20-30 s of silence, in three of ten gaps
-    with a burst of noise in the middle; the reply start read from the two sinks' levels."""
+    """The user's side: an utterance into the user's sink, then silence until the next one is due
+    (`gap_s`), in three of ten gaps with a burst of noise in the middle; the reply start read from the two
+    sinks' levels. With `after_reply_s`, the next utterance comes that long after the reply ends instead
+    (no noise; `gap_s` is then the longest wait), as quickly as a user who answers back."""
 
-    def __init__(self, sink: str, user: Any, bot: Any, noises: list[Path], seed: int) -> None:
+    def __init__(
+        self,
+        sink: str,
+        user: Any,
+        bot: Any,
+        noises: list[Path],
+        seed: int,
+        gap_s: tuple[float, float],
+        after_reply_s: float | None = None,
+    ) -> None:
         self.sink, self.user, self.bot, self.noises = sink, user, bot, noises
         self.rng = random.Random(seed)
+        self.gap_s = gap_s
+        self.after_reply_s = after_reply_s
 
     def say(self, utterance: Utterance, sampler: Sampler) -> dict[str, Any]:
         """Say `utterance` and wait out the gap after it; what came of it."""
@@ -391,13 +415,15 @@ class Talk:
             sampler.soak.idle_rss_mb.append((round(sampler.clock(), 1), process_rss_mb(runtime)[0]))
         since = time.monotonic()
         pulse.play(self.sink, utterance.wav)
-        gap = self.rng.uniform(20.0, 30.0)
+        gap = self.rng.uniform(*self.gap_s)
         until = since + gap
-        if self.rng.random() < 0.3:
+        if self.after_reply_s is not None:
+            until = self._reply_over(since, until, self.after_reply_s)
+        elif self.rng.random() < 0.3:
             time.sleep(max(0.0, since + gap / 2 - time.monotonic()))
             until = time.monotonic()  # the reply is read before the noise
             pulse.play(self.sink, self.rng.choice(self.noises))
-        time.sleep(max(0.0, since + gap - time.monotonic()))
+        time.sleep(max(0.0, until - time.monotonic()))
         heard = latency(self.user.levels, self.bot.levels, since, until)
         rss = sampler.soak.rss_mb["runtime"]
         print(
@@ -411,6 +437,16 @@ class Talk:
             "text": utterance.text,
             "reply_start_s": heard,
         }
+
+    def _reply_over(self, since: float, deadline: float, quiet_s: float) -> float:
+        """When the bot had replied to what was said at `since` and then been quiet for `quiet_s` (or
+        `deadline`, whichever comes first)."""
+        while (now := time.monotonic()) < deadline:
+            replied = latency(self.user.levels, self.bot.levels, since) is not None
+            if replied and self.bot.quiet_for(quiet_s):
+                return now
+            time.sleep(0.1)
+        return deadline
 
 
 def _server_pid(url: str) -> int | None:
@@ -484,6 +520,7 @@ def verdicts(
             "start_mb": soak.idle_rss_mb[0][1],
             "end_mb": soak.idle_rss_mb[-1][1],
             "growth_mb_per_min_after_warm_up": _round(growth_mb_per_min(soak.idle_rss_mb, warm_up_s)),
+            "growth_mb_per_turn_after_warm_up": _round(growth_mb_per_turn(soak.idle_rss_mb, warm_up_s)),
             "range_mb_last_half": _round(range_mb(soak.idle_rss_mb, duration / 2)),
         }
     return {
@@ -582,9 +619,7 @@ def main() -> int:
         kept = {name: text[-4000:] for name, text in texts.items()}
         runtime_lines = texts.get("runtime.log", "").splitlines()
         reports = [line for line in runtime_lines if "memory: rss" in line]
-        too_short = sum(1 for line in runtime_lines if "shorter than min_utterance_ms" in line)
         shutil.rmtree(scratch, ignore_errors=True)
-    result["heard_too_short_for_a_turn"] = too_short  # the reason an utterance may have no turn
     result["log_tails"] = kept
     result["memory_reports"] = reports
     print(table(result))

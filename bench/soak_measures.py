@@ -8,18 +8,28 @@ import statistics
 from collections.abc import Sequence
 
 
+def slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """The least-squares slope of `(x, y)` points; None with fewer than three or no spread in x."""
+    if len(points) < 3:
+        return None
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
 def growth_mb_per_min(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
     """The least-squares slope (MB a minute) of `(seconds since start, MB)` samples taken after `after_s`;
     None with fewer than three."""
-    points = [(t / 60, mb) for t, mb in samples if t >= after_s]
-    if len(points) < 3:
-        return None
-    mean_t = statistics.fmean(t for t, _ in points)
-    mean_mb = statistics.fmean(mb for _, mb in points)
-    spread = sum((t - mean_t) ** 2 for t, _ in points)
-    if spread == 0:
-        return None
-    return sum((t - mean_t) * (mb - mean_mb) for t, mb in points) / spread
+    return slope([(t / 60, mb) for t, mb in samples if t >= after_s])
+
+
+def growth_mb_per_turn(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
+    """The least-squares slope (MB a turn) of samples taken one before each utterance, after `after_s`:
+    a leak that comes with turns shows whatever their pace; None with fewer than three."""
+    return slope([(float(turn), mb) for turn, (t, mb) in enumerate(samples) if t >= after_s])
 
 
 def range_mb(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:

@@ -265,6 +265,7 @@ def open_app(
         returner.after_turn()
 
     with ExitStack() as stack:
+        stack.callback(returner.close)
         signals = stack.enter_context(StopSignals())
         if settings.memory_report_s is not None:
             stack.callback(MemoryReporter(settings.memory_report_s).start().stop)

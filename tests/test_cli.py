@@ -191,6 +191,9 @@ def test_after_each_turn_the_free_memory_goes_back_to_the_system(
         def after_turn(self) -> None:
             seen.append("trim")
 
+        def close(self) -> None:
+            seen.append("closed")
+
     monkeypatch.setattr(app_module, "FreeMemoryReturner", Recorder)
     loud = np.random.default_rng(0).normal(0.0, 0.1, 16_000).astype(np.float32)
     folder = tmp_path / "questions"
@@ -208,7 +211,7 @@ def test_after_each_turn_the_free_memory_goes_back_to_the_system(
     parts = Parts(memory=RecentWindow(2), conversation=lambda memory, sink, on_turn: counted(on_turn))
 
     assert main(["--input", str(folder), "--output", str(tmp_path / "out"), "--fast"], parts) == 0
-    assert seen == ["turn", "trim", "turn", "trim"]
+    assert seen == ["turn", "trim", "turn", "trim", "closed"]
 
 
 def test_files_without_speech_are_named_and_turns_jsonl_is_always_written(

@@ -1,6 +1,13 @@
 """Three minutes of `bench/soak.py` in `make test`: the runtime as its own process on PulseAudio null
-sinks, a different spoken question every 20-30 s, its resident memory sampled from outside between
-turns. It fails on a clear leak, not on the hour-long goals (those are the benchmark's, README)."""
+sinks, a different spoken question 2 s after each reply ends, its resident memory sampled from outside
+before each one. It fails on a clear leak, not on the hour-long goals (those are the benchmark's, README).
+
+The leak is measured per turn, not per minute: between turns the resident size still moves by about
+±15 MB (glibc, Python's heap), which three minutes of least squares over seven samples cannot tell from
+5 MB a minute (3-minute windows of a soak at its 20-30 s pace ranged -3 to +10 MB a minute). Answering
+back as soon as the bot is done gives about thirteen turns after the warm-up, over which the slope per
+turn has a standard error near 0.75 MB; 2 MB a turn is 5 MB a minute at the hour soak's pace of 2.4
+turns a minute."""
 
 from __future__ import annotations
 
@@ -13,25 +20,26 @@ from machine.settings import load_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.audio, pytest.mark.models, pytest.mark.e2e, pytest.mark.posix]
 
-LEAK_MB_PER_MIN = 5.0
+LEAK_MB_PER_TURN = 2.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (issue #26 closing note): a turn's buffers swing the resident size by tens of MB, "
-    "more than three minutes can average out; on 2026-12-07 it passed 2 of 4 runs, and failed at 55 and 12 "
-    "MB/min (the hour: 1.2 MB/min)",
-)
 def test_three_minutes_of_conversation_leak_no_memory(tmp_path: Path) -> None:
     soak = bench_module("soak")
     result = soak.run_soak(
-        load_settings(None), hours=0.05, with_social=False, scratch=tmp_path, warm_up_s=45.0
+        load_settings(None),
+        hours=0.05,
+        with_social=False,
+        scratch=tmp_path,
+        warm_up_s=45.0,
+        gap_s=(25.0, 30.0),  # the longest wait for a reply to end
+        after_reply_s=2.0,
     )
 
     idle = result["memory"]["runtime_idle"]
-    print(f"between turns: {idle}, all samples: {result['memory']['runtime']}")
-    assert result["utterances"] >= 6 and result["turns"] >= result["utterances"] - 1, result["outcomes"]
-    assert idle["growth_mb_per_min_after_warm_up"] <= LEAK_MB_PER_MIN, result["samples"][
+    print(f"between turns: {idle}: {result['samples']['runtime_idle_rss_mb']}")
+    answered = result["turns"] + result["heard_too_short_for_a_turn"]  # "hmm": no turn, a counted reason
+    assert result["utterances"] >= 10 and answered >= result["utterances"] - 1, result["outcomes"]
+    assert idle["growth_mb_per_turn_after_warm_up"] <= LEAK_MB_PER_TURN, result["samples"][
         "runtime_idle_rss_mb"
     ]
     assert result["store_mb_after_forget"] <= result["store_mb_start"] + 0.05, (

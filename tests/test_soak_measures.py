@@ -15,6 +15,14 @@ def test_growth_is_the_slope_after_the_warm_up_in_mb_a_minute() -> None:
     assert measures.growth_mb_per_min(warm_up + steady, after_s=0) > 2.0
 
 
+def test_growth_per_turn_counts_samples_not_minutes() -> None:
+    warm_up = [(0.0, 1000.0), (30.0, 1300.0)]
+    # a sample before each utterance, at an uneven pace: 3 MB more at each
+    steady = [(120.0 + t, 1400.0 + 3.0 * n) for n, t in enumerate([0, 10, 40, 45, 100, 160])]
+    assert measures.growth_mb_per_turn(warm_up + steady, after_s=120) == pytest.approx(3.0)
+    assert measures.growth_mb_per_turn(steady[:2], after_s=0) is None
+
+
 def test_growth_needs_three_samples() -> None:
     assert measures.growth_mb_per_min([(200.0, 1.0), (260.0, 2.0)], after_s=120) is None
 
