@@ -47,7 +47,14 @@ import from_tests
 import numpy as np
 import psutil
 from live_latency import latency
-from soak_measures import busiest_window, growth_mb_per_min, growth_mb_per_turn, range_mb, thirds_medians
+from soak_measures import (
+    busiest_window,
+    growth_mb_per_min,
+    growth_mb_per_turn,
+    range_mb,
+    sustained_growth_mb_per_turn,
+    thirds_medians,
+)
 from turn_latency import machine_description, write_result
 
 from machine.audio.files import to_mono_16k, write_wav
@@ -521,6 +528,7 @@ def verdicts(
             "end_mb": soak.idle_rss_mb[-1][1],
             "growth_mb_per_min_after_warm_up": _round(growth_mb_per_min(soak.idle_rss_mb, warm_up_s)),
             "growth_mb_per_turn_after_warm_up": _round(growth_mb_per_turn(soak.idle_rss_mb, warm_up_s)),
+            "sustained_growth_mb_per_turn": _round(sustained_growth_mb_per_turn(soak.idle_rss_mb, warm_up_s)),
             "range_mb_last_half": _round(range_mb(soak.idle_rss_mb, duration / 2)),
         }
     return {

@@ -32,6 +32,26 @@ def growth_mb_per_turn(samples: Sequence[tuple[float, float]], after_s: float) -
     return slope([(float(turn), mb) for turn, (t, mb) in enumerate(samples) if t >= after_s])
 
 
+def theil_sen(points: Sequence[tuple[float, float]]) -> float | None:
+    """The median of the slopes between every two points (one wild point or one step moves it little);
+    None with fewer than three."""
+    slopes = [
+        (y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points) for x2, y2 in points[i + 1 :] if x2 != x1
+    ]
+    return statistics.median(slopes) if len(points) >= 3 and slopes else None
+
+
+def sustained_growth_mb_per_turn(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
+    """Growth per turn that holds over the whole run: the lesser of the robust slopes (`theil_sen`) of the
+    first and the second half of the samples taken after `after_s`, one before each utterance. A leak
+    grows both halves; a one-time step (a cache that grows once) or a sample caught mid-turn does not.
+    None with fewer than three samples in a half."""
+    turns = [(float(turn), mb) for turn, (t, mb) in enumerate(samples) if t >= after_s]
+    half = len(turns) // 2
+    first, second = theil_sen(turns[:half]), theil_sen(turns[half:])
+    return None if first is None or second is None else min(first, second)
+
+
 def range_mb(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
     """Highest minus lowest MB among the samples taken after `after_s` (None when there are none)."""
     values = [mb for t, mb in samples if t >= after_s]

@@ -23,6 +23,17 @@ def test_growth_per_turn_counts_samples_not_minutes() -> None:
     assert measures.growth_mb_per_turn(steady[:2], after_s=0) is None
 
 
+def test_sustained_growth_sees_a_leak_in_both_halves_but_not_one_step_or_one_wild_sample() -> None:
+    leak = [(60.0 + 10 * n, 1700.0 + 2.5 * n + (3.0 if n % 3 == 0 else -2.0)) for n in range(16)]
+    assert measures.sustained_growth_mb_per_turn(leak, after_s=60) == pytest.approx(2.5, abs=0.6)
+    flat = [(60.0 + 10 * n, 1750.0 + (3.0 if n % 3 == 0 else -2.0)) for n in range(16)]
+    step = [(t, mb + (30.0 if n >= 6 else 0.0)) for n, (t, mb) in enumerate(flat)]  # a cache grew once
+    step[12] = (step[12][0], step[12][1] + 100.0)  # a sample caught mid-turn
+    assert measures.growth_mb_per_turn(step, after_s=60) > 1.5, "least squares takes the step for a leak"
+    assert measures.sustained_growth_mb_per_turn(step, after_s=60) == pytest.approx(0.0, abs=0.6)
+    assert measures.sustained_growth_mb_per_turn(step[:5], after_s=60) is None
+
+
 def test_growth_needs_three_samples() -> None:
     assert measures.growth_mb_per_min([(200.0, 1.0), (260.0, 2.0)], after_s=120) is None
 

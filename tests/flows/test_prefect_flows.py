@@ -40,6 +40,7 @@ from flows.composition import open_batch
 from flows.domain.friend_requests import process_friend_requests
 from flows.domain.ledger import FriendLedger
 from flows.domain.summary import BatchSummary
+from flows.orchestration import follow_up
 from flows.orchestration.exclusive import LEASE_S, social_slot
 from flows.orchestration.follow_up import FOLLOW_UP_WAIT_S
 from flows.orchestration.friend_requests import friend_requests
@@ -243,13 +244,16 @@ def test_a_skipped_deployment_run_leaves_one_follow_up_that_waits_out_a_killed_h
 ) -> None:
     """A pushed request whose run finds the slot held (by a run killed a minute ago, say) is not left
     for the 30-minute schedule: the skipped run asks for a follow-up of its deployment that waits for the
-    slot as long as a lease can outlive its holder; two skips close together ask for one."""
+    slot as long as a lease can outlive its holder; two skips close together ask for one, even on either
+    side of the end of a lease period (the idempotency key's)."""
     populate(fake, valid=1, abusive=0)
     monkeypatch.setenv("FLOWS_BUSY_WAIT_S", "1")
     runner = friend_requests.to_deployment(name="friend-requests")
     assert isinstance(runner, RunnerDeployment)
     deployment = runner.apply()
     monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(deployment))  # as in a served run
+    periods = iter([7, 8])  # the two skips fall on either side of a lease period's end
+    monkeypatch.setattr(follow_up, "lease_period", lambda: next(periods))
     with social_slot(wait_s=10.0) as held:
         assert held
         skips = [friend_requests(start_jitter_s=0.0, return_state=True) for _ in range(2)]
