@@ -423,14 +423,14 @@ class Talk:
         since = time.monotonic()
         pulse.play(self.sink, utterance.wav)
         gap = self.rng.uniform(*self.gap_s)
-        until = since + gap
+        next_due = until = since + gap
         if self.after_reply_s is not None:
-            until = self._reply_over(since, until, self.after_reply_s)
+            next_due = until = self._reply_over(since, next_due, self.after_reply_s)
         elif self.rng.random() < 0.3:
             time.sleep(max(0.0, since + gap / 2 - time.monotonic()))
             until = time.monotonic()  # the reply is read before the noise
             pulse.play(self.sink, self.rng.choice(self.noises))
-        time.sleep(max(0.0, until - time.monotonic()))
+        time.sleep(max(0.0, next_due - time.monotonic()))  # after noise too, the gap is waited out
         heard = latency(self.user.levels, self.bot.levels, since, until)
         rss = sampler.soak.rss_mb["runtime"]
         print(
