@@ -44,7 +44,9 @@ def test_spoken_question_gets_a_spoken_english_reply(
         ["ready", "speaking"],
     ), "work dropped at the comma's pause (if the speaker went on) shows as states before the turn's own"
     assert states[-1] == "listening"
-    assert turn["outcome"] == "replied"
+    # spoken whole, or its first sentences spoken before a reply check struck the rest ("cut"): which one is
+    # the bundled model's toss-up (the transcript, and so the prompt, moves with the early work's timing)
+    assert turn["outcome"] in {"replied", "cut"} and turn["reply"]
     assert "celeste" in words(turn["transcript"])
     order = [
         "last_voiced",
