@@ -625,8 +625,7 @@ def main() -> int:
         logs = {name: (scratch / name) for name in ("runtime.log", "serve.log")}
         texts = {name: path.read_text(encoding="utf-8") for name, path in logs.items() if path.exists()}
         kept = {name: text[-4000:] for name, text in texts.items()}
-        runtime_lines = texts.get("runtime.log", "").splitlines()
-        reports = [line for line in runtime_lines if "memory: rss" in line]
+        reports = [line for line in texts.get("runtime.log", "").splitlines() if "memory: rss" in line]
         shutil.rmtree(scratch, ignore_errors=True)
     result["log_tails"] = kept
     result["memory_reports"] = reports

@@ -29,7 +29,12 @@ def growth_mb_per_min(samples: Sequence[tuple[float, float]], after_s: float) ->
 def growth_mb_per_turn(samples: Sequence[tuple[float, float]], after_s: float) -> float | None:
     """The least-squares slope (MB a turn) of samples taken one before each utterance, after `after_s`:
     a leak that comes with turns shows whatever their pace; None with fewer than three."""
-    return slope([(float(turn), mb) for turn, (t, mb) in enumerate(samples) if t >= after_s])
+    return slope(_by_turn(samples, after_s))
+
+
+def _by_turn(samples: Sequence[tuple[float, float]], after_s: float) -> list[tuple[float, float]]:
+    """`(turn number, MB)` of the samples taken after `after_s`, one before each utterance."""
+    return [(float(turn), mb) for turn, (t, mb) in enumerate(samples) if t >= after_s]
 
 
 def theil_sen(points: Sequence[tuple[float, float]]) -> float | None:
@@ -46,7 +51,7 @@ def sustained_growth_mb_per_turn(samples: Sequence[tuple[float, float]], after_s
     first and the second half of the samples taken after `after_s`, one before each utterance. A leak
     grows both halves; a one-time step (a cache that grows once) or a sample caught mid-turn does not.
     None with fewer than three samples in a half."""
-    turns = [(float(turn), mb) for turn, (t, mb) in enumerate(samples) if t >= after_s]
+    turns = _by_turn(samples, after_s)
     half = len(turns) // 2
     first, second = theil_sen(turns[:half]), theil_sen(turns[half:])
     return None if first is None or second is None else min(first, second)
