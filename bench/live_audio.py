@@ -35,7 +35,7 @@ from machine.backends.rnnoise_denoiser import RnnoiseDenoiser
 from machine.backends.silero_vad import SileroVoiceActivity
 from machine.listen.endpointing import Endpointer
 from machine.ports import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
-from machine.process.malloc_arenas import limit_malloc_arenas
+from machine.process.malloc_arenas import tune_malloc
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreSettings
 from memory_store import load_settings as load_memory_settings
@@ -137,7 +137,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "live_audio.json")
     args = parser.parse_args()
-    limit_malloc_arenas()  # as `python -m machine` does
+    tune_malloc()  # as `python -m machine` does
     settings = load_settings(args.config)
     signal = speech_over_noise(settings, 60.0)
     cost = {"levels_vad_pct_core": processing_cost(settings, signal, denoise=False)}

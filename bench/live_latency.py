@@ -27,6 +27,7 @@ from turn_latency import QUESTIONS, machine_description, write_result
 from machine.audio.files import to_mono_16k, write_wav
 from machine.backends.piper_synthesizer import PiperSynthesizer
 from machine.ports import SAMPLE_RATE
+from machine.process.malloc_arenas import tune_malloc
 from machine.settings import MachineSettings, load_settings
 from machine.turn_metrics import TurnRecord, latency_table, median_and_p95, summarise
 from memory_store import MemoryStoreSettings
@@ -102,6 +103,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    tune_malloc()  # as `python -m machine` does
     settings = load_settings(args.config)
     scratch = args.output.parent / "scratch-live-latency"
     shutil.rmtree(scratch, ignore_errors=True)

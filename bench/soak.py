@@ -54,6 +54,7 @@ from soak_measures import (
     range_mb,
     sustained_growth_mb_per_turn,
     thirds_medians,
+    thirds_rates,
 )
 from turn_latency import machine_description, write_result
 
@@ -94,6 +95,9 @@ class Soak:
     rss_mb: dict[str, list[tuple[float, float]]] = field(
         default_factory=lambda: {"runtime": [], "serve": [], "flow_runs": [], "prefect_server": []}
     )
+    cpu_s: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """CPU seconds used so far by each process (`serve` with its flow runs), by this benchmark itself
+    (`soak`, playing and metering the sinks) and by the whole machine (`machine`)."""
     idle_rss_mb: list[tuple[float, float]] = field(default_factory=list)
     """The runtime's, sampled right before each utterance: the bot idle, its last turn over."""
     store_mb: list[tuple[float, float]] = field(default_factory=list)
@@ -150,6 +154,30 @@ def noise(folder: Path, seconds: float, seed: int) -> Path:
 def folder_mb(folder: Path) -> float:
     """Size of the files under `folder`, MB."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20 if folder.exists() else 0.0
+
+
+def process_cpu_s(pid: int, live_children: bool = True) -> float:
+    """CPU seconds (user and system) a process has used, with the children it has waited for (a flow run
+    that ended) and, unless told not to, its live ones; 0 for one that is gone."""
+    try:
+        root = psutil.Process(pid)
+        times = root.cpu_times()
+        children = root.children(recursive=True) if live_children else []
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = times.user + times.system + times.children_user + times.children_system
+    for process in children:
+        with suppress(psutil.NoSuchProcess):
+            child = process.cpu_times()
+            total += child.user + child.system
+    return round(total, 2)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores: neither idle nor waiting for disk)."""
+    times = psutil.cpu_times()
+    interrupts = getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)  # Linux's fields
+    return times.user + times.nice + times.system + interrupts
 
 
 def process_rss_mb(pid: int) -> tuple[float, float]:
@@ -275,6 +303,11 @@ class Sampler:
                 self.soak.rss_mb[name].append((at, own))
             if name == "serve" and own:  # the flow runs it started: processes that come and go
                 self.soak.rss_mb["flow_runs"].append((at, children))
+            if own:
+                self.soak.cpu_s.setdefault(name, []).append((at, process_cpu_s(pid)))
+        # this benchmark: its threads and the players it waited for (its live children are the others)
+        self.soak.cpu_s.setdefault("soak", []).append((at, process_cpu_s(os.getpid(), live_children=False)))
+        self.soak.cpu_s.setdefault("machine", []).append((at, round(machine_busy_s(), 2)))
         self.soak.store_mb.append((at, round(folder_mb(self.store), 2)))
         if self.prefect_home is not None:  # the server's database and logs
             self.soak.prefect_home_mb.append((at, round(folder_mb(self.prefect_home), 2)))
@@ -545,6 +578,11 @@ def verdicts(
         "transcribe_median_s_by_third": by_third("transcribe"),
         "prompt_tokens_median_by_third": by_third("prompt_tokens", stage=False),
         "recall_ms_median_by_third": by_third("recall_ms", stage=False),
+        # what else kept the two cores busy, in cores: a reply slows when its neighbours take more
+        "cpu_cores_by_third": {
+            name: [_round(rate) for rate in thirds_rates(samples, duration)]
+            for name, samples in soak.cpu_s.items()
+        },
         "memory": memory,
         "store_mb_start": soak.store_mb[0][1] if soak.store_mb else None,
         "store_mb_end": soak.store_mb[-1][1] if soak.store_mb else None,
@@ -558,6 +596,7 @@ def verdicts(
         "samples": {
             "runtime_idle_rss_mb": soak.idle_rss_mb,
             "rss_mb": soak.rss_mb,
+            "cpu_s": soak.cpu_s,
             "store_mb": soak.store_mb,
             "prefect_home_mb": soak.prefect_home_mb,
         },

@@ -80,3 +80,18 @@ def busiest_window(times: Sequence[float], window_s: float = 60.0) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+def thirds_rates(samples: Sequence[tuple[float, float]], duration_s: float) -> tuple[float | None, ...]:
+    """How fast a cumulative `(seconds since start, total)` series rose in each third of the run: its rise
+    from the first to the last sample inside the third over the time between them (CPU seconds a second:
+    the share of one core); None for a third with fewer than two samples."""
+    thirds: list[list[tuple[float, float]]] = [[], [], []]
+    for t, total in samples:
+        thirds[min(2, max(0, int(3 * t / duration_s)))].append((t, total))
+    return tuple(
+        (third[-1][1] - third[0][1]) / (third[-1][0] - third[0][0])
+        if len(third) > 1 and third[-1][0] > third[0][0]
+        else None
+        for third in thirds
+    )

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine.process.malloc_arenas import tune_malloc
 from machine.runs.demo import synthesise_questions
 from machine.runs.recorded import run_recorded
 from machine.settings import load_settings
@@ -78,6 +79,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    tune_malloc()  # as `python -m machine` does
     settings = load_settings(args.config)
     memory_settings = load_memory_settings(args.config)
     with tempfile.TemporaryDirectory() as scratch:

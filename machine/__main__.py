@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from companion_settings import ConfigError
 from machine.backends.bundled_models import MissingModelPackageError
 from machine.ports import AudioInputError, DeviceNotFoundError
-from machine.process.malloc_arenas import limit_malloc_arenas
+from machine.process.malloc_arenas import tune_malloc
 from machine.settings import MachineSettings, load_settings
 from memory_store import MemoryStoreError
 from memory_store import load_settings as load_memory_settings
@@ -120,7 +120,8 @@ def _forget(settings: MachineSettings) -> int:
 
 def main(argv: list[str] | None = None, parts: Parts | None = None) -> int:
     """Entry point; returns the exit status. `parts` are given to the run instead of built (tests)."""
-    limit_malloc_arenas()  # before the models' threads start: keeps resident memory flat over hours
+    if parts is None:  # before the models load and their threads start: flat memory, no refaults
+        tune_malloc()
     args = _parser().parse_args(argv)
     if args.command == "diagram":
         from machine.fsm import state_machine_page

@@ -49,6 +49,13 @@ def test_thirds_split_by_time_not_by_count() -> None:
     assert measures.thirds_medians(values, duration_s=90.0) == (2.0, 5.0, 8.0)
 
 
+def test_rates_by_third_are_the_rise_over_the_time_inside_each_third() -> None:
+    # a process using a quarter of a core, then half, then a whole one; a third with one sample has none
+    cumulative = [(0.0, 0.0), (20.0, 5.0), (40.0, 15.0), (50.0, 20.0), (70.0, 40.0), (89.0, 59.0)]
+    assert measures.thirds_rates(cumulative, 90.0) == (0.25, 0.5, 1.0)
+    assert measures.thirds_rates([(0.0, 0.0), (70.0, 5.0)], 90.0) == (None, None, None)
+
+
 def test_busiest_window_counts_accepts_in_any_sixty_seconds() -> None:
     times = [0.0, 10.0, 59.9, 60.0, 61.0, 200.0]
     assert measures.busiest_window(times) == 4  # 10.0 .. 61.0
