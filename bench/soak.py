@@ -12,10 +12,11 @@ one memory store folder, as they would on one machine.
 Every 20-30 s (seeded) an utterance is played into the user's sink, all of them different (Piper's
 voice): facts about the speaker and, a few turns later, questions about them (bench/data/recall_set.json),
 small talk and ordinary questions between; silence or a few seconds of noise fill the gaps. From outside
-the processes: resident memory of the runtime, of `serve` (with its flow-run children) and of the
-Prefect server every 10 s; the reply start (the last loud 20 ms of the utterance to the first loud 20 ms
-on the bot's sink); the runtime's turn records (its stdout); the fake's accept arrival times; the memory
-store's size on disk. At the end the bot is asked to forget (SIGUSR1) and the store measured again.
+the processes: resident memory and CPU seconds of the runtime, of `serve` (with its flow-run children)
+and of the Prefect server every 10 s (CPU also of this benchmark itself: what could slow a reply); the
+reply start (the last loud 20 ms of the utterance to the first loud 20 ms on the bot's sink); the
+runtime's turn records (its stdout); the fake's accept arrival times; the memory store's size on disk.
+At the end the bot is asked to forget (SIGUSR1) and the store measured again.
 --memory-report has the runtime log where its memory is every minute (machine.memory_report_s: resident
 size and glibc malloc's figures; with PYTHONTRACEMALLOC=1 in the environment also Python's allocations,
 which slows every turn and costs hundreds of MB), kept in the JSON as `memory_reports`.
