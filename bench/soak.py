@@ -98,7 +98,7 @@ class Soak:
     )
     cpu_s: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     """CPU seconds used so far by each process (`serve` with its flow runs), by this benchmark itself
-    (`soak`, playing and metering the sinks) and by the whole machine (`machine`)."""
+    (`soak`: its own threads and the players it has waited for) and by the whole machine (`machine`)."""
     idle_rss_mb: list[tuple[float, float]] = field(default_factory=list)
     """The runtime's, sampled right before each utterance: the bot idle, its last turn over."""
     store_mb: list[tuple[float, float]] = field(default_factory=list)

@@ -63,12 +63,23 @@ def range_mb(samples: Sequence[tuple[float, float]], after_s: float) -> float | 
     return max(values) - min(values) if values else None
 
 
+def _thirds(
+    values: Sequence[tuple[float, float]], duration_s: float
+) -> tuple[list[tuple[float, float]], ...]:
+    """`(seconds since start, value)` pairs split into the first, middle and last third of the run (by
+    time; one past the end counts in the last)."""
+    thirds: tuple[list[tuple[float, float]], ...] = ([], [], [])
+    for t, value in values:
+        thirds[min(2, max(0, int(3 * t / duration_s)))].append((t, value))
+    return thirds
+
+
 def thirds_medians(values: Sequence[tuple[float, float]], duration_s: float) -> tuple[float | None, ...]:
     """The median of `(seconds since start, value)` pairs in the first, middle and last third of the run."""
-    thirds: list[list[float]] = [[], [], []]
-    for t, value in values:
-        thirds[min(2, max(0, int(3 * t / duration_s)))].append(value)
-    return tuple(statistics.median(third) if third else None for third in thirds)
+    return tuple(
+        statistics.median(value for _, value in third) if third else None
+        for third in _thirds(values, duration_s)
+    )
 
 
 def busiest_window(times: Sequence[float], window_s: float = 60.0) -> int:
@@ -86,12 +97,9 @@ def thirds_rates(samples: Sequence[tuple[float, float]], duration_s: float) -> t
     """How fast a cumulative `(seconds since start, total)` series rose in each third of the run: its rise
     from the first to the last sample inside the third over the time between them (CPU seconds a second:
     the share of one core); None for a third with fewer than two samples."""
-    thirds: list[list[tuple[float, float]]] = [[], [], []]
-    for t, total in samples:
-        thirds[min(2, max(0, int(3 * t / duration_s)))].append((t, total))
     return tuple(
         (third[-1][1] - third[0][1]) / (third[-1][0] - third[0][0])
         if len(third) > 1 and third[-1][0] > third[0][0]
         else None
-        for third in thirds
+        for third in _thirds(samples, duration_s)
     )

@@ -8,9 +8,10 @@ memory stays scattered over the arenas: in a 60-turn measurement the resident si
 glibc also maps every block over its mmap threshold (at most 32 MB) afresh and unmaps it when freed, so
 the next block of that size is faulted in again, page by page. Whisper's encoder (CTranslate2) allocates
 its attention scores for the 30 s window, about 54 MB a layer, at every transcription: 75,000 page
-faults and 350 ms a transcription on the 2-core test machine, 275 ms and 4 faults with those blocks
-kept in the heap (`reuse_large_blocks`); the free-memory trim after a turn then hands back what the
-turn freed, so the next transcription faults about 22,000 pages in (295 ms). See docs/architecture.md.
+faults and 339 ms a transcription on the 2-core test machine, 299 ms and none with those blocks kept
+in the heap (`reuse_large_blocks`); the free-memory trim after a turn then hands back what the turn
+freed, so the next transcription faults about 24,000 pages in (312 ms, against 368 ms with the trim and
+glibc's default; `bench/page_faults.py`). See docs/architecture.md.
 """
 
 from __future__ import annotations
