@@ -64,7 +64,7 @@ def test_chunk_stamps_follow_the_sample_count_not_the_callbacks() -> None:
 
     def deliver(chunk: AudioChunk) -> None:
         chunks.append(chunk)
-        if len(chunks) == 60:  # about 2 s
+        if len(chunks) == 32:  # about 1 s: three of the 60 ms stalls
             stopping.set()
 
     source = DeviceSource(audio, LiveAudioSettings(input_device="CABLE"), on_interrupted=lambda: None)
