@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
+from machine.reply.sentences import SentenceSplitter, SpeechPace, default_stop_strings, speakable
 
 
 def feed_all(splitter: SentenceSplitter, pieces: list[str]) -> tuple[list[str], int]:
@@ -88,6 +88,64 @@ def test_a_long_first_sentence_without_a_clause_break_is_cut_at_a_word_boundary(
     assert splitter.feed(" one with the stars. It glows. ") == ["is the one with the stars.", "It glows."]
     short = SentenceSplitter(max_sentences=2, first_clause_words=3, first_piece_max_words=5)
     assert short.feed("I love it. ") == ["I love it."], "a sentence that ends first is spoken whole"
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced(clock: Clock) -> SentenceSplitter:
+    """The default first piece, and a voice saying 0.3 s a word, released 0.5 s before it runs dry."""
+    pace = SpeechPace(seconds_per_word=0.3, lead_s=0.5, clock=clock)
+    return SentenceSplitter(max_sentences=2, first_clause_words=3, first_piece_max_words=5, pace=pace)
+
+
+def test_a_sentence_written_slower_than_it_is_spoken_goes_in_pieces_before_the_voice_runs_dry() -> None:
+    clock = Clock()
+    splitter = paced(clock)
+    first = splitter.feed("I'm a pretty solid twenty minute")
+    assert first == ["I'm a pretty solid twenty"]  # 1.5 s of voice
+    clock.now += 0.9  # 0.6 s left: the model is slow, but the voice is not yet about to run dry
+    assert splitter.feed(" game of poker, but I have") == []
+    clock.now += 0.2  # 0.4 s left: the text so far goes at its last clause
+    assert splitter.feed(" to") == ["minute game of poker,"]  # 1.2 s more
+    clock.now += 0.8
+    assert splitter.feed(" admit that there is") == [], "0.9 s still to say"
+    clock.now += 0.5  # 0.4 s left, no clause: mid-sentence, the words so far go, all but the last
+    assert splitter.feed(" one") == ["but I have to admit that there is"]
+    assert splitter.feed(" specific reversal. Then") == ["one specific reversal."]
+    assert splitter.finish() == ["Then"]
+
+
+def test_between_sentences_and_with_time_to_spare_only_whole_sentences_are_released() -> None:
+    clock = Clock()
+    splitter = paced(clock)
+    assert splitter.feed("I love it. ") == ["I love it."]
+    clock.now += 5.0  # the voice has long run dry, but no sentence was begun: nothing is cut at a word
+    assert splitter.feed("When the stars come out over the") == []
+    assert splitter.feed(" lake, and") == ["When the stars come out over the lake,"], "a clause is worth it"
+    fast = paced(Clock())
+    assert fast.feed("I'm a pretty solid twenty minute") == ["I'm a pretty solid twenty"]
+    assert fast.feed(" game of poker, but I have to admit that there is one") == [], "1.5 s of voice left"
+    whole = "minute game of poker, but I have to admit that there is one reversal."
+    assert fast.feed(" reversal. ") == [whole]
+
+
+def test_a_piece_released_for_the_pace_has_at_least_three_words() -> None:
+    clock = Clock()
+    splitter = paced(clock)
+    assert splitter.feed("I am quite sure that") == []
+    assert splitter.feed(" this") == ["I am quite sure that"]
+    clock.now += 10.0
+    assert splitter.feed(" is,") == [], "'this is,' is two words: too short a piece"
+    assert splitter.feed(" I") == []
+    assert splitter.feed(" think") == ["this is, I"]
 
 
 def test_abbreviations_and_decimals_do_not_end_sentences() -> None:

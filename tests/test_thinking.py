@@ -4,12 +4,13 @@ policy, and injection attempts in what users say."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from chat_fakes import GatedChatModel, RecentWindow, ScriptedChatModel, make_thinker
 
 from machine.backends.profanity_classifier import profanity_probability
-from machine.ports import ChatMessage, Exchange, MemoryContext, ReplyEvents, Strike
+from machine.ports import ChatMessage, Exchange, MemoryContext, ReplyEvents, ReplyStream, Sampling, Strike
 from machine.reply.checks import ReplyChecker
 from machine.reply.retelling import third_person
 from machine.reply.thinking import build_messages
@@ -173,6 +174,36 @@ def test_first_clause_is_released_while_the_sentence_is_still_being_generated() 
         pieces.append(piece)
         released.set()
     assert pieces == ["Well, you know what,", "I think so."]
+
+
+class _StallingChatModel(GatedChatModel):
+    """Streams `before`, stalls `stall_s` (a busy machine), streams `middle`, then waits for the gate."""
+
+    def __init__(self, before: list[str], stall_s: float, middle: list[str], gate: threading.Event) -> None:
+        super().__init__(before, gate, ["admit ", "it. "], "the sentence so far was not released in time")
+        self.stall_s, self.middle = stall_s, middle
+
+    def stream(self, messages: list[ChatMessage], cancel: threading.Event, sampling: Sampling) -> ReplyStream:
+        yield from self.before
+        time.sleep(self.stall_s)
+        yield from self.middle
+        assert self.gate.wait(10), self.waiting_for
+        yield from self.after
+        return False
+
+
+def test_by_default_a_sentence_written_slower_than_it_is_spoken_goes_out_before_the_voice_runs_dry() -> None:
+    released = threading.Event()
+    words = ["I'm ", "a ", "pretty ", "solid ", "twenty ", "minute "]
+    slow = _StallingChatModel(words, 1.0, ["game ", "of ", "poker ", "and ", "I ", "have ", "to "], released)
+    thinker = make_thinker(slow, RecentWindow(2))  # the default pace: 0.25 s a word, 0.5 s ahead
+    pieces = []
+    for piece in thinker.sentences("do you play games?", threading.Event()):
+        pieces.append(piece)
+        if len(pieces) == 2:
+            released.set()
+    assert pieces[:2] == ["I'm a pretty solid twenty", "minute game of"], "1.25 s of voice, stalled 1 s"
+    assert " ".join(pieces) == "I'm a pretty solid twenty minute game of poker and I have to admit it."
 
 
 # --- the three-strike policy ----------------------------------------------------------------------

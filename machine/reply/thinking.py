@@ -44,7 +44,7 @@ from machine.reply.checks import ReplyChecker
 from machine.reply.memory_answer import MemoryAnswer
 from machine.reply.retelling import third_person
 from machine.reply.scene import asks_about_view, cannot_see
-from machine.reply.sentences import SentenceSplitter, default_stop_strings, speakable
+from machine.reply.sentences import SentenceSplitter, SpeechPace, default_stop_strings, speakable
 from machine.settings import ChatModelSettings, HistoryStyle, ReplyCheckSettings
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,11 @@ class Thinker:
         self._memory = memory
         self._persona = persona
         self._stops = default_stop_strings(bot_name)
+        self._pace = (
+            SpeechPace(chat.voice_seconds_per_word, chat.release_before_dry_s)
+            if chat.release_before_dry_s > 0
+            else None
+        )
         self._chat = chat
         self._checks = checks
         self._checker = checker
@@ -330,6 +335,7 @@ class Thinker:
             self._stops,
             self._chat.first_clause_words,
             self._chat.first_piece_max_words,
+            self._pace,
         )
         stream = self._model.stream(messages, cancel, self._chat.sampling().retry(attempt))
         try:
